@@ -1,0 +1,42 @@
+# ClinSight: `make run` serves the app, `make test` runs the whole suite. Each does its own set-up.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+PYTEST_ARGS ?=
+
+.PHONY: run test test-fast bench seed chromium venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+# Debian's Chromium for the browser tests (never `playwright install`: it downloads and fails offline).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && \
+		$$SUDO apt-get install -y -q --no-install-recommends chromium fonts-liberation fonts-noto-color-emoji; \
+	fi
+
+seed: venv
+	$(PY) -m engine seed
+
+run: venv seed
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+test: venv chromium
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Unit + AppTest only (no browser); handy while developing.
+test-fast: venv
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+bench: venv
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -1,0 +1,47 @@
+"""One Settings object: every path, limit and default, each overridable by env var.
+
+Why: magic paths scattered through modules make tests touch the real store.
+Tests point ``CLINSIGHT_DB`` at a temp file and everything follows.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else default
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Build with :func:`get_settings` so env vars apply."""
+
+    db_path: Path = field(default_factory=lambda: _env_path("CLINSIGHT_DB", REPO_ROOT / "data" / "clinsight.db"))
+    models_dir: Path = field(default_factory=lambda: _env_path("CLINSIGHT_MODELS", REPO_ROOT / "assets" / "models"))
+    xray_data_dir: Path = field(
+        default_factory=lambda: _env_path("CLINSIGHT_XRAY_DATA", REPO_ROOT.parent / "shared" / "data" / "chest_xray")
+    )
+    # Authentication
+    lockout_attempts: int = field(default_factory=lambda: _env_int("CLINSIGHT_LOCKOUT_ATTEMPTS", 5))
+    lockout_minutes: int = field(default_factory=lambda: _env_int("CLINSIGHT_LOCKOUT_MINUTES", 15))
+    session_idle_minutes: int = field(default_factory=lambda: _env_int("CLINSIGHT_SESSION_IDLE_MINUTES", 30))
+    min_password_length: int = 10
+    # Store
+    busy_timeout_ms: int = 10_000
+    # Uploads (Streamlit's own limit is in .streamlit/config.toml; this is the engine's)
+    upload_limit_mb: int = field(default_factory=lambda: _env_int("CLINSIGHT_UPLOAD_LIMIT_MB", 200))
+
+
+def get_settings() -> Settings:
+    """Return settings read from the environment now (cheap; not cached so tests can vary env)."""
+    return Settings()

@@ -1,0 +1,132 @@
+"""The SQLite store (sqlite-utils): connection, migrations, transactions.
+
+The only place SQL lives is this package: ``engine.store.<domain>`` modules hold
+the read/write functions for one kind of record each. Every connection is opened
+per use (never shared across threads): WAL mode, a busy timeout so concurrent
+writers wait instead of failing, foreign keys on, and explicit transactions
+(``BEGIN IMMEDIATE``) for writes so a failed import leaves nothing behind.
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+from engine.config import get_settings
+from engine.store.schema import MIGRATIONS
+
+Database = sqlite_utils.Database
+
+
+def utcnow() -> str:
+    """ISO-8601 UTC timestamp with seconds; the one time format the store uses."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def connect(path: Path | str | None = None, *, migrate: bool = True) -> Database:
+    """Open the store at ``path`` (default: settings), creating and migrating it.
+
+    Autocommit mode (``isolation_level=None``): nothing is implicit, writes go
+    through :func:`transaction`.
+    """
+    settings = get_settings()
+    db_path = Path(path) if path is not None else settings.db_path
+    if str(db_path) != ":memory:":
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(db_path), isolation_level=None, timeout=settings.busy_timeout_ms / 1000,
+                           check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {settings.busy_timeout_ms}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    db = Database(conn)
+    if migrate:
+        apply_migrations(db)
+    return db
+
+
+@contextmanager
+def open_db(path: Path | str | None = None) -> Iterator[Database]:
+    """Open the store for one unit of work and always close it (pages use this)."""
+    db = connect(path)
+    try:
+        yield db
+    finally:
+        db.conn.close()
+
+
+@contextmanager
+def transaction(db: Database) -> Iterator[Database]:
+    """One write transaction, taken with BEGIN IMMEDIATE so writers queue on the lock.
+
+    Commits on success; rolls back on any exception so nothing is half-written.
+    Nested use joins the outer transaction.
+    """
+    if db.conn.in_transaction:
+        yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")
+
+
+def apply_migrations(db: Database) -> list[str]:
+    """Apply every migration not yet recorded in ``schema_migrations``; return their names.
+
+    Migrations are named (not numbered) so work landing from parallel branches
+    does not collide; each is applied once, in list order, inside one transaction.
+    """
+    db.conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in db.conn.execute("SELECT name FROM schema_migrations")}
+    pending = [(name, sql) for name, sql in MIGRATIONS if name not in done]
+    if not pending:
+        return []
+    applied: list[str] = []
+    with transaction(db):
+        # Re-read inside the lock: another process may have migrated meanwhile.
+        done = {row[0] for row in db.conn.execute("SELECT name FROM schema_migrations")}
+        for name, sql in pending:
+            if name in done:
+                continue
+            for statement in _split_statements(sql):
+                db.conn.execute(statement)
+            db.conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, utcnow()))
+            applied.append(name)
+    return applied
+
+
+def _split_statements(sql: str) -> list[str]:
+    """Split a migration script into statements (triggers contain ';' inside BEGIN...END)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in sql.strip().splitlines():
+        buffer += line + "\n"
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+def schema_version(db: Database) -> list[str]:
+    """Names of the applied migrations, oldest first."""
+    return [row[0] for row in db.conn.execute("SELECT name FROM schema_migrations ORDER BY rowid")]
+
+
+def count_rows(db: Database) -> dict[str, int]:
+    """Row counts of the main tables, for the home page and the seed summary."""
+    tables = ["patients", "observations", "conditions", "datasets", "dataset_versions", "predictions",
+              "feedback", "users", "audit"]
+    return {t: db.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}

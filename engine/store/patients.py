@@ -1,0 +1,114 @@
+"""Patient, observation, condition and medication rows: bulk writes and reads."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from engine.store import Database, utcnow
+
+PATIENT_COLUMNS = ("pseudo_id", "dataset_version_id", "source", "licence", "sex", "age", "age_group", "birth_year")
+OBSERVATION_COLUMNS = ("patient_id", "dataset_version_id", "code", "system", "name", "value_num", "value_text",
+                       "unit", "time", "flag")
+CONDITION_COLUMNS = ("patient_id", "dataset_version_id", "code", "system", "display", "onset")
+MEDICATION_COLUMNS = ("patient_id", "dataset_version_id", "code", "system", "display", "drug_class", "status")
+
+
+def _rows(db: Database, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    cur = db.conn.execute(sql, params)
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+def insert_patient(db: Database, patient: dict[str, Any]) -> int:
+    cols = [c for c in PATIENT_COLUMNS if c in patient] + ["created_at"]
+    values = [patient[c] for c in cols[:-1]] + [utcnow()]
+    cur = db.conn.execute(
+        f"INSERT INTO patients ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})", values
+    )
+    return int(cur.lastrowid)
+
+
+def _insert_many(db: Database, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    cur = db.conn.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", rows
+    )
+    return cur.rowcount
+
+
+def insert_observations(db: Database, rows: Iterable[Sequence[Any]]) -> int:
+    """Bulk insert tuples in :data:`OBSERVATION_COLUMNS` order (one executemany)."""
+    return _insert_many(db, "observations", OBSERVATION_COLUMNS, rows)
+
+
+def insert_conditions(db: Database, rows: Iterable[Sequence[Any]]) -> int:
+    return _insert_many(db, "conditions", CONDITION_COLUMNS, rows)
+
+
+def insert_medications(db: Database, rows: Iterable[Sequence[Any]]) -> int:
+    return _insert_many(db, "medications", MEDICATION_COLUMNS, rows)
+
+
+def patient_exists(db: Database, pseudo_id: str) -> bool:
+    return db.conn.execute("SELECT 1 FROM patients WHERE pseudo_id = ?", (pseudo_id,)).fetchone() is not None
+
+
+def existing_pseudo_ids(db: Database, pseudo_ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    ids = list(pseudo_ids)
+    for start in range(0, len(ids), 900):
+        chunk = ids[start:start + 900]
+        found.update(r[0] for r in db.conn.execute(
+            f"SELECT pseudo_id FROM patients WHERE pseudo_id IN ({', '.join('?' for _ in chunk)})", chunk))
+    return found
+
+
+def get_patient(db: Database, pseudo_id: str) -> dict[str, Any] | None:
+    rows = _rows(db, "SELECT * FROM patients WHERE pseudo_id = ?", (pseudo_id,))
+    return rows[0] if rows else None
+
+
+def search_patients(db: Database, *, text: str | None = None, source: str | None = None, sex: str | None = None,
+                    condition_code: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """Patients matching every given filter (pseudo-id substring, source, sex, condition code prefix)."""
+    where, params = [], []
+    if text:
+        where.append("p.pseudo_id LIKE ?")
+        params.append(f"%{text}%")
+    if source:
+        where.append("p.source = ?")
+        params.append(source)
+    if sex:
+        where.append("p.sex = ?")
+        params.append(sex)
+    if condition_code:
+        where.append("EXISTS (SELECT 1 FROM conditions c WHERE c.patient_id = p.id AND c.code LIKE ?)")
+        params.append(f"{condition_code}%")
+    sql = "SELECT p.id, p.pseudo_id, p.source, p.sex, p.age, p.age_group FROM patients p"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY p.id LIMIT ?"
+    params.append(limit)
+    return _rows(db, sql, params)
+
+
+def list_sources(db: Database) -> list[str]:
+    return [r[0] for r in db.conn.execute("SELECT DISTINCT source FROM patients WHERE source IS NOT NULL ORDER BY 1")]
+
+
+def observations_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
+    return _rows(db, "SELECT code, system, name, value_num, value_text, unit, time, flag FROM observations "
+                     "WHERE patient_id = ? ORDER BY code, time", (patient_id,))
+
+
+def conditions_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
+    return _rows(db, "SELECT code, system, display, onset FROM conditions WHERE patient_id = ? ORDER BY code",
+                 (patient_id,))
+
+
+def medications_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
+    return _rows(db, "SELECT code, system, display, drug_class, status FROM medications WHERE patient_id = ?",
+                 (patient_id,))
+
+
+def allergies_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
+    return _rows(db, "SELECT substance, drug_class, reaction FROM allergies WHERE patient_id = ?", (patient_id,))

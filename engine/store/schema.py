@@ -1,0 +1,143 @@
+"""Schema migrations, applied in order by :func:`engine.store.apply_migrations`.
+
+Append new migrations at the end with a new unique name; never edit one that
+has shipped. Names carry the feature they belong to so parallel work merges.
+"""
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_core",
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('clinician', 'analyst', 'admin')),
+            disabled INTEGER NOT NULL DEFAULT 0,
+            failed_attempts INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            created_at TEXT NOT NULL,
+            last_login_at TEXT
+        );
+        CREATE TABLE datasets (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            source TEXT,
+            licence TEXT,
+            citation TEXT,
+            created_by TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE dataset_versions (
+            id INTEGER PRIMARY KEY,
+            dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+            version INTEGER NOT NULL,
+            file_name TEXT,
+            file_sha256 TEXT,
+            mapping TEXT,
+            report TEXT,
+            n_rows INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'rolled_back')),
+            created_by TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (dataset_id, version)
+        );
+        CREATE TABLE patients (
+            id INTEGER PRIMARY KEY,
+            pseudo_id TEXT NOT NULL UNIQUE,
+            dataset_version_id INTEGER REFERENCES dataset_versions(id),
+            source TEXT,
+            licence TEXT,
+            sex TEXT CHECK (sex IN ('female', 'male', 'other', 'unknown')),
+            age REAL,
+            age_group TEXT,
+            birth_year INTEGER,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE observations (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            dataset_version_id INTEGER REFERENCES dataset_versions(id),
+            code TEXT NOT NULL,
+            system TEXT NOT NULL DEFAULT 'http://loinc.org',
+            name TEXT NOT NULL,
+            value_num REAL,
+            value_text TEXT,
+            unit TEXT,
+            time TEXT,
+            flag TEXT
+        );
+        CREATE INDEX idx_observations_patient ON observations(patient_id, code);
+        CREATE TABLE conditions (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            dataset_version_id INTEGER REFERENCES dataset_versions(id),
+            code TEXT NOT NULL,
+            system TEXT NOT NULL DEFAULT 'ICD-10-CM',
+            display TEXT,
+            onset TEXT
+        );
+        CREATE INDEX idx_conditions_patient ON conditions(patient_id);
+        CREATE TABLE medications (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            dataset_version_id INTEGER REFERENCES dataset_versions(id),
+            code TEXT,
+            system TEXT,
+            display TEXT NOT NULL,
+            drug_class TEXT,
+            status TEXT DEFAULT 'active'
+        );
+        CREATE INDEX idx_medications_patient ON medications(patient_id);
+        CREATE TABLE allergies (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            substance TEXT NOT NULL,
+            drug_class TEXT,
+            reaction TEXT
+        );
+        CREATE TABLE predictions (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER REFERENCES patients(id),
+            model_name TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            inputs TEXT NOT NULL,
+            output TEXT NOT NULL,
+            explanation TEXT,
+            username TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_predictions_patient ON predictions(patient_id);
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            prediction_id INTEGER NOT NULL REFERENCES predictions(id),
+            username TEXT NOT NULL,
+            verdict TEXT NOT NULL CHECK (verdict IN ('agree', 'disagree')),
+            reason TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            username TEXT,
+            action TEXT NOT NULL,
+            target_type TEXT,
+            target_id TEXT,
+            outcome TEXT NOT NULL,
+            details TEXT,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
+        CREATE TABLE secrets (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """,
+    ),
+]
