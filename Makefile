@@ -29,11 +29,11 @@ run: venv seed
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 test: venv chromium
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 # Unit + AppTest only (no browser); handy while developing.
 test-fast: venv
-	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m "not e2e" $(PYTEST_ARGS)
 
 bench: venv
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
