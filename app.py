@@ -1,0 +1,27 @@
+"""ClinSight entry point: page config, login gate, role-filtered navigation. Nothing else."""
+from __future__ import annotations
+
+import streamlit as st
+
+from pages.components.login import render_login
+from pages.components.navigation import build_pages
+from pages.components.session import current_user, sign_out
+
+st.set_page_config(page_title="ClinSight", page_icon="assets/logo.png", layout="wide")
+st.logo("assets/logo.png")
+
+user = current_user()
+if user is None:
+    # Signed out: the login form is the only page; any deep link lands here.
+    st.navigation([st.Page(render_login, title="Log in", url_path="login", default=True)], position="hidden").run()
+    st.stop()
+
+navigation = st.navigation(build_pages(user.role))
+
+with st.sidebar:
+    st.caption(f"Signed in as **{user.username}** ({user.role})")
+    if st.button("Log out", icon=":material/logout:"):
+        sign_out("You are logged out.")
+        st.rerun()
+
+navigation.run()

@@ -1,0 +1,1 @@
+"""Shared Streamlit helpers: sign-in state, role checks, navigation specs, rendering."""
