@@ -112,3 +112,23 @@ def medications_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
 
 def allergies_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
     return _rows(db, "SELECT substance, drug_class, reaction FROM allergies WHERE patient_id = ?", (patient_id,))
+
+
+def dataset_long_rows(db: Database, dataset_name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                                                 list[dict[str, Any]]]:
+    """(patients, observations, conditions) of the active versions of one dataset, for building a frame."""
+    version_filter = ("SELECT v.id FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id "
+                      "WHERE d.name = ? AND v.status = 'active'")
+    patients = _rows(db, f"SELECT id, pseudo_id, sex, age, age_group, source FROM patients "
+                         f"WHERE dataset_version_id IN ({version_filter}) ORDER BY id", (dataset_name,))
+    observations = _rows(db, f"SELECT o.patient_id, o.code, o.value_num, o.value_text, o.time FROM observations o "
+                             f"JOIN patients p ON p.id = o.patient_id "
+                             f"WHERE p.dataset_version_id IN ({version_filter}) ORDER BY o.patient_id, o.time",
+                         (dataset_name,))
+    conditions = _rows(db, f"SELECT c.patient_id, c.code FROM conditions c JOIN patients p ON p.id = c.patient_id "
+                           f"WHERE p.dataset_version_id IN ({version_filter})", (dataset_name,))
+    return patients, observations, conditions
+
+
+def list_dataset_names(db: Database) -> list[str]:
+    return [r[0] for r in db.conn.execute("SELECT name FROM datasets ORDER BY name")]
