@@ -1,0 +1,337 @@
+"""The doors: every place user-supplied bytes or text enter ClinSight, as data for the fuzz harness.
+
+A :class:`Door` is a callable taking one generated input (and the open store),
+a hypothesis strategy producing inputs, the errors that count as a clear
+refusal, and an optional property that a successful result must satisfy.
+
+Adding a door when a feature lands (the lead does this after merging):
+
+    register_door(Door(
+        name="records.ingest_csv",
+        strategy=lambda: any_bytes(corpus_records()),     # seed files of that format
+        call=lambda data, db: ingest_bytes(db, data, file_name="upload.csv", user="fuzz"),
+        store="seeded",                                   # "none", "fresh" or "seeded"
+    ))
+
+The harness (``tests/reliability/fuzzing.py``) then runs it in ``make test``
+(small sample), ``make fuzz`` (>= 1,000 cases) and checks that each case ends in
+a result or a clear refusal within its time bound, and that a refusal leaves
+the store unchanged (tables in ``may_change`` excepted).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import functools
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
+
+from engine.errors import AuthError, EngineError, InputError, IntegrityError
+from reliability import strategies as S
+
+
+@dataclass(frozen=True)
+class Door:
+    """One parser or entry point taking user input."""
+
+    name: str
+    strategy: Callable[[], st.SearchStrategy]  # built lazily: some corpora need heavy imports
+    call: Callable[[Any, Any], Any]  # (generated input, open Database or None) -> result
+    expected: tuple[type[BaseException], ...] = (InputError,)  # clear refusals
+    store: str = "none"  # "none", "fresh" or "seeded": which store the door runs against
+    may_change: frozenset[str] = frozenset()  # tables a refusal may still write (e.g. audit of a failed login)
+    check: Callable[[Any, Any], None] | None = None  # property of a successful result; raise AssertionError
+    time_bound_s: float = 5.0
+
+
+DOORS: dict[str, Door] = {}
+
+
+def register_door(door: Door) -> Door:
+    DOORS[door.name] = door
+    return door
+
+
+# ---------------------------------------------------------------- seed corpora (built from code, cached)
+
+@functools.cache
+def corpus_uploads() -> tuple[bytes, ...]:
+    """One small valid file of each type the app accepts."""
+    import numpy as np
+    import pandas as pd
+    import pydicom.data
+    from openpyxl import Workbook
+    from PIL import Image
+
+    pixels = (np.arange(32 * 32, dtype=np.uint8).reshape(32, 32))
+    png, jpeg, xlsx, parquet = io.BytesIO(), io.BytesIO(), io.BytesIO(), io.BytesIO()
+    Image.fromarray(pixels).save(png, format="PNG")
+    Image.fromarray(pixels).save(jpeg, format="JPEG")
+    wb = Workbook()
+    wb.active.append(["age", "sex", "glucose"])
+    wb.active.append([54, "female", 5.4])
+    wb.save(xlsx)
+    pd.DataFrame({"age": [54, 61], "sex": ["female", "male"]}).to_parquet(parquet)
+    with open(pydicom.data.get_testdata_file("CT_small.dcm"), "rb") as handle:
+        dicom = handle.read()
+    return (png.getvalue(), jpeg.getvalue(), dicom, xlsx.getvalue(), parquet.getvalue(),
+            b'{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "gender": "female"}}]}',
+            b"age,sex,glucose\n54,female,5.4\n61,male,7.1\n", b"just a note\n")
+
+
+@functools.cache
+def corpus_backups() -> tuple[bytes, ...]:
+    """A small real backup (a few users and audit rows) as the seed for the restore door."""
+    import tempfile
+    from pathlib import Path
+
+    from engine import audit
+    from engine.backup import backup_store
+    from engine.store import connect
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp) / "src.db"
+        db = connect(store)
+        for i in range(5):
+            audit.record(db, username="fuzz", action="fuzz.seed", target_id=i)
+        db.conn.close()
+        backup_store(Path(tmp) / "b.db", source=store)
+        return ((Path(tmp) / "b.db").read_bytes(),)
+
+
+# ---------------------------------------------------------------- the doors that exist on main
+
+def _upload_check(data: bytes, result: str) -> None:
+    from engine.uploads import TYPE_NAMES
+
+    assert result in TYPE_NAMES, result
+
+
+register_door(Door(
+    name="uploads.check_upload",
+    strategy=lambda: S.any_bytes(corpus_uploads()),
+    call=lambda data, db: __import__("engine.uploads", fromlist=["x"]).check_upload(
+        data, {"png", "jpeg", "dicom", "xlsx", "parquet", "json", "csv"}, limit_mb=1),
+    check=_upload_check,
+    time_bound_s=2.0,
+))
+
+register_door(Door(
+    name="uploads.sniff_type",
+    strategy=lambda: S.any_bytes(corpus_uploads()),
+    call=lambda data, db: __import__("engine.uploads", fromlist=["x"]).sniff_type(data),
+    expected=(),  # sniffing never refuses: it names a type
+    check=_upload_check,
+    time_bound_s=2.0,
+))
+
+
+def _run_cli(argv: list[str], stdin_text: str = "") -> tuple[int, str, str]:
+    """Run ``python -m engine ARGV`` in-process; argparse's SystemExit becomes an exit code."""
+    import sys
+
+    from engine.__main__ import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_stdin = sys.stdin
+    sys.stdin = io.StringIO(stdin_text)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        sys.stdin = saved_stdin
+    return code, out.getvalue(), err.getvalue()
+
+
+def _cli_users_add(value: tuple[str, str, str], db) -> str:
+    """The users CLI as a door: exit 0, or exit 2 with an error sentence (refusal), nothing else."""
+    name, role, password = value
+    code, out, err = _run_cli(["users", "add", name, "--role", role], password + "\n")
+    assert "Traceback" not in err, err
+    if code == 2:
+        assert err.strip(), "refused without a message"
+        raise InputError(err.strip().splitlines()[-1])
+    assert code == 0, (code, err)
+    return out
+
+
+def _check_user_added(value: tuple[str, str, str], out: str) -> None:
+    from engine.store import open_db
+    from engine.store.users import get_user
+
+    with open_db() as db:
+        row = get_user(db, value[0])
+    assert row is not None and row["role"] == value[1]
+    assert row["password_hash"].startswith("$argon2id$")
+
+
+_cli_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00"),
+                    max_size=50)
+register_door(Door(
+    name="cli.users_add",
+    strategy=lambda: st.tuples(
+        st.one_of(_cli_text, st.from_regex(r"[A-Za-z][A-Za-z0-9._-]{1,39}", fullmatch=True)),
+        st.one_of(st.sampled_from(["clinician", "analyst", "admin"]), _cli_text),
+        st.one_of(_cli_text, st.text(min_size=10, max_size=40))),
+    call=_cli_users_add,
+    check=_check_user_added,
+    store="fresh",
+))
+
+
+def _login(value: tuple[str, str], db) -> Any:
+    from engine.auth import authenticate
+
+    return authenticate(db, *value)
+
+
+register_door(Door(
+    name="auth.login_form",
+    strategy=lambda: st.one_of(
+        st.tuples(st.one_of(S.nasty_text, st.sampled_from(["fuzzadmin", "FUZZADMIN", "fuzzadmin "])), S.nasty_text),
+        st.just(("fuzzadmin", "fuzz-password-123"))),
+    call=_login,
+    expected=(AuthError, InputError),
+    store="fresh",
+    may_change=frozenset({"audit", "users"}),  # failed attempts are counted and audited, by design
+))
+
+
+def _search(value: dict[str, str | None], db) -> list[dict]:
+    from engine.store.patients import search_patients
+
+    return search_patients(db, **value)
+
+
+def _check_search(value: dict[str, str | None], rows: list[dict]) -> None:
+    text = value.get("text")
+    if text and not any(ch in text for ch in "%_"):  # LIKE wildcards aside, every hit contains the text
+        assert all(text.lower() in r["pseudo_id"].lower() for r in rows), text
+
+
+register_door(Door(
+    name="patients.search_form",
+    strategy=lambda: st.fixed_dictionaries({}, optional={
+        "text": st.one_of(S.nasty_text, st.sampled_from(["UCI-00", "' OR 1=1 --", "%", "_", "\"; DROP TABLE x"])),
+        "source": S.nasty_text, "sex": st.one_of(S.nasty_text, st.sampled_from(["female", "male"])),
+        "condition_code": st.one_of(S.nasty_text, st.sampled_from(["I25", "E11"]))}),
+    call=_search,
+    check=_check_search,
+    store="seeded",
+    time_bound_s=3.0,
+))
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _export(rows: list[dict[str, Any]], db) -> bytes:
+    from engine.activity import audit_rows_to_csv
+
+    return audit_rows_to_csv(rows)
+
+
+def _check_export(rows: list[dict[str, Any]], data: bytes) -> None:
+    parsed = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert len(parsed) == len(rows), (len(parsed), len(rows))
+    for original, back in zip(rows, parsed):
+        for key, value in back.items():
+            want = original.get(key)
+            if isinstance(want, str):  # numbers such as -5 are numbers to a spreadsheet, not formulas
+                assert not value.startswith(_FORMULA_START), f"cell {key!r} would run as a spreadsheet formula"
+            want = "" if want is None else str(want)
+            assert value in (want, "'" + want), (key, want, value)
+
+
+_AUDIT_KEYS = ("id", "ts", "username", "action", "target_type", "target_id", "outcome", "details", "prev_hash", "hash")
+register_door(Door(
+    name="audit.csv_export",
+    strategy=lambda: st.lists(st.fixed_dictionaries({k: st.one_of(st.none(), S.nasty_text, st.integers())
+                                                     for k in _AUDIT_KEYS}), max_size=8),
+    call=_export,
+    expected=(),
+    check=_check_export,
+))
+
+
+def _audit_details(details: dict[str, Any], db) -> int:
+    from engine import audit
+
+    return audit.record(db, username="fuzz", action="fuzz.details", details=details)
+
+
+def _check_chain(details: dict[str, Any], row_id: int) -> None:
+    from engine.audit import verify_chain
+    from engine.store import open_db
+
+    with open_db() as db:
+        report = verify_chain(db)
+    assert report.ok, report.reason
+
+
+register_door(Door(
+    name="audit.details_json",
+    strategy=lambda: st.dictionaries(S.nasty_text, S.json_values, max_size=6),
+    call=_audit_details,
+    expected=(),
+    check=_check_chain,
+    store="fresh",
+))
+
+
+def _age(value: float, db) -> tuple:
+    from engine.privacy import generalise_age
+
+    return generalise_age(value)
+
+
+def _check_age(value: float, result: tuple) -> None:
+    age, group = result
+    if value is None or math.isnan(value):
+        assert result == (None, None)
+    elif value > 89:
+        assert result == (None, "90+")
+    else:
+        assert age == value and group is not None
+
+
+register_door(Door(
+    name="privacy.generalise_age",
+    strategy=lambda: st.one_of(st.none(), st.floats(), st.integers(-10**6, 10**6)),
+    call=_age,
+    check=_check_age,
+))
+
+
+def _restore(data: bytes, db) -> Any:
+    import tempfile
+    from pathlib import Path
+
+    from engine.backup import restore_store
+    from engine.config import get_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        candidate = Path(tmp) / "candidate.db"
+        candidate.write_bytes(data)
+        return restore_store(candidate, target=get_settings().db_path, keep_previous=False)
+
+
+register_door(Door(
+    name="store.restore_file",
+    strategy=lambda: S.any_bytes(corpus_backups()),
+    call=_restore,
+    expected=(InputError, IntegrityError),
+    store="fresh",
+    time_bound_s=10.0,
+))
+
+# Every engine refusal is an EngineError; doors list the specific ones they may raise.
+__all__ = ["DOORS", "Door", "EngineError", "register_door"]
