@@ -38,6 +38,8 @@ class Settings:
     min_password_length: int = 10
     # Store
     busy_timeout_ms: int = 10_000
+    # How long a writer keeps retrying BEGIN IMMEDIATE before telling the user the store is busy.
+    write_wait_seconds: int = field(default_factory=lambda: _env_int("CLINSIGHT_WRITE_WAIT_SECONDS", 120))
     # Uploads (Streamlit's own limit is in .streamlit/config.toml; this is the engine's)
     upload_limit_mb: int = field(default_factory=lambda: _env_int("CLINSIGHT_UPLOAD_LIMIT_MB", 200))
 

@@ -27,3 +27,7 @@ class ModelUnavailableError(EngineError):
 
 class IntegrityError(EngineError):
     """Stored data failed a consistency check (audit chain, checksums)."""
+
+
+class StoreBusyError(EngineError):
+    """The store stayed locked by other writers longer than the configured wait (nothing was changed)."""

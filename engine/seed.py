@@ -119,11 +119,12 @@ def _observation_rows(patient_id: int, version_id: int, row: pd.Series, columns:
 
 def seed_dataset(db: Database, spec: SeedSpec) -> int:
     """Seed one data set in one transaction; returns patients added (0 if already present)."""
+    if dataset_rows.dataset_exists(db, spec.dataset.key):
+        return 0
+    frame = spec.load()  # before taking the write lock: loading is slow and other writers would queue behind it
     with transaction(db):
-        exists = db.conn.execute("SELECT 1 FROM datasets WHERE name = ?", (spec.dataset.key,)).fetchone()
-        if exists:
+        if dataset_rows.dataset_exists(db, spec.dataset.key):  # re-checked under the lock
             return 0
-        frame = spec.load()
         ds = spec.dataset
         dataset_id = dataset_rows.get_or_create_dataset(db, ds.key, source=ds.source, licence=ds.licence,
                                                         citation=ds.citation, created_by="seed")

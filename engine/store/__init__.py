@@ -8,7 +8,9 @@ writers wait instead of failing, foreign keys on, and explicit transactions
 """
 from __future__ import annotations
 
+import random
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -17,6 +19,7 @@ from pathlib import Path
 import sqlite_utils
 
 from engine.config import get_settings
+from engine.errors import StoreBusyError
 from engine.store.schema import MIGRATIONS
 
 Database = sqlite_utils.Database
@@ -69,7 +72,7 @@ def transaction(db: Database) -> Iterator[Database]:
     if db.conn.in_transaction:
         yield db
         return
-    db.conn.execute("BEGIN IMMEDIATE")
+    _begin_immediate(db)
     try:
         yield db
     except BaseException:
@@ -77,6 +80,38 @@ def transaction(db: Database) -> Iterator[Database]:
         raise
     else:
         db.conn.execute("COMMIT")
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database is busy" in text or "database table is locked" in text
+
+
+def _begin_immediate(db: Database) -> None:
+    """Take the write lock, waiting as long as ``write_wait_seconds`` however many writers queue.
+
+    Why: found by the concurrency soak (8 writer processes on 2 busy cores). One
+    ``busy_timeout`` wait is not enough when several writers queue behind long
+    transactions (an import, an argon2 hash): "database is locked" reached
+    callers. BEGIN IMMEDIATE has done nothing yet, so retrying it is always
+    safe; after the overall wait a :class:`StoreBusyError` with a sentence for
+    the user replaces SQLite's message.
+    """
+    settings = get_settings()
+    deadline = time.monotonic() + settings.write_wait_seconds
+    pause = 0.02
+    while True:
+        try:
+            db.conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise StoreBusyError("The data store is busy with other work right now; nothing was changed. "
+                                     "Please try again in a minute.") from exc
+            time.sleep(pause * (1 + random.random()))  # jitter so queued writers do not retry in step
+            pause = min(pause * 2, 0.5)
 
 
 def apply_migrations(db: Database) -> list[str]:

@@ -7,6 +7,10 @@ from typing import Any
 from engine.store import Database, utcnow
 
 
+def dataset_exists(db: Database, name: str) -> bool:
+    return db.conn.execute("SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone() is not None
+
+
 def get_or_create_dataset(db: Database, name: str, *, source: str | None = None, licence: str | None = None,
                           citation: str | None = None, created_by: str | None = None) -> int:
     row = db.conn.execute("SELECT id FROM datasets WHERE name = ?", (name,)).fetchone()
