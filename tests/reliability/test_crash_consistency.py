@@ -11,7 +11,7 @@ import pytest
 
 from reliability.crash import CRASH_COMMANDS, run_crash_trials
 
-TRIALS = int(os.environ.get("CLINSIGHT_CRASH_TRIALS", "3"))
+TRIALS = int(os.environ.get("CLINSIGHT_CRASH_TRIALS", "2"))
 
 
 @pytest.mark.parametrize("name", sorted(CRASH_COMMANDS))

@@ -2,7 +2,7 @@
 
 Each case must end in a result or a clear refusal, within its time bound, and a
 refusal must leave the store unchanged. The sample size follows
-``CLINSIGHT_FUZZ_CASES`` (default 40) so a developer can turn it up locally.
+``CLINSIGHT_FUZZ_CASES`` (default 30) so a developer can turn it up locally.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from reliability.doors import DOORS
 from reliability.fuzzing import StoreFactory, _cheap_password_hashing, run_door
 
-CASES = int(os.environ.get("CLINSIGHT_FUZZ_CASES", "40"))
+CASES = int(os.environ.get("CLINSIGHT_FUZZ_CASES", "30"))
 
 
 @pytest.mark.parametrize("name", sorted(DOORS))
