@@ -105,6 +105,7 @@ def backup_store(dest: Path | str, *, source: Path | str | None = None, actor: s
         _remove_quietly(tmp)
         raise IntegrityError("The store failed its check while being backed up, so no backup was written: "
                              + " ".join(report.problems))
+    os.chmod(tmp, 0o600)  # a backup holds the same patient data as the store
     _fsync(tmp)
     os.replace(tmp, dest)
     return BackupResult(dest, dest.stat().st_size, audit_rows)

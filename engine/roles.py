@@ -32,6 +32,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "models.promote": frozenset({"admin"}),
     "users.manage": frozenset({"admin"}),
     "audit.read": frozenset({"admin"}),
+    "store.backup": frozenset({"admin"}),
+    "store.restore": frozenset({"admin"}),
 }
 
 

@@ -8,6 +8,7 @@ writers wait instead of failing, foreign keys on, and explicit transactions
 """
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import time
@@ -38,10 +39,15 @@ def connect(path: Path | str | None = None, *, migrate: bool = True) -> Database
     """
     settings = get_settings()
     db_path = Path(path) if path is not None else settings.db_path
+    is_new = False
     if str(db_path) != ":memory:":
         db_path.parent.mkdir(parents=True, exist_ok=True)
+        is_new = not db_path.exists()
     conn = sqlite3.connect(str(db_path), isolation_level=None, timeout=settings.busy_timeout_ms / 1000,
                            check_same_thread=False)
+    if is_new:
+        # Patient data: only the account running ClinSight may read the file (SQLite gives -wal/-shm the same mode).
+        os.chmod(db_path, 0o600)
     conn.execute(f"PRAGMA busy_timeout = {settings.busy_timeout_ms}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
