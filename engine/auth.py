@@ -66,10 +66,11 @@ def create_user(db: Database, username: str, password: str, role: str, *, actor:
     _validate_username(username)
     _validate_role(role)
     validate_new_password(password)
+    password_hash = hash_password(password)  # before the write lock: argon2 is slow by design
     with transaction(db):
         if user_rows.get_user(db, username) is not None:
             raise InputError(f"A user named '{username}' already exists.")
-        user_rows.insert_user(db, username, hash_password(password), role)
+        user_rows.insert_user(db, username, password_hash, role)
         audit.record(db, username=actor, action="user.create", target_type="user", target_id=username,
                      details={"role": role})
     return User(username, role)
@@ -92,32 +93,63 @@ def _parse(ts: str | None) -> datetime | None:
     return datetime.fromisoformat(ts) if ts else None
 
 
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+_DUMMY_HASH: list[str] = []
+
+
+def _dummy_verify(password: str) -> None:
+    """Spend the same argon2 time for an unknown user, so response time does not reveal which names exist."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(_hasher.hash("not-a-real-password-for-timing-only"))
+    _verify(_DUMMY_HASH[0], password)
+
+
 def authenticate(db: Database, username: str, password: str, *, now: datetime | None = None) -> User:
     """Check a password; count failures, lock after too many, audit every attempt.
 
     The same message is given for an unknown user and a wrong password so that
     usernames cannot be enumerated.
+
+    Two fixes found by the reliability tests: the refusal is raised *after* the
+    transaction commits (raising inside it rolled back the failure counter and
+    the audit row, so lockout never triggered and failed logins went
+    unaudited); and the slow argon2 check runs *before* the write lock is taken
+    (under the lock every other writer queued behind it).
     """
     settings = get_settings()
     now = now or datetime.now(timezone.utc)
     failure = "Wrong username or password."
+    candidate = user_rows.get_user(db, username)
+    if candidate is None:
+        _dummy_verify(password)
+        verified = False
+    else:
+        verified = _verify(candidate["password_hash"], password)
+    new_hash = hash_password(password) if verified and _hasher.check_needs_rehash(candidate["password_hash"]) else None
+    error: AuthError | None = None
     with transaction(db):
         row = user_rows.get_user(db, username)
+        if row is not None and (candidate is None or row["password_hash"] != candidate["password_hash"]):
+            verified = _verify(row["password_hash"], password)  # the password changed meanwhile: check again
+            new_hash = None
         if row is None:
             audit.record(db, username=None, action="login", outcome="failed", details={"reason": "unknown user"})
-            raise AuthError(failure)
-        locked_until = _parse(row["locked_until"])
-        if locked_until and locked_until > now:
+            error = AuthError(failure)
+        elif (locked_until := _parse(row["locked_until"])) and locked_until > now:
             audit.record(db, username=row["username"], action="login", outcome="locked")
             minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
-            raise AuthError(f"This account is locked after repeated failed attempts; try again in {minutes} minutes "
-                            "or ask an administrator.")
-        if row["disabled"]:
+            error = AuthError(f"This account is locked after repeated failed attempts; try again in {minutes} minutes "
+                              "or ask an administrator.")
+        elif row["disabled"]:
             audit.record(db, username=row["username"], action="login", outcome="disabled")
-            raise AuthError("This account is disabled; ask an administrator.")
-        try:
-            _hasher.verify(row["password_hash"], password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            error = AuthError("This account is disabled; ask an administrator.")
+        elif not verified:
             attempts = row["failed_attempts"] + 1
             fields: dict[str, object] = {"failed_attempts": attempts}
             outcome = "failed"
@@ -129,14 +161,18 @@ def authenticate(db: Database, username: str, password: str, *, now: datetime | 
             audit.record(db, username=row["username"], action="login", outcome=outcome,
                          details={"attempt": attempts})
             if outcome == "failed_and_locked":
-                raise AuthError(f"Too many failed attempts: this account is locked for {settings.lockout_minutes} "
-                                "minutes.")
-            raise AuthError(failure)
-        fields = {"failed_attempts": 0, "locked_until": None, "last_login_at": utcnow()}
-        if _hasher.check_needs_rehash(row["password_hash"]):
-            fields["password_hash"] = hash_password(password)
-        user_rows.update_user(db, row["username"], **fields)
-        audit.record(db, username=row["username"], action="login", outcome="ok")
+                error = AuthError(f"Too many failed attempts: this account is locked for {settings.lockout_minutes} "
+                                  "minutes.")
+            else:
+                error = AuthError(failure)
+        else:
+            fields = {"failed_attempts": 0, "locked_until": None, "last_login_at": utcnow()}
+            if new_hash is not None:
+                fields["password_hash"] = new_hash
+            user_rows.update_user(db, row["username"], **fields)
+            audit.record(db, username=row["username"], action="login", outcome="ok")
+    if error is not None:
+        raise error  # after the commit, so the counter and the audit row are kept
     return User(row["username"], row["role"])
 
 
