@@ -1,0 +1,189 @@
+"""Privacy scan: plant patient identifiers in every input, then look for them everywhere output goes.
+
+Identifiers (HIPAA Safe Harbor kinds: a name, an SSN, an e-mail address, a
+phone number, a full birth date, a record number) are planted in what users
+send through each scenario in :data:`SCENARIOS`. Afterwards the harness scans
+error messages, log records, printed output, the audit log and its CSV export,
+a backup, and the raw bytes of the store file and its WAL. None may appear.
+
+After merging, the lead adds scenarios for the features that take patient data:
+
+    def scenario_ingest(db, tmp):
+        csv = planted_csv()                    # identifiers in name/ssn/email/phone/dob columns
+        ingest_bytes(db, csv, file_name="planted.csv", user="privacy")   # must drop or generalise them
+        return [export_dataset_csv(db, ...)]   # analyst exports to scan as well
+    SCENARIOS["records.ingest"] = scenario_ingest
+
+(DICOM uploads: set PatientName/PatientBirthDate tags to the planted values.)
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.errors import EngineError
+
+# Synthetic identifiers, made up for this test (none belongs to a real person).
+PLANTED: dict[str, str] = {
+    "name": "Zebulon Quixotewright",
+    "ssn": "512-48-9173",
+    "email": "zebulon.quixotewright@example.org",
+    "phone": "(555) 014-2389",
+    "birth_date": "1957-03-14",
+    "mrn": "MRN88412077",
+}
+
+
+def needles() -> dict[str, str]:
+    """Each identifier and its tell-tale fragments (surname alone, SSN digits without dashes...)."""
+    found = dict(PLANTED)
+    found["surname"] = "Quixotewright"
+    found["ssn_digits"] = PLANTED["ssn"].replace("-", "")
+    found["phone_digits"] = "5550142389"
+    found["birth_date_compact"] = PLANTED["birth_date"].replace("-", "")
+    return found
+
+
+def planted_csv() -> bytes:
+    p = PLANTED
+    return (f"name,ssn,email,phone,birth_date,mrn,age,glucose\n"
+            f"{p['name']},{p['ssn']},{p['email']},\"{p['phone']}\",{p['birth_date']},{p['mrn']},67,7.2\n").encode()
+
+
+class Collector:
+    """What came out: exception messages and return values turned to text."""
+
+    def __init__(self) -> None:
+        self.outputs: list[str] = []
+
+    def attempt(self, func: Callable[[], Any]) -> None:
+        try:
+            self.outputs.append(repr(func()))
+        except EngineError as exc:
+            self.outputs.append(str(exc))
+
+
+def scenario_uploads(db, tmp: Path, out: Collector) -> None:
+    from engine.uploads import check_upload
+
+    out.attempt(lambda: check_upload(planted_csv(), {"png", "jpeg", "dicom"}))
+    out.attempt(lambda: check_upload(planted_csv() * 100_000, {"csv"}, limit_mb=1))
+
+
+def scenario_login(db, tmp: Path, out: Collector) -> None:
+    from engine import auth
+
+    out.attempt(lambda: auth.authenticate(db, PLANTED["email"], PLANTED["ssn"]))
+    out.attempt(lambda: auth.authenticate(db, PLANTED["mrn"], PLANTED["birth_date"]))
+    out.attempt(lambda: auth.authenticate(db, "privacyadmin", PLANTED["phone"]))  # a wrong password
+
+
+def scenario_user_forms(db, tmp: Path, out: Collector) -> None:
+    from engine import auth
+
+    out.attempt(lambda: auth.create_user(db, PLANTED["name"], PLANTED["ssn"], "clinician", actor="privacyadmin"))
+    out.attempt(lambda: auth.create_user(db, PLANTED["email"], "long-enough-password", "clinician",
+                                         actor="privacyadmin"))
+
+
+def scenario_search(db, tmp: Path, out: Collector) -> None:
+    from engine.store.patients import search_patients
+
+    for value in PLANTED.values():
+        out.attempt(lambda value=value: search_patients(db, text=value))
+
+
+def scenario_restore(db, tmp: Path, out: Collector) -> None:
+    from engine.backup import restore_store
+
+    bad = tmp / "planted-backup.db"
+    bad.write_bytes(planted_csv())
+    out.attempt(lambda: restore_store(bad))
+    named = tmp / f"{PLANTED['mrn']}.db"  # an identifier in a file name
+    out.attempt(lambda: restore_store(named))
+
+
+def scenario_cli(db, tmp: Path, out: Collector) -> None:
+    from reliability.doors import _run_cli
+
+    for argv, stdin in ((["users", "add", PLANTED["name"], "--role", "clinician"], PLANTED["ssn"]),
+                        (["users", "add", "valid.name", "--role", PLANTED["email"]], "long-enough-password"),
+                        (["users", "reset-password", PLANTED["mrn"]], PLANTED["phone"] + "xxxxxx")):
+        code, stdout, stderr = _run_cli(argv, stdin + "\n")
+        out.outputs.extend([stdout, stderr])
+
+
+SCENARIOS: dict[str, Callable[[Any, Path, Collector], None]] = {
+    "uploads": scenario_uploads, "login": scenario_login, "user_forms": scenario_user_forms,
+    "search": scenario_search, "restore": scenario_restore, "cli": scenario_cli,
+}
+
+# Where a message may repeat the operator's own typed argument back to the same terminal: a file path
+# ("There is no backup file at ...") and the command line's account names and options ("There is no user
+# named ...", argparse's "invalid choice: ..."): staff input about staff accounts, shown only to its typist.
+# Those scenarios still feed the identifiers in, so logs, audit, exports and the store are scanned for them.
+ALLOWED_ECHO: dict[str, set[str]] = {"restore": {"mrn"}, "cli": set(needles())}
+
+
+def run_privacy_scan(db_path: Path, tmp: Path) -> dict[str, list[str]]:
+    """Run every scenario against the store at ``db_path``; return {where: [identifier kinds found]}."""
+    from engine import auth
+    from engine.activity import audit_rows_to_csv
+    from engine.backup import backup_store
+    from engine.store import connect
+    from engine.store.audit_log import query_audit
+
+    log_stream = io.StringIO()
+    handler = logging.StreamHandler(log_stream)
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    found: dict[str, list[str]] = {}
+    printed_out, printed_err = io.StringIO(), io.StringIO()
+    try:
+        db = connect(db_path)
+        try:
+            auth.create_user(db, "privacyadmin", "privacy-password-9", "admin", actor=None)
+            for name, scenario in SCENARIOS.items():
+                out = Collector()
+                with contextlib.redirect_stdout(printed_out), contextlib.redirect_stderr(printed_err):
+                    scenario(db, tmp, out)
+                allowed = ALLOWED_ECHO.get(name, set())
+                hits = [kind for kind, value in needles().items() if kind not in allowed
+                        and any(value.lower() in text.lower() for text in out.outputs)]
+                if hits:
+                    found[f"messages:{name}"] = hits
+            export = audit_rows_to_csv(query_audit(db, limit=100_000)).decode("utf-8-sig")
+            backup = backup_store(tmp / "privacy-backup.db", source=db_path)
+        finally:
+            db.conn.close()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    texts = {"logs": log_stream.getvalue(), "printed": printed_out.getvalue() + printed_err.getvalue(),
+             "audit_export": export}
+    blobs = {"store_file": _read_all(db_path), "backup_file": backup.path.read_bytes()}
+    for where, text in texts.items():
+        hits = [kind for kind, value in needles().items() if value.lower() in text.lower()]
+        if hits:
+            found[where] = hits
+    for where, blob in blobs.items():
+        hits = [kind for kind, value in needles().items() if value.lower().encode() in blob.lower()]
+        if hits:
+            found[where] = hits
+    return found
+
+
+def _read_all(db_path: Path) -> bytes:
+    data = b""
+    for suffix in ("", "-wal", "-journal"):
+        path = Path(f"{db_path}{suffix}")
+        if path.exists():
+            data += path.read_bytes()
+    return data

@@ -1,0 +1,24 @@
+"""Planted identifiers (name, SSN, e-mail, phone, birth date, record number) never come back out.
+
+Scans error messages, logs, printed output, the audit log's CSV export, a backup
+and the raw store file (with its WAL) after every scenario in
+``reliability.privacy.SCENARIOS`` has fed the identifiers in.
+"""
+from __future__ import annotations
+
+from reliability.privacy import PLANTED, run_privacy_scan
+
+
+def test_no_planted_identifier_appears_anywhere(seeded_db, db_path, tmp_path):
+    seeded_db.conn.close()
+    assert run_privacy_scan(db_path, tmp_path) == {}
+
+
+def test_scan_finds_a_planted_leak(fresh_db, db_path, tmp_path):
+    """The scanner itself: an identifier written into the audit log is found (in the export and the file)."""
+    from engine import audit
+
+    audit.record(fresh_db, username="leaky", action="bad.example", details={"note": PLANTED["ssn"]})
+    fresh_db.conn.close()
+    found = run_privacy_scan(db_path, tmp_path)
+    assert "ssn" in found["audit_export"] and "ssn" in found["store_file"]
