@@ -40,3 +40,16 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
+
+# Reliability and security (tests/reliability): full-size runs; each prints one JSON object as its last line
+# (cases, failures, crashes, lost_rows). `make test` runs the same harnesses at a reduced size.
+FUZZ_CASES ?= 1000
+SOAK_SECONDS ?= 60
+SOAK_KILLS ?= 20
+.PHONY: fuzz soak
+
+fuzz: venv
+	@PYTHONPATH=tests $(PY) -m reliability.fuzz --cases $(FUZZ_CASES)
+
+soak: venv
+	@PYTHONPATH=tests $(PY) -m reliability.soak run --writers 8 --seconds $(SOAK_SECONDS) --kills $(SOAK_KILLS)

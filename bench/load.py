@@ -1,0 +1,179 @@
+"""Bounded load test on loopback: N browser sessions log in and open a page at the same time.
+
+Starts a real Streamlit server on a temp store (demo data seeded, one clinician
+per session), then drives N Playwright browser contexts (separate cookies =
+separate sessions) concurrently. Each session: open the app, wait for the login
+form, log in, wait for the page's content (the "action"). Baseline: the same
+with one session alone, measured first in the same run; ratios compare with it.
+
+The action is data (:data:`ACTIONS`); after merging, the lead adds e.g.
+``"predict"``: click "Predict" in the sidebar, pick a patient, press the button,
+wait for the risk. Run: ``python bench/load.py --sessions 8 --action home``.
+Last line: one JSON object (sessions, sessions_held, median/p95 latency, errors).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PASSWORD = "load-test-password-1"  # test-only credential for a throwaway temp store
+TIMEOUT_MS = 120_000
+
+
+async def action_home(page) -> None:
+    """After login: the home page has rendered its content."""
+    await page.get_by_text("What you can do here").wait_for(timeout=TIMEOUT_MS)
+
+
+ACTIONS: dict[str, Callable[[object], Awaitable[None]]] = {"home": action_home}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def prepare_store(db_path: Path, users: int) -> None:
+    from engine import auth
+    from engine.seed import seed_all
+    from engine.store import connect
+
+    db = connect(db_path)
+    seed_all(db)
+    auth.create_user(db, "loadadmin", PASSWORD, "admin", actor=None)
+    for i in range(users):
+        auth.create_user(db, f"load{i}", PASSWORD, "clinician", actor=None)
+    db.conn.close()
+
+
+def start_server(db_path: Path, port: int) -> subprocess.Popen:
+    env = dict(os.environ, CLINSIGHT_DB=str(db_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
+                if resp.read().decode().strip() == "ok":
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("the Streamlit server did not become healthy in 90 s")
+
+
+async def one_session(browser, url: str, username: str, action) -> dict:
+    context = await browser.new_context(viewport={"width": 1280, "height": 1400})
+    page = await context.new_page()
+    result: dict = {"user": username}
+    try:
+        start = time.perf_counter()
+        await page.goto(url, timeout=TIMEOUT_MS)
+        await page.get_by_label("Username").wait_for(timeout=TIMEOUT_MS)
+        result["form_s"] = time.perf_counter() - start
+        await page.get_by_label("Username").fill(username)
+        await page.get_by_label("Password").fill(PASSWORD)
+        start = time.perf_counter()
+        await page.get_by_role("button", name="Log in").click()
+        await action(page)
+        result["latency_s"] = time.perf_counter() - start
+        result["page"] = page
+        result["context"] = context
+    except Exception as exc:  # noqa: BLE001 - counted as an error in the report
+        result["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+        await context.close()
+    return result
+
+
+async def still_signed_in(result: dict, username: str) -> bool:
+    """Is this session still alive and signed in after everyone finished (the sidebar names the user)?"""
+    try:
+        await result["page"].get_by_text(f"Signed in as {username}").wait_for(timeout=10_000)
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+
+
+async def run(sessions: int, action_name: str, port: int) -> dict:
+    from playwright.async_api import async_playwright
+
+    action = ACTIONS[action_name]
+    url = f"http://127.0.0.1:{port}/"
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        baseline = await one_session(browser, url, "loadadmin", action)
+        if "context" in baseline:
+            await baseline["context"].close()
+        results = await asyncio.gather(*(one_session(browser, url, f"load{i}", action) for i in range(sessions)))
+        held = [await still_signed_in(r, r["user"]) if "page" in r else False for r in results]
+        for r in results:
+            if "context" in r:
+                await r["context"].close()
+        await browser.close()
+    latencies = [r["latency_s"] for r in results if "latency_s" in r]
+    forms = [r["form_s"] for r in results if "form_s" in r]
+    base = baseline.get("latency_s")
+    report = {
+        "name": "load", "action": action_name, "sessions": sessions, "sessions_held": sum(held),
+        "errors": sum(1 for r in results if "error" in r),
+        "baseline_latency_s": round(base, 3) if base else None,
+        "median_latency_s": round(statistics.median(latencies), 3) if latencies else None,
+        "p95_latency_s": round(_p95(latencies), 3) if latencies else None,
+        "median_form_s": round(statistics.median(forms), 3) if forms else None,
+        "ratio_median_vs_baseline": round(statistics.median(latencies) / base, 2) if latencies and base else None,
+        "ratio_p95_vs_baseline": round(_p95(latencies) / base, 2) if latencies and base else None,
+        "error_examples": [r["error"] for r in results if "error" in r][:3],
+    }
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--action", default="home", choices=sorted(ACTIONS))
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="clinsight-load-") as tmp:
+        db_path = Path(tmp) / "load.db"
+        prepare_store(db_path, args.sessions)
+        port = _free_port()
+        server = start_server(db_path, port)
+        try:
+            report = asyncio.run(run(args.sessions, args.action, port))
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    print(json.dumps(report))
+    return 0 if report["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
