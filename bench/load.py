@@ -89,10 +89,10 @@ async def one_session(browser, url: str, username: str, action) -> dict:
     try:
         start = time.perf_counter()
         await page.goto(url, timeout=TIMEOUT_MS)
-        await page.get_by_label("Username").wait_for(timeout=TIMEOUT_MS)
+        await page.locator('input[aria-label="Username"]').wait_for(timeout=TIMEOUT_MS)
         result["form_s"] = time.perf_counter() - start
-        await page.get_by_label("Username").fill(username)
-        await page.get_by_label("Password").fill(PASSWORD)
+        await page.locator('input[aria-label="Username"]').fill(username)
+        await page.locator('input[aria-label="Password"]').fill(PASSWORD)
         start = time.perf_counter()
         await page.get_by_role("button", name="Log in").click()
         await action(page)

@@ -67,13 +67,25 @@ def get_patient(db: Database, pseudo_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+def _clean(value: str | None) -> str | None:
+    """Drop NUL characters: SQLite's LIKE stops reading a pattern at NUL, so "\x00x" matched every patient."""
+    return value.replace("\x00", "") if value else value
+
+
+def _escape_like(value: str) -> str:
+    """Search text is literal: '%' and '_' typed by a user are characters, not wildcards (found by fuzzing)."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def search_patients(db: Database, *, text: str | None = None, source: str | None = None, sex: str | None = None,
                     condition_code: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
     """Patients matching every given filter (pseudo-id substring, source, sex, condition code prefix)."""
     where, params = [], []
+    text = _clean(text)
+    condition_code = _clean(condition_code)
     if text:
-        where.append("p.pseudo_id LIKE ?")
-        params.append(f"%{text}%")
+        where.append("p.pseudo_id LIKE ? ESCAPE '\\'")
+        params.append(f"%{_escape_like(text)}%")
     if source:
         where.append("p.source = ?")
         params.append(source)
@@ -81,8 +93,8 @@ def search_patients(db: Database, *, text: str | None = None, source: str | None
         where.append("p.sex = ?")
         params.append(sex)
     if condition_code:
-        where.append("EXISTS (SELECT 1 FROM conditions c WHERE c.patient_id = p.id AND c.code LIKE ?)")
-        params.append(f"{condition_code}%")
+        where.append("EXISTS (SELECT 1 FROM conditions c WHERE c.patient_id = p.id AND c.code LIKE ? ESCAPE '\\')")
+        params.append(f"{_escape_like(condition_code)}%")
     sql = "SELECT p.id, p.pseudo_id, p.source, p.sex, p.age, p.age_group FROM patients p"
     if where:
         sql += " WHERE " + " AND ".join(where)
