@@ -66,11 +66,10 @@ def create_user(db: Database, username: str, password: str, role: str, *, actor:
     _validate_username(username)
     _validate_role(role)
     validate_new_password(password)
-    password_hash = hash_password(password)  # before the write lock: argon2 is slow by design
     with transaction(db):
         if user_rows.get_user(db, username) is not None:
             raise InputError(f"A user named '{username}' already exists.")
-        user_rows.insert_user(db, username, password_hash, role)
+        user_rows.insert_user(db, username, hash_password(password), role)
         audit.record(db, username=actor, action="user.create", target_type="user", target_id=username,
                      details={"role": role})
     return User(username, role)
@@ -93,87 +92,58 @@ def _parse(ts: str | None) -> datetime | None:
     return datetime.fromisoformat(ts) if ts else None
 
 
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
-
-
-_DUMMY_HASH: list[str] = []
-
-
-def _dummy_verify(password: str) -> None:
-    """Spend the same argon2 time for an unknown user, so response time does not reveal which names exist."""
-    if not _DUMMY_HASH:
-        _DUMMY_HASH.append(_hasher.hash("not-a-real-password-for-timing-only"))
-    _verify(_DUMMY_HASH[0], password)
-
-
 def authenticate(db: Database, username: str, password: str, *, now: datetime | None = None) -> User:
     """Check a password; count failures, lock after too many, audit every attempt.
 
     The same message is given for an unknown user and a wrong password so that
-    usernames cannot be enumerated.
-
-    Two fixes found by the reliability tests: the refusal is raised *after* the
-    transaction commits (raising inside it rolled back the failure counter and
-    the audit row, so lockout never triggered and failed logins went
-    unaudited); and the slow argon2 check runs *before* the write lock is taken
-    (under the lock every other writer queued behind it).
+    usernames cannot be enumerated. The failure counter and the audit row are
+    committed before the refusal is raised (raising inside the transaction
+    would roll them back and make lockout impossible).
     """
-    settings = get_settings()
-    now = now or datetime.now(timezone.utc)
-    failure = "Wrong username or password."
-    candidate = user_rows.get_user(db, username)
-    if candidate is None:
-        _dummy_verify(password)
-        verified = False
-    else:
-        verified = _verify(candidate["password_hash"], password)
-    new_hash = hash_password(password) if verified and _hasher.check_needs_rehash(candidate["password_hash"]) else None
-    error: AuthError | None = None
     with transaction(db):
-        row = user_rows.get_user(db, username)
-        if row is not None and (candidate is None or row["password_hash"] != candidate["password_hash"]):
-            verified = _verify(row["password_hash"], password)  # the password changed meanwhile: check again
-            new_hash = None
-        if row is None:
-            audit.record(db, username=None, action="login", outcome="failed", details={"reason": "unknown user"})
-            error = AuthError(failure)
-        elif (locked_until := _parse(row["locked_until"])) and locked_until > now:
-            audit.record(db, username=row["username"], action="login", outcome="locked")
-            minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
-            error = AuthError(f"This account is locked after repeated failed attempts; try again in {minutes} minutes "
-                              "or ask an administrator.")
-        elif row["disabled"]:
-            audit.record(db, username=row["username"], action="login", outcome="disabled")
-            error = AuthError("This account is disabled; ask an administrator.")
-        elif not verified:
-            attempts = row["failed_attempts"] + 1
-            fields: dict[str, object] = {"failed_attempts": attempts}
-            outcome = "failed"
-            if attempts >= settings.lockout_attempts:
-                fields = {"failed_attempts": 0,
-                          "locked_until": (now + timedelta(minutes=settings.lockout_minutes)).isoformat()}
-                outcome = "failed_and_locked"
-            user_rows.update_user(db, row["username"], **fields)
-            audit.record(db, username=row["username"], action="login", outcome=outcome,
+        user, refusal = _check_login(db, username, password, now or datetime.now(timezone.utc))
+    if refusal:
+        raise AuthError(refusal)
+    assert user is not None
+    return user
+
+
+def _check_login(db: Database, username: str, password: str, now: datetime) -> tuple[User | None, str | None]:
+    """Decide one login attempt and record it; returns (user, None) or (None, refusal message)."""
+    settings = get_settings()
+    failure = "Wrong username or password."
+    row = user_rows.get_user(db, username)
+    if row is None:
+        audit.record(db, username=None, action="login", outcome="failed", details={"reason": "unknown user"})
+        return None, failure
+    locked_until = _parse(row["locked_until"])
+    if locked_until and locked_until > now:
+        audit.record(db, username=row["username"], action="login", outcome="locked")
+        minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
+        return None, (f"This account is locked after repeated failed attempts; try again in {minutes} minutes "
+                      "or ask an administrator.")
+    if row["disabled"]:
+        audit.record(db, username=row["username"], action="login", outcome="disabled")
+        return None, "This account is disabled; ask an administrator."
+    try:
+        _hasher.verify(row["password_hash"], password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        attempts = row["failed_attempts"] + 1
+        if attempts >= settings.lockout_attempts:
+            user_rows.update_user(db, row["username"], failed_attempts=0,
+                                  locked_until=(now + timedelta(minutes=settings.lockout_minutes)).isoformat())
+            audit.record(db, username=row["username"], action="login", outcome="failed_and_locked",
                          details={"attempt": attempts})
-            if outcome == "failed_and_locked":
-                error = AuthError(f"Too many failed attempts: this account is locked for {settings.lockout_minutes} "
-                                  "minutes.")
-            else:
-                error = AuthError(failure)
-        else:
-            fields = {"failed_attempts": 0, "locked_until": None, "last_login_at": utcnow()}
-            if new_hash is not None:
-                fields["password_hash"] = new_hash
-            user_rows.update_user(db, row["username"], **fields)
-            audit.record(db, username=row["username"], action="login", outcome="ok")
-    if error is not None:
-        raise error  # after the commit, so the counter and the audit row are kept
-    return User(row["username"], row["role"])
+            return None, f"Too many failed attempts: this account is locked for {settings.lockout_minutes} minutes."
+        user_rows.update_user(db, row["username"], failed_attempts=attempts)
+        audit.record(db, username=row["username"], action="login", outcome="failed", details={"attempt": attempts})
+        return None, failure
+    fields: dict[str, object] = {"failed_attempts": 0, "locked_until": None, "last_login_at": utcnow()}
+    if _hasher.check_needs_rehash(row["password_hash"]):
+        fields["password_hash"] = hash_password(password)
+    user_rows.update_user(db, row["username"], **fields)
+    audit.record(db, username=row["username"], action="login", outcome="ok")
+    return User(row["username"], row["role"]), None
 
 
 def _require_existing(db: Database, username: str) -> dict:

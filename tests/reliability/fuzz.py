@@ -1,4 +1,4 @@
-"""``PYTHONPATH=tests python -m reliability.fuzz [--cases N] [--door NAME]``: the full-size fuzz run (``make fuzz``).
+"""``python -m tests.reliability.fuzz [--cases N] [--door NAME]``: the full-size fuzz run (``make fuzz``).
 
 Prints one line per door, then one JSON object as the last line with cases,
 failures, crashes and lost_rows (always 0 here: fuzzing loses no rows by
@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-from reliability.fuzzing import run_all
+from tests.reliability.fuzzing import run_all
 
 
 def main(argv: list[str] | None = None) -> int:

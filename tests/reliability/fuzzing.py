@@ -7,7 +7,7 @@ or a failure: ``crash`` (any other exception), ``hang`` (over the time bound),
 store), ``bad_message`` (a refusal without a sentence). Failures keep the input
 (repr, truncated) so they can be replayed.
 
-Run ``PYTHONPATH=tests python -m reliability.fuzz --cases 1000`` (``make fuzz``); the
+Run ``python -m tests.reliability.fuzz --cases 1000`` (``make fuzz``); the
 pytest suite calls :func:`run_door` with a small sample.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from reliability.doors import DOORS, Door
+from tests.reliability.doors import DOORS, Door
 
 
 class CaseTimeout(BaseException):

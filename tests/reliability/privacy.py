@@ -108,7 +108,7 @@ def scenario_restore(db, tmp: Path, out: Collector) -> None:
 
 
 def scenario_cli(db, tmp: Path, out: Collector) -> None:
-    from reliability.doors import _run_cli
+    from tests.reliability.doors import _run_cli
 
     for argv, stdin in ((["users", "add", PLANTED["name"], "--role", "clinician"], PLANTED["ssn"]),
                         (["users", "add", "valid.name", "--role", PLANTED["email"]], "long-enough-password"),

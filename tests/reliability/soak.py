@@ -19,7 +19,7 @@ real features, e.g.::
 
 and registers a counter for any new ledger key in :data:`COUNTERS`.
 
-Run it: ``PYTHONPATH=tests python -m reliability.soak --writers 8 --seconds 60``.
+Run it: ``python -m tests.reliability.soak run --writers 8 --seconds 60 --kills 20`` (``make soak``).
 """
 from __future__ import annotations
 
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--seconds", type=float, default=60)
     r.add_argument("--kills", type=int, default=20, help="SIGKILL trials per crash command")
     args = parser.parse_args(argv)
-    from reliability.crash import CRASH_COMMANDS, run_crash_trials
+    from tests.reliability.crash import CRASH_COMMANDS, run_crash_trials
 
     with tempfile.TemporaryDirectory(prefix="clinsight-soak-") as tmp:
         soak = run_soak(Path(tmp) / "soak.db", writers=args.writers, seconds=args.seconds).summary()

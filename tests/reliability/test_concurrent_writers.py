@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from reliability.soak import run_soak
+from tests.reliability.soak import run_soak
 
 SECONDS = float(os.environ.get("CLINSIGHT_SOAK_SECONDS", "3"))
 

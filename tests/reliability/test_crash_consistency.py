@@ -1,7 +1,7 @@
 """SIGKILL an import at random moments: every kill leaves a sound store.
 
 The normal suite kills a couple of times (``CLINSIGHT_CRASH_TRIALS``); ``make soak``
-kills 20 times per registered command (``reliability.crash.CRASH_COMMANDS``).
+kills 20 times per registered command (``tests.reliability.crash.CRASH_COMMANDS``).
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from reliability.crash import CRASH_COMMANDS, run_crash_trials
+from tests.reliability.crash import CRASH_COMMANDS, run_crash_trials
 
 TRIALS = int(os.environ.get("CLINSIGHT_CRASH_TRIALS", "2"))
 

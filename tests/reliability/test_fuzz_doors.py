@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from reliability.doors import DOORS
-from reliability.fuzzing import StoreFactory, _cheap_password_hashing, run_door
+from tests.reliability.doors import DOORS
+from tests.reliability.fuzzing import StoreFactory, _cheap_password_hashing, run_door
 
 CASES = int(os.environ.get("CLINSIGHT_FUZZ_CASES", "30"))
 
@@ -31,7 +31,7 @@ def test_fuzz_finds_a_planted_crash(tmp_path):
     """The harness itself: a door that crashes on some input is reported, not hidden."""
     from hypothesis import strategies as st
 
-    from reliability.doors import Door
+    from tests.reliability.doors import Door
 
     def fragile(value: int, db):
         if value % 7 == 3:

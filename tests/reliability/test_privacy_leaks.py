@@ -2,11 +2,11 @@
 
 Scans error messages, logs, printed output, the audit log's CSV export, a backup
 and the raw store file (with its WAL) after every scenario in
-``reliability.privacy.SCENARIOS`` has fed the identifiers in.
+``tests.reliability.privacy.SCENARIOS`` has fed the identifiers in.
 """
 from __future__ import annotations
 
-from reliability.privacy import PLANTED, run_privacy_scan
+from tests.reliability.privacy import PLANTED, run_privacy_scan
 
 
 def test_no_planted_identifier_appears_anywhere(seeded_db, db_path, tmp_path):
