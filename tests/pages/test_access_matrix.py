@@ -4,12 +4,14 @@ For each page listed in ``navigation.PAGE_SPECS`` whose module exists, each role
 either sees the page's content (the role is in ``engine.roles.PAGE_ROLES``) or
 sees only the refusal; an anonymous visitor sees only "Please log in." The
 per-page guard (``require_page``) is also checked for every URL in PAGE_ROLES,
-including pages not built yet, and running a page *file* on its own (Streamlit's
-legacy multipage mode, DESIGN.md section 4) must show nothing at all.
+including pages not built yet; a deep link through app.py reaches a page's render only
+for allowed roles; and running a page *file* on its own (Streamlit's legacy multipage
+mode, DESIGN.md section 4) shows only the login gate.
 Session expiry is checked here too.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from datetime import datetime, timedelta, timezone
 
@@ -126,12 +128,43 @@ def test_page_guard_for_every_url(visitor, monkeypatch):
 
 
 @pytest.mark.parametrize("spec", available_specs(), ids=lambda s: s.url_path or "home")
-def test_page_file_run_on_its_own_shows_nothing(spec, seeded_db):
-    """Legacy multipage mode runs pages/<name>.py directly, skipping app.py's gate: it must render nothing."""
+def test_page_file_run_on_its_own_shows_only_the_login_gate(spec, seeded_db):
+    """Legacy multipage mode runs pages/<name>.py directly (DESIGN.md section 4): signed out, that must show
+    the login form and nothing of the page."""
+    from engine import auth
+
+    auth.create_user(seeded_db, "matrixadmin", "matrix-password-1", "admin", actor=None)
     origin = importlib.util.find_spec(spec.module).origin
     at = AppTest.from_file(origin, default_timeout=60).run()
     assert not at.exception, at.exception
-    assert _content_elements(at) == [] and not at.error and not at.warning
+    assert [t.label for t in at.text_input] == ["Username", "Password"]
+    assert not at.metric and not at.dataframe and not at.get("plotly_chart")
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("url", [u for u in EXISTING if u], ids=str)
+def test_deep_link_through_the_app(url, role, seeded_db, monkeypatch):
+    """Through app.py, as a typed-in deep link: the page's render runs only for allowed roles (spied on)."""
+    from tests.pages.apptest_helpers import open_page, registered_url_paths
+
+    spec = next(s for s in PAGE_SPECS if s.url_path == url)
+    module = importlib.import_module(spec.module)
+    calls = []
+    original = module.render
+
+    def spy() -> None:
+        calls.append(url)
+        original()
+
+    monkeypatch.setattr(module, "render", spy)
+    at = open_page(url, role=role)
+    assert not at.exception, at.exception
+    refused = REFUSAL in [e.value for e in at.error]
+    if can_open_page(role, url):
+        assert calls and not refused and url in registered_url_paths(at)
+    else:
+        assert url not in registered_url_paths(at)
+        assert not calls or refused  # never reached, or reached and refused by the page's own guard
 
 
 @pytest.mark.parametrize("role", ROLES)
