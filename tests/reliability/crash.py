@@ -78,24 +78,58 @@ def check_after_crash(db_path: Path) -> tuple[list[str], int]:
         db.conn.close()
 
 
+WRITE_THRESHOLD = 256 * 1024  # WAL bytes that mean "the import is writing data" (a new store's schema is smaller)
+
+
+def _wal_size(db_path: Path) -> int:
+    try:
+        return os.path.getsize(f"{db_path}-wal")
+    except OSError:
+        return 0
+
+
+def _time_to_writing(proc: subprocess.Popen, db_path: Path, timeout: float) -> float | None:
+    """Seconds until the process has written WRITE_THRESHOLD bytes of WAL; None if it ended first."""
+    start = time.perf_counter()
+    while proc.poll() is None and time.perf_counter() - start < timeout:
+        if _wal_size(db_path) >= WRITE_THRESHOLD:
+            return time.perf_counter() - start
+        time.sleep(0.005)
+    return None
+
+
 def run_crash_trials(name: str, trials: int, db_path: Path, *, rng_seed: int = 0) -> CrashReport:
-    """Run the command ``trials`` times, each killed with SIGKILL at a random moment; check after each."""
+    """Run the command ``trials`` times, each killed with SIGKILL at a random moment; check after each.
+
+    Kill moments are tied to progress, not only to the clock (on a loaded machine a run's length varies
+    several-fold): three trials in four wait until the command is writing data (its WAL has grown), then
+    kill after a random part of the measured writing phase; the fourth kills at a random moment from start.
+    """
     command = CRASH_COMMANDS[name]()
     rng = random.Random(rng_seed)
     report = CrashReport(name)
     _wipe(db_path)
     start = time.perf_counter()
-    subprocess.run(command, env=_env(db_path), cwd=REPO_ROOT, check=True, capture_output=True, timeout=300)
+    calibration = subprocess.Popen(command, env=_env(db_path), cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE)
+    to_writing = _time_to_writing(calibration, db_path, 300) or 0.0
+    _, err = calibration.communicate(timeout=300)
+    if calibration.returncode != 0:
+        raise RuntimeError(f"{name} failed on an empty store: {err.decode(errors='replace')[-500:]}")
     report.full_run_s = time.perf_counter() - start
+    complete_versions = check_after_crash(db_path)[1]  # what a finished run leaves
+    writing_s = max(report.full_run_s - to_writing, 0.05)
     _wipe(db_path)
     for trial in range(trials):
-        # Half the kills uniform over the whole run, half in its second half, where the writing happens.
-        low = 0.0 if trial % 2 == 0 else report.full_run_s * 0.5
-        delay = rng.uniform(low, report.full_run_s * 1.05)
         proc = subprocess.Popen(command, env=_env(db_path), cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
+        if trial % 4 == 3:
+            delay = rng.uniform(0, report.full_run_s)
+        else:
+            waited = _time_to_writing(proc, db_path, 300)
+            delay = rng.uniform(0, writing_s * 1.05) if waited is not None else 0.0
         try:
-            proc.wait(timeout=delay)
+            proc.wait(timeout=max(delay, 0.001))
             report.completed += 1
             finished = True
         except subprocess.TimeoutExpired:
@@ -106,9 +140,9 @@ def run_crash_trials(name: str, trials: int, db_path: Path, *, rng_seed: int = 0
         problems, versions = check_after_crash(db_path)
         report.versions_seen.append(versions)
         if problems:
-            report.problems.extend(f"trial {trial} (kill at {delay:.2f} s): {p}" for p in problems)
+            report.problems.extend(f"trial {trial} (kill {delay:.2f} s in): {p}" for p in problems)
         else:
             report.survived += 1
-        if finished:
-            _wipe(db_path)
+        if finished or (complete_versions and versions >= complete_versions):
+            _wipe(db_path)  # a finished import: start again from empty so later kills land mid-import
     return report
