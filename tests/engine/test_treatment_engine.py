@@ -176,12 +176,21 @@ def _cli(*args, stdin: str | None = None, env=None):
                           capture_output=True, text=True, env=env, timeout=120)
 
 
-def test_cli_suggest_from_input_file(tmp_path):
+def _main(capsys, *args) -> tuple[int, str, str]:
+    """The command line in-process (a subprocess costs seconds of imports on a shared machine)."""
+    from engine.__main__ import main
+
+    code = main(["treatment", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_suggest_from_input_file(tmp_path, capsys):
     path = tmp_path / "patient.json"
     path.write_text(json.dumps(patient(conditions=("E11",), observations=(obs("62238-1", 25, "mL/min/{1.73_m2}"),))))
-    proc = _cli("suggest", "--input", str(path))
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
+    code, out, err = _main(capsys, "suggest", "--input", str(path))
+    assert code == 0, err
+    result = json.loads(out)
     assert all(o["citation"]["section"] for o in result["options"])
     blocked = {b["id"]: b for b in result["blocked"]}
     assert "eGFR below 30" in blocked["ada2020.t2d.metformin-initial"]["reason"]
@@ -193,18 +202,22 @@ def test_cli_bad_input_is_one_sentence_and_exit_2(tmp_path):
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
 
 
-def test_cli_suggest_for_a_stored_patient_is_audited(seeded_db, db_path):
-    import os
-    proc = _cli("suggest", "--patient", "PIMA-0001", env={**os.environ, "CLINSIGHT_DB": str(db_path)})
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["options"]
+def test_cli_suggest_for_a_stored_patient_is_audited(seeded_db, capsys):
+    code, out, err = _main(capsys, "suggest", "--patient", "PIMA-0001")
+    assert code == 0, err
+    assert json.loads(out)["options"]
     row = seeded_db.conn.execute("SELECT action, target_id FROM audit ORDER BY id DESC LIMIT 1").fetchone()
     assert row == ("treatment.suggest", "PIMA-0001")
 
 
-def test_cli_rules_lists_every_rule_with_citation():
-    proc = _cli("rules")
-    assert proc.returncode == 0
-    rules = json.loads(proc.stdout)
+def test_cli_unknown_patient_is_one_sentence(seeded_db, capsys):
+    code, _, err = _main(capsys, "suggest", "--patient", "NOPE-0001")
+    assert code == 2 and err.startswith("error: There is no patient")
+
+
+def test_cli_rules_lists_every_rule_with_citation(capsys):
+    code, out, _ = _main(capsys, "rules")
+    assert code == 0
+    rules = json.loads(out)
     assert len(rules) == len(load_knowledge_base().rules)
     assert all(r["citation"]["body"] and r["citation"]["year"] for r in rules)

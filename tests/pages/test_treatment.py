@@ -1,0 +1,99 @@
+"""AppTest for /treatment: role gate, options with citations, session override blocks metformin, decision stored."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+METFORMIN = "ada2020.t2d.metformin-initial"
+
+
+def _treatment_app() -> None:
+    from pages.treatment import render
+
+    render()
+
+
+def _app(role: str) -> AppTest:
+    at = AppTest.from_function(_treatment_app, default_timeout=60)
+    at.session_state["auth_user"] = {"username": f"test-{role}", "role": role}
+    at.session_state["auth_last_seen"] = datetime.now(timezone.utc)
+    return at
+
+
+def _texts(at: AppTest) -> str:
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error])
+
+
+def test_analyst_is_refused(seeded_db):
+    at = _app("analyst").run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Your role does not give access to this page."]
+    assert not at.text_input
+
+
+def test_signed_out_sees_nothing(seeded_db):
+    at = AppTest.from_function(_treatment_app, default_timeout=60).run()
+    assert [w.value for w in at.warning] == ["Please log in."]
+    assert not at.selectbox
+
+
+@pytest.fixture
+def diabetic_page(seeded_db):
+    at = _app("clinician").run()
+    at.text_input(key="tx_filter").input("PIMA-0001").run()
+    assert not at.exception
+    return at
+
+
+def test_clinician_sees_metformin_with_ada_citation_and_missing_egfr(diabetic_page):
+    text = _texts(diabetic_page)
+    assert "Metformin" in text
+    assert "American Diabetes Association (ADA) 2020, Section 9" in text
+    assert "Missing data (to check a contraindication): **eGFR**" in text
+    assert "Blocked options (0)" in [s.value for s in diabetic_page.subheader]
+
+
+def test_egfr_override_blocks_metformin_and_decision_is_recorded(diabetic_page, seeded_db):
+    at = diabetic_page
+    at.selectbox(key="tx_edit_concept").set_value("egfr").run()
+    at.number_input(key="tx_edit_value").set_value(25).run()
+    at.button(key="tx_edit_apply").click().run()
+    errors = [e.value for e in at.error]
+    assert any("eGFR below 30" in e and "25" in e for e in errors), errors
+    assert "Blocked options (1)" in [s.value for s in at.subheader]
+
+    at.radio(key=f"txb_dec_{METFORMIN}").set_value("decline").run()
+    at.button(key=f"txb_save_{METFORMIN}").click().run()
+    assert any("reason" in e.value for e in at.error)  # declining needs a reason
+    at.text_input(key=f"txb_reason_{METFORMIN}").input("eGFR 25 today").run()
+    at.button(key=f"txb_save_{METFORMIN}").click().run()
+    assert [s.value for s in at.success] == ["Decision recorded: decline."]
+    row = seeded_db.conn.execute("SELECT rule_id, decision, reason, username, inputs FROM treatment_decisions").fetchone()
+    assert row[:4] == (METFORMIN, "decline", "eGFR 25 today", "test-clinician")
+    assert any(o["code"] == "62238-1" and o["value"] == 25 for o in json.loads(row[4])["observations"])
+    actions = [r[0] for r in seeded_db.conn.execute("SELECT action FROM audit WHERE target_id = 'PIMA-0001'")]
+    assert actions == ["treatment.view", "treatment.decide"]
+    # The session value never reached the store.
+    assert seeded_db.conn.execute("SELECT COUNT(*) FROM observations o JOIN patients p ON p.id = o.patient_id "
+                                  "WHERE p.pseudo_id = 'PIMA-0001' AND o.code = '62238-1'").fetchone()[0] == 0
+
+
+def test_similar_patients_chart_and_export(diabetic_page):
+    at = diabetic_page
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {trace["name"] for trace in spec["data"]} >= {"age", "bmi"}
+    assert len(spec["data"][0]["y"]) == 5
+    assert at.get("download_button")
+
+
+def test_hba1c_entered_in_mmol_per_mol_is_converted(diabetic_page):
+    at = diabetic_page
+    at.selectbox(key="tx_edit_concept").set_value("hba1c").run()
+    assert at.selectbox(key="tx_edit_unit_hba1c").options == ["%", "mmol/mol"]
+    at.number_input(key="tx_edit_value").set_value(86).run()
+    at.selectbox(key="tx_edit_unit_hba1c").set_value("mmol/mol").run()
+    at.button(key="tx_edit_apply").click().run()
+    assert "HbA1c > 10 % (value 10.019 %" in _texts(at)
