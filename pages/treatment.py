@@ -278,3 +278,9 @@ def _render_decisions_and_export(user, pseudo_id: str, result: dict[str, Any], s
         st.download_button("Export one-page summary (printable HTML)", data=html,
                            file_name=f"treatment-{pseudo_id}.html", mime="text/html", key="tx_export",
                            on_click=_audit_export, args=(user.username, pseudo_id))
+
+
+if __name__ == "__main__":
+    from pages.components.standalone import run_app_instead
+
+    run_app_instead()

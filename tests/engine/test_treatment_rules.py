@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from treatment_helpers import obs, outcome, patient
+from tests.engine.treatment_helpers import obs, outcome, patient
 
 EGFR, EGFR_MDRD, HBA1C, GLUCOSE = "62238-1", "33914-3", "4548-4", "2345-7"
 LDL, RISK, SBP, DBP = "13457-7", "local:ascvd_risk_10y", "8480-6", "8462-4"

@@ -2,47 +2,41 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 import pytest
-from streamlit.testing.v1 import AppTest
+
+from tests.pages.apptest_helpers import open_page
 
 METFORMIN = "ada2020.t2d.metformin-initial"
 
 
-def _treatment_app() -> None:
-    from pages.treatment import render
-
-    render()
-
-
-def _app(role: str) -> AppTest:
-    at = AppTest.from_function(_treatment_app, default_timeout=60)
-    at.session_state["auth_user"] = {"username": f"test-{role}", "role": role}
-    at.session_state["auth_last_seen"] = datetime.now(timezone.utc)
-    return at
-
-
-def _texts(at: AppTest) -> str:
+def _texts(at) -> str:
     return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error])
 
 
-def test_analyst_is_refused(seeded_db):
-    at = _app("analyst").run()
+def test_analyst_deep_link_is_refused(seeded_db):
+    at = open_page("treatment", role="analyst")
     assert not at.exception
-    assert [e.value for e in at.error] == ["Your role does not give access to this page."]
-    assert not at.text_input
+    assert "Treatment options" not in [t.value for t in at.title]
+    assert not any(t.key == "tx_filter" for t in at.text_input)
 
 
-def test_signed_out_sees_nothing(seeded_db):
-    at = AppTest.from_function(_treatment_app, default_timeout=60).run()
-    assert [w.value for w in at.warning] == ["Please log in."]
-    assert not at.selectbox
+def test_signed_out_sees_only_the_login_form(seeded_db):
+    at = open_page("treatment", role=None)
+    assert "Treatment options" not in [t.value for t in at.title]
+    assert not any(t.key == "tx_filter" for t in at.text_input)
+
+
+@pytest.mark.parametrize("role", ["clinician", "admin"])
+def test_clinical_roles_open_the_page(seeded_db, role):
+    at = open_page("treatment", role=role)
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Treatment options"]
 
 
 @pytest.fixture
 def diabetic_page(seeded_db):
-    at = _app("clinician").run()
+    at = open_page("treatment", role="clinician", username="test-clinician")
     at.text_input(key="tx_filter").input("PIMA-0001").run()
     assert not at.exception
     return at
