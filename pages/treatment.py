@@ -24,6 +24,7 @@ from engine.treatment.similar import find_similar
 from engine.treatment.summary import build_summary_html
 from engine.treatment.units import accepted_units
 from engine.vocabulary import CONCEPTS
+from pages.components.navigation import render_page_link
 from pages.components.session import require_page, user_can
 
 SESSION_KEY = "tx_session_values"
@@ -91,6 +92,13 @@ def render() -> None:
     condition = st.selectbox("Condition to review", choices, format_func=lambda c: labels[c], key=f"tx_condition_{pseudo_id}")
     st.caption(f"Age {stored['age'] if stored['age'] is not None else 'not recorded'}, sex {stored['sex']}, "
                f"recorded conditions: {', '.join(recorded) or 'none'}.")
+
+    render_page_link("patient", label="Open this patient's record")
+    if stored["predictions"]:
+        with st.expander(f"Latest predictions ({len(stored['predictions'])}): context only, no rule uses them"):
+            for p in stored["predictions"]:
+                st.markdown(f"- **{p['model_name']}** v{p['model_version']} ({p['created_at']}): "
+                            f"`{json.dumps(p['output'], default=str)[:300]}`")
 
     values = _session_values(pseudo_id)
     _render_session_editor(pseudo_id, values)

@@ -251,6 +251,20 @@ def test_stopped_medication_does_not_interact():
     assert outcome(record, "aha2022.hfref.arni")[0] == "option"
 
 
+@pytest.mark.parametrize("ef, expected", [(40, "option"), (41, "not_applicable")])
+def test_hfref_arb_when_acei_not_tolerated(ef, expected):
+    record = patient(conditions=("I50.2",), observations=(obs(LVEF, ef, "%"),))
+    status, entry = outcome(record, "aha2022.hfref.arb")
+    assert status == expected
+    if status == "option":
+        assert entry["status"] == "to confirm" and "cough or angioedema" in entry["to_confirm"][0]
+
+
+def test_arb_blocked_while_on_an_acei():
+    record = patient(conditions=("I50.2",), observations=(obs(LVEF, 30, "%"),), medications=("ramipril 5 mg",))
+    assert outcome(record, "aha2022.hfref.arb")[0] == "blocked"
+
+
 def test_acei_blocked_while_on_an_arb():
     record = patient(conditions=("I50.2",), observations=(obs(LVEF, 30, "%"),), medications=("losartan 50 mg",))
     status, entry = outcome(record, "aha2022.hfref.acei")

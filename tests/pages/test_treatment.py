@@ -91,3 +91,14 @@ def test_hba1c_entered_in_mmol_per_mol_is_converted(diabetic_page):
     at.selectbox(key="tx_edit_unit_hba1c").set_value("mmol/mol").run()
     at.button(key="tx_edit_apply").click().run()
     assert "HbA1c > 10 % (value 10.019 %" in _texts(at)
+
+
+def test_latest_predictions_are_shown_as_context(seeded_db):
+    patient_id = seeded_db.conn.execute("SELECT id FROM patients WHERE pseudo_id = 'PIMA-0001'").fetchone()[0]
+    seeded_db.conn.execute(
+        "INSERT INTO predictions (patient_id, model_name, model_version, inputs, output, username, created_at) "
+        "VALUES (?, 'diabetes_risk', '1', '{}', '{\"probability\": 0.71}', 'doc', '2026-11-22T05:00:00+00:00')",
+        (patient_id,))
+    at = open_page("treatment", role="clinician")
+    at.text_input(key="tx_filter").input("PIMA-0001").run()
+    assert any("diabetes_risk" in m.value and "0.71" in m.value for m in at.markdown)
