@@ -28,6 +28,7 @@ from pages.components.navigation import render_page_link
 from pages.components.session import require_page, user_can
 
 SESSION_KEY = "tx_session_values"
+ALL_RECORDED = "__recorded__"
 VIEWED_KEY = "tx_viewed"
 # Observations the rules read, in the order the override picker offers them.
 EDITABLE_CONCEPTS = ("egfr", "hba1c", "glucose", "ldl_cholesterol", "systolic_bp", "diastolic_bp", "potassium",
@@ -86,10 +87,12 @@ def render() -> None:
 
     recorded = [c["code"] for c in stored["conditions"]]
     covered = kb.conditions()
-    choices = recorded + [code for code in covered if code not in recorded]
+    choices = [ALL_RECORDED] + recorded + [code for code in covered if code not in recorded]
     labels = {code: f"{code} - {covered.get(code) or next((c['display'] for c in stored['conditions'] if c['code'] == code), '')}"
-              + (" (recorded)" if code in recorded else "") for code in choices}
-    condition = st.selectbox("Condition to review", choices, format_func=lambda c: labels[c], key=f"tx_condition_{pseudo_id}")
+              + (" (recorded)" if code in recorded else " (working diagnosis)") for code in choices[1:]}
+    labels[ALL_RECORDED] = "All recorded conditions"
+    choice = st.selectbox("Condition to review", choices, format_func=lambda c: labels[c], key=f"tx_condition_{pseudo_id}")
+    condition = None if choice == ALL_RECORDED else choice
     st.caption(f"Age {stored['age'] if stored['age'] is not None else 'not recorded'}, sex {stored['sex']}, "
                f"recorded conditions: {', '.join(recorded) or 'none'}.")
 
@@ -164,7 +167,7 @@ def _cite(c: dict[str, Any]) -> str:
     return f"{c['body']} {c['year']}, {c['section']}{rec}"
 
 
-def _render_decision_widgets(prefix: str, rule_id: str, user, pseudo_id: str, condition: str,
+def _render_decision_widgets(prefix: str, rule_id: str, user, pseudo_id: str, condition: str | None,
                              record: dict[str, Any]) -> None:
     if not user_can(user, "treatment.decide"):
         return
@@ -184,7 +187,7 @@ def _render_decision_widgets(prefix: str, rule_id: str, user, pseudo_id: str, co
             st.success(f"Decision recorded: {decision}.")
 
 
-def _render_options(result: dict[str, Any], user, pseudo_id: str, condition: str, record: dict[str, Any], kb) -> None:
+def _render_options(result: dict[str, Any], user, pseudo_id: str, condition: str | None, record: dict[str, Any], kb) -> None:
     st.subheader(f"Options ({len(result['options'])})")
     if not result["options"]:
         st.info("No guideline option applies with the data available. See the blocked and 'why not' lists.")
@@ -216,7 +219,7 @@ def _matched_text(m: dict[str, Any]) -> str:
     return f"{m['criterion']} (value {m['value']:g} {m['unit']}{when}{source})"
 
 
-def _render_blocked(result: dict[str, Any], user, pseudo_id: str, condition: str, record: dict[str, Any]) -> None:
+def _render_blocked(result: dict[str, Any], user, pseudo_id: str, condition: str | None, record: dict[str, Any]) -> None:
     st.subheader(f"Blocked options ({len(result['blocked'])})")
     if not result["blocked"]:
         st.caption("No option is blocked by a contraindication, allergy or interaction with the data available.")

@@ -102,3 +102,18 @@ def test_latest_predictions_are_shown_as_context(seeded_db):
     at = open_page("treatment", role="clinician")
     at.text_input(key="tx_filter").input("PIMA-0001").run()
     assert any("diabetes_risk" in m.value and "0.71" in m.value for m in at.markdown)
+
+
+def test_working_diagnosis_for_a_patient_without_that_condition(seeded_db):
+    at = open_page("treatment", role="clinician")
+    at.text_input(key="tx_filter").input("PIMA-0001").run()
+    at.selectbox(key="tx_condition_PIMA-0001").set_value("I10").run()
+    assert not at.exception
+    assert any("working diagnosis" in w.value for w in at.warning)
+    at.selectbox(key="tx_edit_concept").set_value("systolic_bp").run()
+    at.number_input(key="tx_edit_value").set_value(150).run()
+    at.button(key="tx_edit_apply").click().run()
+    titles = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert any("Out-of-office BP measurement" in t for t in titles)
+    assert any("Antihypertensive drug treatment (diabetes and hypertension" in t for t in titles)
+    assert not any("Metformin" in t for t in titles)  # only the selected condition's rules
