@@ -301,3 +301,30 @@ def test_macrolide_allergy_blocks_macrolide_only():
     record = patient(age=10, conditions=("J18.9",), allergies=("erythromycin",))
     assert outcome(record, "pids2011.cap.macrolide-atypical")[0] == "blocked"
     assert outcome(record, "pids2011.cap.amoxicillin")[0] == "option"
+
+
+# --- thresholds shared by several rules: every rule that uses them, inside and outside ----------
+@pytest.mark.parametrize("rule_id", ["aha2022.hfref.arni", "aha2022.hfref.acei", "aha2022.hfref.arb",
+                                     "aha2022.hfref.beta-blocker", "aha2022.hfref.mra", "aha2022.hfref.sglt2i"])
+@pytest.mark.parametrize("ef, expected", [(40, "option"), (40.5, "not_applicable")])
+def test_every_hfref_rule_needs_lvef_40_or_less(rule_id, ef, expected):
+    record = patient(conditions=("I50.2",), observations=(obs(LVEF, ef, "%"), obs(EGFR, 60, EGFR_UNIT),
+                                                          obs(K, 4.0, "meq/L")))
+    assert outcome(record, rule_id)[0] == expected
+
+
+@pytest.mark.parametrize("rule_id", ["pids2011.cap.hospitalize-hypoxemia", "pids2011.cap.amoxicillin",
+                                     "pids2011.cap.macrolide-atypical"])
+@pytest.mark.parametrize("age, expected", [(0.24, "not_applicable"), (0.25, "option"), (17.99, "option"),
+                                           (18, "not_applicable")])
+def test_every_cap_rule_covers_3_months_to_under_18(rule_id, age, expected):
+    record = patient(age=age, conditions=("J15.9",), observations=(obs(SPO2, 85, "%"),))
+    assert outcome(record, rule_id)[0] == expected
+
+
+@pytest.mark.parametrize("rule_id", ["acc2017.htn.first-line-classes", "acc2017.htn.diabetes-threshold-130-80",
+                                     "acc2017.htn.out-of-office-confirmation", "acc2019.bp.lifestyle"])
+@pytest.mark.parametrize("age, expected", [(17, "not_applicable"), (18, "option")])
+def test_adult_bp_rules_start_at_18(rule_id, age, expected):
+    record = patient(age=age, conditions=("I10", "E11"), observations=(obs(SBP, 150, "mm[Hg]"),))
+    assert outcome(record, rule_id)[0] == expected
