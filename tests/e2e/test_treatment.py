@@ -1,8 +1,10 @@
 """Treatment in a real browser: a clinician reviews a seeded diabetic, sees metformin with its ADA citation,
-sets eGFR to 25 for the session, sees metformin blocked with the reason, and records a decision."""
+sets eGFR to 25 for the session, sees metformin blocked with the reason, records a decision and exports
+the one-page summary."""
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from tests.e2e.conftest import goto_page, login, wait_for_app
 
@@ -46,9 +48,16 @@ def test_clinician_metformin_blocked_by_egfr_25_and_decision_recorded(page, e2e_
     wait_for_app(page)
     main.get_by_text("Decision recorded: decline.").wait_for()
 
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export one-page summary (printable HTML)").click()
+    summary = Path(download_info.value.path()).read_text(encoding="utf-8")
+    assert "Blocked options" in summary and "eGFR below 30" in summary and "not a directive" in summary
+    assert "eGFR 25 on today&#x27;s labs" in summary
+    wait_for_app(page)
+
     with sqlite3.connect(e2e_db) as conn:
         row = conn.execute("SELECT t.rule_id, t.decision, t.reason, t.username FROM treatment_decisions t "
                            "JOIN patients p ON p.id = t.patient_id WHERE p.pseudo_id = 'PIMA-0001'").fetchone()
         actions = [r[0] for r in conn.execute("SELECT action FROM audit WHERE target_id = 'PIMA-0001'")]
     assert row == ("ada2020.t2d.metformin-initial", "decline", "eGFR 25 on today's labs", username)
-    assert "treatment.view" in actions and "treatment.decide" in actions
+    assert "treatment.view" in actions and "treatment.decide" in actions and "treatment.export" in actions
