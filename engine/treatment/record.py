@@ -152,24 +152,37 @@ def _observations(items: Any, warnings: list[str]) -> dict[str, list[Observation
         if concept is None:
             warnings.append(f"Observation {i} has code '{code}', which ClinSight does not know; it was not used.")
             continue
-        value = item.get("value")
-        if not _is_number(value):
-            raise InputError(f"Observation {i} ({concept.name}) needs a numeric 'value'.")
-        unit = item.get("unit")
-        if not isinstance(unit, str) or not unit.strip():
-            raise InputError(f"Observation {i} ({concept.name}) needs a 'unit' (UCUM, e.g. {concept.unit or '1'}).")
-        canonical_value, canonical_unit = units.to_canonical(code, float(value), unit,
-                                                             label=f"Observation {i} ({concept.name})")
-        if concept.plausible is not None:
-            low, high = concept.plausible
-            if not low <= canonical_value <= high:
-                raise InputError(f"Observation {i} ({concept.name}) = {value} {unit} is outside the plausible range "
-                                 f"{low:g}-{high:g} {concept.unit}; check the value and its unit.")
+        try:
+            value, unit, canonical_value, canonical_unit = _checked_value(i, item, code, concept)
+        except InputError as exc:
+            if item.get("source") != "store":
+                raise
+            # Stored data were accepted earlier by another path: a value that fails here is reported and
+            # left out (so the criterion reads as missing, never as normal) instead of hiding the review.
+            warnings.append(f"A stored {concept.name} value was not used: {exc}")
+            continue
         time = item.get("time")
         out.setdefault(code, []).append(Observation(code, concept.name, canonical_value, canonical_unit, float(value),
                                                     units.normalise_unit(unit), None if time is None else str(time),
                                                     str(item.get("source", "record"))))
     return out
+
+
+def _checked_value(i: int, item: dict[str, Any], code: str, concept) -> tuple[float, str, float, str]:
+    value = item.get("value")
+    if not _is_number(value):
+        raise InputError(f"Observation {i} ({concept.name}) needs a numeric 'value'.")
+    unit = item.get("unit")
+    if not isinstance(unit, str) or not unit.strip():
+        raise InputError(f"Observation {i} ({concept.name}) needs a 'unit' (UCUM, e.g. {concept.unit or '1'}).")
+    canonical_value, canonical_unit = units.to_canonical(code, float(value), unit,
+                                                         label=f"Observation {i} ({concept.name})")
+    if concept.plausible is not None:
+        low, high = concept.plausible
+        if not low <= canonical_value <= high:
+            raise InputError(f"Observation {i} ({concept.name}) = {value} {unit} is outside the plausible range "
+                             f"{low:g}-{high:g} {concept.unit}; check the value and its unit.")
+    return float(value), unit, canonical_value, canonical_unit
 
 
 def classes_for_text(text: str, kb: KnowledgeBase) -> list[str]:

@@ -221,3 +221,12 @@ def test_cli_rules_lists_every_rule_with_citation(capsys):
     rules = json.loads(out)
     assert len(rules) == len(load_knowledge_base().rules)
     assert all(r["citation"]["body"] and r["citation"]["year"] for r in rules)
+
+
+def test_an_implausible_stored_value_is_left_out_and_reported_not_fatal():
+    record = patient(conditions=("E11",), observations=(
+        {"code": "62238-1", "value": 2500, "unit": "mL/min/{1.73_m2}", "source": "store"},))
+    result = suggest(record)
+    assert any("stored eGFR (CKD-EPI) value was not used" in w for w in result["warnings"])
+    metformin = next(o for o in result["options"] if o["id"] == "ada2020.t2d.metformin-initial")
+    assert metformin["status"] == "data missing"  # left out means missing, never normal
