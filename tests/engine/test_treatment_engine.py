@@ -13,7 +13,7 @@ import yaml
 from engine.errors import InputError, NotFoundError
 from engine.treatment import load_knowledge_base, record_from_store, suggest
 from engine.treatment import units
-from engine.treatment.knowledge import RULES_DIR, KnowledgeBaseError, iter_criteria, rule_criteria
+from engine.treatment.knowledge import RULES_DIR, KnowledgeBaseError, rule_criteria
 from tests.engine.treatment_helpers import obs, patient
 
 REPO = Path(__file__).resolve().parents[2]
