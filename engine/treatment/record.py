@@ -95,10 +95,8 @@ def validate_record(record: Any, kb: KnowledgeBase) -> PatientRecord:
     if not isinstance(record, dict):
         raise InputError("The patient record must be a JSON object with age, sex, conditions, observations, "
                          "medications and allergies.")
-    unknown = sorted(set(record) - {"age", "sex", "conditions", "observations", "medications", "allergies",
-                                    "predictions", "pseudo_id"})
-    if unknown:
-        raise InputError(f"The patient record has unknown field(s): {', '.join(unknown)}.")
+    unknown = sorted(str(k) for k in set(record) - {"age", "sex", "conditions", "observations", "medications",
+                                                     "allergies", "predictions", "pseudo_id"})
     age = record.get("age")
     if age is not None and (not _is_number(age) or not 0 <= float(age) <= 130):
         raise InputError("Field 'age' must be a number of years between 0 and 130 (or null when unknown).")
@@ -106,6 +104,8 @@ def validate_record(record: Any, kb: KnowledgeBase) -> PatientRecord:
     if sex not in SEXES:
         raise InputError(f"Field 'sex' must be one of {', '.join(SEXES)}.")
     warnings: list[str] = []
+    if unknown:
+        warnings.append(f"Field(s) not used by the treatment rules were ignored: {', '.join(unknown)}.")
     conditions = _conditions(record.get("conditions", []))
     observations = _observations(record.get("observations", []), warnings)
     medications = _medications(record.get("medications", []), kb)

@@ -112,11 +112,15 @@ def test_implausible_value_is_refused():
     ({"observations": [{"code": "62238-1", "value": 40}]}, "needs a 'unit'"),
     ({"medications": [5]}, "Medication 1"),
     ({"allergies": [{}]}, "Allergy 1"),
-    ({"weight": 70}, "unknown field"),
 ])
 def test_bad_records_raise_input_error(record, message):
     with pytest.raises(InputError, match=message):
         suggest(record)
+
+
+def test_unknown_fields_are_ignored_with_a_warning():
+    result = suggest({**patient(conditions=("E11",)), "birth_year": 1970})
+    assert any("birth_year" in w and "ignored" in w for w in result["warnings"])
 
 
 def test_unknown_observation_code_is_a_warning_not_an_error():
