@@ -13,7 +13,11 @@ import sys
 
 from engine.errors import EngineError
 
+<<<<<<< HEAD
 COMMANDS = ["seed", "users", "audit", "backup"]
+=======
+COMMANDS = ["seed", "users", "audit", "treatment"]
+>>>>>>> main
 
 
 def build_parser() -> argparse.ArgumentParser:

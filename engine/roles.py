@@ -34,6 +34,9 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "audit.read": frozenset({"admin"}),
     "store.backup": frozenset({"admin"}),
     "store.restore": frozenset({"admin"}),
+    "treatment.view": frozenset({"clinician", "admin"}),
+    "treatment.decide": frozenset({"clinician", "admin"}),
+    "treatment.export": frozenset({"clinician", "admin"}),
 }
 
 

@@ -344,5 +344,58 @@ register_door(Door(
     time_bound_s=10.0,
 ))
 
+# ---------------------------------------------------------------- treatment (merged from feat/treatment)
+
+@functools.cache
+def _treatment_kb():
+    from engine.treatment.knowledge import load_knowledge_base
+
+    return load_knowledge_base()
+
+
+def _treatment_record_strategy() -> st.SearchStrategy:
+    """Records shaped like the documented format, with odd values in every field, plus arbitrary JSON."""
+    from engine.vocabulary import CONCEPTS
+
+    codes = sorted({c.code for c in CONCEPTS.values()})
+    units = sorted({c.unit for c in CONCEPTS.values() if c.unit}) + ["mmol/mol", "g/L", "mg/dl", "kg", "?"]
+    number = st.one_of(st.floats(), st.integers(-10**9, 10**9), S.nasty_text, st.none(), st.booleans())
+    observation = st.fixed_dictionaries(
+        {"code": st.one_of(st.sampled_from(codes), S.nasty_text), "value": number},
+        optional={"unit": st.one_of(st.sampled_from(units), S.nasty_text), "time": S.nasty_text})
+    condition = st.one_of(st.fixed_dictionaries(
+        {"code": st.one_of(st.sampled_from(["E11", "I10", "I50.2", "I25.10", "J18.9", "e11.9"]), S.nasty_text)},
+        optional={"system": S.nasty_text}), S.nasty_text)
+    drug = st.one_of(st.sampled_from(["metformin", "lisinopril 10 mg", "penicillin", "atorvastatin"]), S.nasty_text,
+                     st.fixed_dictionaries({"display": S.nasty_text}, optional={"drug_class": S.nasty_text}))
+    record = st.fixed_dictionaries({}, optional={
+        "age": number, "sex": st.one_of(st.sampled_from(["female", "male", "other", "unknown"]), S.nasty_text),
+        "conditions": st.one_of(st.lists(condition, max_size=4), S.json_values),
+        "observations": st.one_of(st.lists(observation, max_size=6), S.json_values),
+        "medications": st.one_of(st.lists(drug, max_size=4), S.json_values),
+        "allergies": st.one_of(st.lists(drug, max_size=3), S.json_values),
+        "predictions": st.one_of(st.lists(S.json_values, max_size=2), S.json_values)})
+    return st.tuples(st.one_of(record, record, S.json_values),
+                     st.one_of(st.none(), st.sampled_from(["E11", "I10", "I50.2", "J18.9"]), S.nasty_text))
+
+
+def _suggest(value: tuple[Any, str | None], db) -> dict:
+    from engine.treatment import suggest
+
+    record, condition = value
+    return suggest(record, condition=condition, kb=_treatment_kb())
+
+
+def _check_suggest(value: tuple[Any, str | None], result: dict) -> None:
+    assert result["disclaimer"] and isinstance(result["options"], list)
+
+
+register_door(Door(
+    name="treatment.record_json",
+    strategy=_treatment_record_strategy,
+    call=_suggest,
+    check=_check_suggest,
+))
+
 # Every engine refusal is an EngineError; doors list the specific ones they may raise.
 __all__ = ["DOORS", "Door", "EngineError", "register_door"]
