@@ -13,11 +13,7 @@ import sys
 
 from engine.errors import EngineError
 
-<<<<<<< HEAD
-COMMANDS = ["seed", "users", "audit", "backup"]
-=======
-COMMANDS = ["seed", "users", "audit", "treatment"]
->>>>>>> main
+COMMANDS = ["seed", "users", "audit", "treatment", "backup"]
 
 
 def build_parser() -> argparse.ArgumentParser:

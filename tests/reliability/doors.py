@@ -33,7 +33,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from engine.errors import AuthError, EngineError, InputError, IntegrityError
-from reliability import strategies as S
+from tests.reliability import strategies as S
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,31 @@ def scenario_cli(db, tmp: Path, out: Collector) -> None:
         out.outputs.extend([stdout, stderr])
 
 
+def scenario_treatment(db, tmp: Path, out: Collector) -> None:
+    """The treatment record (JSON from a form, file or the API) with identifiers in every free-text slot."""
+    from engine.treatment import suggest
+
+    p = PLANTED
+    base = {"age": 50, "sex": "female", "conditions": [{"code": "E11"}]}
+    variants = [
+        {"conditions": [{"code": p["ssn"]}]},
+        {"conditions": [{"code": "E11", "display": p["name"]}]},
+        {"observations": [{"code": "4548-4", "value": p["phone"], "unit": "%"}]},
+        {"observations": [{"code": p["mrn"], "value": 7.0, "unit": "%"}]},
+        {"observations": [{"code": "4548-4", "value": 7.0, "unit": p["email"], "time": p["birth_date"]}]},
+        {"medications": [p["name"], {"display": p["email"], "drug_class": p["mrn"]}]},
+        {"allergies": [{"substance": p["name"], "reaction": p["ssn"]}]},
+        {"sex": p["name"]},
+        {"age": p["birth_date"]},
+        {"patient_name": p["name"], "ssn": p["ssn"]},
+    ]
+    for variant in variants:
+        out.attempt(lambda variant=variant: suggest({**base, **variant}).get("warnings"))
+    out.attempt(lambda: suggest(base, condition=p["ssn"]))
+
+
 SCENARIOS: dict[str, Callable[[Any, Path, Collector], None]] = {
+    "treatment": scenario_treatment,
     "uploads": scenario_uploads, "login": scenario_login, "user_forms": scenario_user_forms,
     "search": scenario_search, "restore": scenario_restore, "cli": scenario_cli,
 }

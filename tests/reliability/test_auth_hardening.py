@@ -72,6 +72,8 @@ CLI_ACTIONS: dict[tuple[str, ...], str] = {
     ("audit", "verify"): "audit.read",
     ("backup",): "store.backup",
     ("restore",): "store.restore",
+    ("treatment", "suggest"): "treatment.view",
+    ("treatment", "rules"): "treatment.view",
 }
 
 
