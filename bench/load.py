@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -33,7 +34,7 @@ sys.path.insert(0, str(REPO_ROOT))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PASSWORD = "load-test-password-1"  # test-only credential for a throwaway temp store
+PASSWORD = secrets.token_urlsafe(16)  # made per run, for a throwaway temp store
 TIMEOUT_MS = 120_000
 
 

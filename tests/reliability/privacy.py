@@ -153,7 +153,15 @@ SCENARIOS: dict[str, Callable[[Any, Path, Collector], None]] = {
 ALLOWED_ECHO: dict[str, set[str]] = {"restore": {"mrn"}, "cli": set(needles())}
 
 
-def run_privacy_scan(db_path: Path, tmp: Path) -> dict[str, list[str]]:
+# Leaks found and reported to the feature's owner, not fixed here (not this feature's code). A strict xfail
+# test keeps each one visible and fails once it is fixed, so it can be taken off this list.
+KNOWN_LEAKS: dict[str, str] = {
+    "treatment": "engine.treatment.record echoes an unknown observation code or unit, and suggest() echoes an "
+                 "unknown condition code, verbatim in its warnings and InputError messages",
+}
+
+
+def run_privacy_scan(db_path: Path, tmp: Path, *, scenarios: list[str] | None = None) -> dict[str, list[str]]:
     """Run every scenario against the store at ``db_path``; return {where: [identifier kinds found]}."""
     from engine import auth
     from engine.activity import audit_rows_to_csv
@@ -175,6 +183,8 @@ def run_privacy_scan(db_path: Path, tmp: Path) -> dict[str, list[str]]:
         try:
             auth.create_user(db, "privacyadmin", "privacy-password-9", "admin", actor=None)
             for name, scenario in SCENARIOS.items():
+                if scenarios is not None and name not in scenarios:
+                    continue
                 out = Collector()
                 with contextlib.redirect_stdout(printed_out), contextlib.redirect_stderr(printed_err):
                     scenario(db, tmp, out)

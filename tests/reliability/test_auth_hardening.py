@@ -161,6 +161,6 @@ def test_secret_scan_catches_planted_secrets(tmp_path):
     """The scanner itself, on planted (fake) secrets: each pattern must fire."""
     planted = tmp_path / "config.py"
     planted.write_text("ADMIN_PASSWORD = 'hunter2hunter2'\n" + "-----BEGIN " + "PRIVATE KEY-----\n"
-                       + "url = 'postgres://admin:pw@db'\n" + "AKIA" + "ABCDEFGHIJKLMNOP\n")
+                       + "url = 'postgres://admin" + ":pw@db'\n" + "AKIA" + "ABCDEFGHIJKLMNOP\n")
     labels = {hit.split(": ", 1)[1] for hit in find_secrets([planted])}
     assert labels == {"password literal", "private key", "password in URL", "AWS key"}
