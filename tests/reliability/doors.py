@@ -115,7 +115,7 @@ def _upload_check(data: bytes, result: str) -> None:
 
 register_door(Door(
     name="uploads.check_upload",
-    strategy=lambda: S.any_bytes(corpus_uploads()),
+    strategy=lambda: st.one_of(S.any_bytes(corpus_uploads()), S.csv_text()),
     call=lambda data, db: __import__("engine.uploads", fromlist=["x"]).check_upload(
         data, {"png", "jpeg", "dicom", "xlsx", "parquet", "json", "csv"}, limit_mb=1),
     check=_upload_check,
