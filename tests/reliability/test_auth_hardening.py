@@ -31,6 +31,9 @@ def test_password_hashes_are_argon2id_and_salted(fresh_db):
 
 
 def test_lockout_after_repeated_failures_then_unlock(fresh_db, monkeypatch):
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))  # same algorithm, quick
     monkeypatch.setenv("CLINSIGHT_LOCKOUT_ATTEMPTS", "5")
     monkeypatch.setenv("CLINSIGHT_LOCKOUT_MINUTES", "15")
     auth.create_user(fresh_db, "carol", PASSWORD, "clinician", actor=None)
