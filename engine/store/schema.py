@@ -141,3 +141,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
 ]
+MIGRATIONS.append(
+    (
+        "0400_explore_cohorts",
+        """
+        CREATE TABLE cohorts (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            dataset TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            created_by TEXT,
+            created_at TEXT NOT NULL
+        );
+        """,
+    )
+)
