@@ -120,7 +120,10 @@ def fit_regression(frame: pd.DataFrame, formula: str, kind: str = "linear") -> R
                 model = smf.poisson(formula, data)
                 res = model.fit(disp=0, maxiter=200)
         except PatsyError as exc:
-            raise InputError(f"The formula could not be read: {exc}") from None
+            unknown = re.search(r"name '([^']+)' is not defined", str(exc))
+            if unknown:
+                raise InputError(f"The cohort has no column named '{unknown.group(1)}'.") from None
+            raise InputError(f"The formula could not be read: {str(exc).splitlines()[0]}") from None
         except np.linalg.LinAlgError:
             raise InputError("The predictors are perfectly collinear; remove a redundant one.") from None
     for w in caught:
