@@ -18,6 +18,7 @@ rows x 20 columns takes well under a second.
 from __future__ import annotations
 
 import html
+import warnings
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -133,7 +134,13 @@ def _continuous(data: pd.DataFrame, cont: list[str], codes: np.ndarray, levels: 
         centred = np.where(valid, arr - mean[codes], 0.0)    # two-pass variance: numerically stable
         ss = onehot.T @ (centred ** 2)
         var = ss / (count - 1)
-    overall = values.describe(percentiles=[0.25, 0.5, 0.75]).T
+    o_count = valid.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        o_mean = filled.sum(axis=0) / o_count
+        o_sd = np.sqrt((np.where(valid, arr - o_mean, 0.0) ** 2).sum(axis=0) / (o_count - 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-missing column: NaN quantiles are fine
+        o_q1, o_med, o_q3 = np.nanquantile(arr, [0.25, 0.5, 0.75], axis=0)
     skew = values.skew()
     grouped = values.groupby(codes)
     quant = grouped.quantile([0.25, 0.5, 0.75])               # (group, q) x columns
@@ -164,17 +171,16 @@ def _continuous(data: pd.DataFrame, cont: list[str], codes: np.ndarray, levels: 
         n_missing = int((~ok).sum())
         skewed = bool(abs(skew[col]) > SKEW_LIMIT) if np.isfinite(skew[col]) else False
         nonnormal = (col in force_nonnormal) or (skewed and col not in force_normal)
-        o_q1, o_q3 = overall.loc[col, "25%"], overall.loc[col, "75%"]
-        iqr = o_q3 - o_q1
-        far = int(((col_values[ok] < o_q1 - TUKEY_FAR * iqr) | (col_values[ok] > o_q3 + TUKEY_FAR * iqr)).sum())
+        iqr = o_q3[j] - o_q1[j]
+        far = int(((col_values[ok] < o_q1[j] - TUKEY_FAR * iqr) | (col_values[ok] > o_q3[j] + TUKEY_FAR * iqr)).sum())
         remarks = []
         if skewed:
             remarks.append(f"skewed (skewness {skew[col]:.1f})")
         if far:
             remarks.append(f"{far} far outlier{'s' if far > 1 else ''} (beyond 3 IQR)")
         stat_rows.append({"variable": col, "level": "", "group": OVERALL, "n": int(ok.sum()),
-                          "mean": overall.loc[col, "mean"], "sd": overall.loc[col, "std"],
-                          "median": overall.loc[col, "50%"], "q1": o_q1, "q3": o_q3,
+                          "mean": o_mean[j], "sd": o_sd[j],
+                          "median": o_med[j], "q1": o_q1[j], "q3": o_q3[j],
                           "count": np.nan, "percent": np.nan})
         for g, lvl in enumerate(levels):
             stat_rows.append({"variable": col, "level": "", "group": lvl, "n": int(count[g, j]),
@@ -288,17 +294,16 @@ def _display_table(tests: pd.DataFrame, stats_frame: pd.DataFrame, levels: list[
                          "P-value": "", "Test": "", "SMD": "", "Remarks": ""}]
     if stats_frame.empty:
         return pd.DataFrame(rows)
-    by_var = {v: sub for v, sub in stats_frame.groupby("variable", sort=False)}
+    cell = {(r["variable"], r["level"], r["group"]): r for r in stats_frame.to_dict("records")}
     d = decimals
     for rec in tests.to_dict("records"):
-        sub = by_var[rec["variable"]]
         common = {"Missing": str(rec["missing"]) if rec["missing"] else "0",
                   "P-value": format_p(rec["p_value"]), "Test": rec["test"],
                   "SMD": "" if not np.isfinite(rec["smd"]) else f"{rec['smd']:.3f}", "Remarks": rec["remarks"]}
         if rec["kind"] == "continuous":
             cells = {}
             for g in groups:
-                s = sub[sub["group"] == g].iloc[0]
+                s = cell[(rec["variable"], "", g)]
                 if rec["summary"] == "mean (SD)":
                     cells[g] = f"{s['mean']:.{d}f} ({s['sd']:.{d}f})" if s["n"] else ""
                 else:
@@ -310,7 +315,7 @@ def _display_table(tests: pd.DataFrame, stats_frame: pd.DataFrame, levels: list[
             for lvl in rec["levels"]:
                 cells = {}
                 for g in groups:
-                    s = sub[(sub["group"] == g) & (sub["level"] == lvl)].iloc[0]
+                    s = cell[(rec["variable"], lvl, g)]
                     cells[g] = f"{int(s['count']):,} ({s['percent']:.{d}f})"
                 rows.append({"Variable": "", "Level": lvl, "Missing": "", "P-value": "", "Test": "", "SMD": "",
                              "Remarks": "", **cells})
