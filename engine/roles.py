@@ -32,6 +32,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "models.promote": frozenset({"admin"}),
     "users.manage": frozenset({"admin"}),
     "audit.read": frozenset({"admin"}),
+    "explore.export": frozenset({"analyst", "admin"}),
+    "explore.cohort_save": frozenset({"analyst", "admin"}),
 }
 
 

@@ -178,3 +178,22 @@ def cohort_from_frame(frame: pd.DataFrame, spec: CohortSpec, name: str | None = 
     frame = frame.drop(columns=[c for c in frame.columns if frame[c].isna().all()])
     filtered = apply_filters(frame, spec.filters)
     return Cohort(spec=spec, frame=filtered, name=name, n_source=len(frame))
+
+
+def data_token(db: Database, dataset: str) -> str:
+    """Identifies the dataset's current content (its active version ids): cached results keyed by it
+    are recomputed after an import or a rollback."""
+    from engine.store.datasets import list_versions
+
+    return ",".join(str(v["version_id"]) for v in list_versions(db)
+                    if v["dataset"] == dataset and v["status"] == "active")
+
+
+def guess_survival_columns(frame: pd.DataFrame) -> tuple[str | None, str | None]:
+    """A likely (time, event) pair by name, e.g. follow_up_days / death_event; None when unsure."""
+    kinds = column_kinds(frame)
+    time = next((c for c, k in kinds.items() if k == "numeric" and any(
+        w in c.lower() for w in ("follow", "time", "days", "duration", "survival"))), None)
+    event = next((c for c, k in kinds.items() if k == "categorical" and frame[c].dropna().isin([0, 1]).all()
+                  and any(w in c.lower() for w in ("death", "event", "status", "dead", "died"))), None)
+    return time, event
