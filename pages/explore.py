@@ -89,22 +89,28 @@ class Context:
         self.binary = [c for c in self.categorical if set(self.cohort.frame[c].dropna().unique()) <= {0, 1}
                        and self.cohort.frame[c].nunique() == 2]
 
-    def result(self, kind: str, spinner: str = "Computing…", **params: Any) -> Any:
+    def result(self, what: str, spinner: str = "Computing…", **params: Any) -> Any:
         with st.spinner(spinner):
-            return get_result(kind, self.db_path, self.token, self.spec_json,
+            return get_result(what, self.db_path, self.token, self.spec_json,
                               json.dumps(params, sort_keys=True, default=str))
 
     @property
     def label(self) -> str:
         return self.cohort.label
 
-    def pin(self, title: str, kind: str, methods: str, **parts: Any) -> None:
-        st.session_state.setdefault(PINS_KEY, []).append(
-            make_pin(title, kind, self.label, self.cohort.definition(), methods, **parts))
-        st.toast(f"Pinned “{title}” to the report.")
+    def pin_button(self, key: str, title: str, kind: str, methods: str, container: Any = None, **parts: Any) -> None:
+        """A "Pin to report" button; the pin is built only when clicked (in the callback, so the
+        Report tab's count is already right in the rerun that follows)."""
+        (container or st).button("Pin to report", key=key, on_click=_add_pin,
+                                 args=(title, kind, self.label, self.cohort.definition(), methods), kwargs=parts)
 
 
 # ---------------------------------------------------------------- helpers
+def _add_pin(title: str, kind: str, label: str, definition: str, methods: str, **parts: Any) -> None:
+    st.session_state.setdefault(PINS_KEY, []).append(make_pin(title, kind, label, definition, methods, **parts))
+    st.toast(f"Pinned “{title}” to the report.")
+
+
 def _audit(action: str, user, **details: Any) -> None:
     with open_db() as db:
         audit.record(db, username=user.username, action=action, target_type="dataset",
@@ -124,6 +130,14 @@ def _pick(label: str, options: list[str], key: str, default: str | None = None, 
     index = opts.index(default) if default in opts else 0
     value = st.selectbox(label, opts, index=index, key=key)
     return None if value == NONE else value
+
+
+def _follow(key: str, source: list[str], default: list[str]) -> None:
+    """Reset a dependent multiselect to ``default`` when the list it depends on changes."""
+    marker = f"{key}__source"
+    if st.session_state.get(marker) != source:
+        st.session_state[marker] = list(source)
+        st.session_state[key] = default
 
 
 def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
@@ -256,9 +270,8 @@ def render_table_one(ctx: Context) -> None:
     d2.download_button("Download table (HTML)", _html_page("Table 1", ctx, res.to_html()), "table1.html",
                        "text/html", key="explore_t1_html", on_click=_audit, args=("explore.export", ctx.user),
                        kwargs={**details, "format": "html"}, disabled=not user_can(ctx.user, "explore.export"))
-    if d3.button("Pin to report", key="explore_pin_t1"):
-        ctx.pin(f"Table 1{' by ' + group if group else ''}", "table_one", res.methods, table=res.to_html(),
-                caveats=res.caveats)
+    ctx.pin_button("explore_pin_t1", f"Table 1{' by ' + group if group else ''}", "table_one", res.methods,
+                   container=d3, table=res.to_html(), caveats=res.caveats)
 
 
 def _html_page(title: str, ctx: Context, body: str) -> str:
@@ -284,9 +297,8 @@ def render_distributions(ctx: Context) -> None:
     try:
         figure = fig.build_distribution_figure(ctx.cohort.frame, value, group, kind, ctx.label)
         st.plotly_chart(figure, key="explore_dist_chart")
-        if st.button("Pin to report", key="explore_pin_dist"):
-            ctx.pin(f"{kind.capitalize()} of {value}{' by ' + group if group else ''}", "distribution",
-                    f"{kind.capitalize()} of {value}{' by ' + group if group else ''}.", figure=figure)
+        what = f"{kind.capitalize()} of {value}{' by ' + group if group else ''}"
+        ctx.pin_button("explore_pin_dist", what, "distribution", what + ".", figure=figure)
     except EngineError as exc:
         st.error(str(exc))
 
@@ -301,9 +313,8 @@ def render_distributions(ctx: Context) -> None:
     try:
         figure = fig.build_scatter_figure(ctx.cohort.frame, x, y, sgroup, ctx.label)
         st.plotly_chart(figure, key="explore_scatter_chart")
-        if st.button("Pin to report", key="explore_pin_scatter"):
-            ctx.pin(f"{y} against {x}", "scatter", f"Scatter of {y} against {x} with least-squares trend lines.",
-                    figure=figure)
+        ctx.pin_button("explore_pin_scatter", f"{y} against {x}", "scatter",
+                       f"Scatter of {y} against {x} with least-squares trend lines.", figure=figure)
     except EngineError as exc:
         st.error(str(exc))
 
@@ -323,8 +334,7 @@ def render_distributions(ctx: Context) -> None:
     st.plotly_chart(figure, key="explore_corr_chart")
     st.caption(f"Pairwise-complete {method} correlations; n per pair from {int(n.values.min())} to "
                f"{int(n.values.max())}. Stars mark two-sided p-values (not adjusted for multiplicity).")
-    if st.button("Pin to report", key="explore_pin_corr"):
-        ctx.pin(f"{method.capitalize()} correlations", "correlation",
+    ctx.pin_button("explore_pin_corr", f"{method.capitalize()} correlations", "correlation",
                 f"{method.capitalize()} correlations with pairwise-complete cases; t-test of r = 0.", figure=figure,
                 table=_fmt(r.reset_index(names="variable")))
 
@@ -351,8 +361,7 @@ def render_tests(ctx: Context) -> None:
                 st.dataframe(pd.DataFrame([{"comparison": r.name, **r.assumptions} for r in results]).round(4),
                              hide_index=True, key="explore_test_assumptions")
             st.caption(results[0].methods)
-            if st.button("Pin to report", key="explore_pin_tests"):
-                ctx.pin(f"Tests by {group}", "tests", results[0].methods, table=_fmt(table),
+            ctx.pin_button("explore_pin_tests", f"Tests by {group}", "tests", results[0].methods, table=_fmt(table),
                         caveats=[c for r in results for c in r.caveats])
         except EngineError as exc:
             st.error(str(exc))
@@ -371,9 +380,8 @@ def render_tests(ctx: Context) -> None:
             st.dataframe(_fmt(pd.DataFrame([res.as_row()])), hide_index=True, key="explore_assoc_table")
             _show_caveats(res.caveats)
             st.caption(res.methods)
-            if st.button("Pin to report", key="explore_pin_assoc"):
-                ctx.pin(f"{a} vs {b}", "association", res.methods, table=_fmt(pd.DataFrame([res.as_row()])),
-                        caveats=res.caveats)
+            ctx.pin_button("explore_pin_assoc", f"{a} vs {b}", "association", res.methods,
+                           table=_fmt(pd.DataFrame([res.as_row()])), caveats=res.caveats)
         except EngineError as exc:
             st.error(str(exc))
 
@@ -388,10 +396,9 @@ def render_regression(ctx: Context) -> None:
     others = [c for c in list(ctx.kinds) if c != outcome and ctx.kinds[c] != "date"]
     predictors = st.multiselect("Predictors", others, key="explore_reg_predictors")
     c1, c2 = st.columns(2)
-    categorical = c1.multiselect("Treat as categorical", predictors,
-                                 default=[p for p in predictors if ctx.kinds.get(p) == "categorical"
-                                          and p not in ctx.binary],
-                                 key="explore_reg_categorical")
+    _follow("explore_reg_categorical", predictors,
+            [p for p in predictors if ctx.kinds.get(p) == "categorical" and p not in ctx.binary])
+    categorical = c1.multiselect("Treat as categorical", predictors, key="explore_reg_categorical")
     pairs = [f"{a} × {b}" for a, b in combinations(predictors, 2)]
     chosen_pairs = c2.multiselect("Interactions", pairs, key="explore_reg_interactions")
     if not (outcome and predictors):
@@ -427,8 +434,7 @@ def render_regression(ctx: Context) -> None:
     with c2:
         st.markdown("**Variance inflation factors**")
         st.dataframe(_fmt(res.vif), hide_index=True, key="explore_reg_vif")
-    if st.button("Pin to report", key="explore_pin_reg"):
-        ctx.pin(f"{kind.capitalize()} regression of {outcome}", "regression", res.methods,
+    ctx.pin_button("explore_pin_reg", f"{kind.capitalize()} regression of {outcome}", "regression", res.methods,
                 table=_fmt(res.coefficients), figure=forest, caveats=res.caveats)
 
 
@@ -461,17 +467,16 @@ def render_survival(ctx: Context) -> None:
     st.dataframe(km.at_risk.rename(columns=lambda c: f"{c:g}"), key="explore_km_atrisk")
     _show_caveats(km.caveats)
     st.caption(km.methods)
-    if st.button("Pin to report", key="explore_pin_km"):
-        ctx.pin(f"Kaplan-Meier: {time}{' by ' + group if group else ''}", "survival", km.methods,
+    ctx.pin_button("explore_pin_km", f"Kaplan-Meier: {time}{' by ' + group if group else ''}", "survival", km.methods,
                 table=_fmt(km.summary()), figure=figure, caveats=km.caveats)
 
     st.markdown("**Cox proportional hazards**")
     others = [c for c in ctx.kinds if c not in (time, event) and ctx.kinds[c] != "date"]
     c1, c2 = st.columns(2)
     covariates = c1.multiselect("Covariates", others, key="explore_cox_covariates")
-    cox_cat = c2.multiselect("Categorical covariates", covariates,
-                             default=[c for c in covariates if ctx.kinds.get(c) == "categorical" and c not in
-                                      ctx.binary], key="explore_cox_categorical")
+    _follow("explore_cox_categorical", covariates,
+            [c for c in covariates if ctx.kinds.get(c) == "categorical" and c not in ctx.binary])
+    cox_cat = c2.multiselect("Categorical covariates", covariates, key="explore_cox_categorical")
     if not covariates:
         st.info("Choose covariates for the Cox model.")
         return
@@ -489,9 +494,8 @@ def render_survival(ctx: Context) -> None:
     st.dataframe(_fmt(cox.ph_test), hide_index=True, key="explore_cox_ph")
     _show_caveats(cox.caveats)
     st.caption(cox.methods)
-    if st.button("Pin to report", key="explore_pin_cox"):
-        ctx.pin(f"Cox model of {time}", "cox", cox.methods, table=_fmt(cox.hazard_ratios), figure=forest,
-                caveats=cox.caveats)
+    ctx.pin_button("explore_pin_cox", f"Cox model of {time}", "cox", cox.methods, table=_fmt(cox.hazard_ratios),
+                   figure=forest, caveats=cox.caveats)
 
 
 def render_clustering(ctx: Context) -> None:
@@ -519,9 +523,8 @@ def render_clustering(ctx: Context) -> None:
     st.dataframe(_fmt(res.profiles), hide_index=True, key="explore_cl_profiles")
     _show_caveats(res.caveats)
     st.caption(res.methods)
-    if st.button("Pin to report", key="explore_pin_cl"):
-        ctx.pin(f"{method.upper()} clustering", "clustering", res.methods, table=_fmt(res.profiles), figure=figure,
-                caveats=res.caveats)
+    ctx.pin_button("explore_pin_cl", f"{method.upper()} clustering", "clustering", res.methods,
+                   table=_fmt(res.profiles), figure=figure, caveats=res.caveats)
 
 
 def render_quality(ctx: Context) -> None:
@@ -546,8 +549,7 @@ def render_quality(ctx: Context) -> None:
         balance = fig.build_class_balance_figure(res, ctx.label)
         st.plotly_chart(balance, key="explore_q_balance")
     st.caption(res.methods)
-    if st.button("Pin to report", key="explore_pin_q"):
-        ctx.pin("Data quality", "quality", res.methods, table=_fmt(res.missingness),
+    ctx.pin_button("explore_pin_q", "Data quality", "quality", res.methods, table=_fmt(res.missingness),
                 figure=fig.build_missingness_figure(res, ctx.label), caveats=res.caveats)
 
 
@@ -596,3 +598,9 @@ def render() -> None:
     for tab, (_, fn) in zip(tabs, TABS):
         with tab:
             fn(ctx)
+
+
+if __name__ == "__main__":
+    from pages.components.standalone import run_app_instead
+
+    run_app_instead()
