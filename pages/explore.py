@@ -145,6 +145,22 @@ def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- cohort builder
+KEEP_ON_DATASET_CHANGE = {"explore_dataset", PINS_KEY, "explore_audited"}
+
+
+def _reset_for_dataset() -> None:
+    """on_change of the dataset box: filters, names and column choices belong to the old dataset.
+
+    Values the browser shows are *set* (a deleted key would leave the old text in the browser,
+    which sends it back on the next interaction); the rest are dropped."""
+    for key in [k for k in st.session_state if str(k).startswith("explore_")]:
+        if key not in KEEP_ON_DATASET_CHANGE:
+            del st.session_state[key]
+    st.session_state["explore_cohort_name"] = ""
+    st.session_state["explore_saved"] = NEW_COHORT
+    st.session_state["explore_filter_cols"] = []
+
+
 def _load_saved(key: str, dataset: str) -> None:
     """on_change of the saved-cohort box: put the saved filters into the filter widgets."""
     name = st.session_state.get(key)
@@ -171,7 +187,7 @@ def render_cohort_builder(user) -> Context | None:
     with st.container(border=True):
         st.subheader("Cohort")
         c1, c2 = st.columns(2)
-        dataset = c1.selectbox("Dataset", datasets, key="explore_dataset")
+        dataset = c1.selectbox("Dataset", datasets, key="explore_dataset", on_change=_reset_for_dataset)
         with open_db() as db:
             token = data_token(db, dataset)
             saved = cohort_store.list_cohorts(db, dataset)
@@ -179,6 +195,10 @@ def render_cohort_builder(user) -> Context | None:
                      on_change=_load_saved, args=("explore_saved", dataset))
         frame = get_frame(db_path, dataset, token)
         kinds = column_kinds(frame)
+        if any(c not in kinds for c in st.session_state.get("explore_filter_cols", [])):
+            # Another dataset was chosen: keep only the filters that still name a column.
+            st.session_state["explore_filter_cols"] = [c for c in st.session_state["explore_filter_cols"]
+                                                       if c in kinds]
         chosen = st.multiselect("Filter by", list(kinds), key="explore_filter_cols",
                                 help="Patients must meet every filter; missing values never meet one.")
         filters: list[Filter] = []
@@ -441,6 +461,11 @@ def render_regression(ctx: Context) -> None:
 def render_survival(ctx: Context) -> None:
     st.caption(f"Cohort: {ctx.label}")
     time_guess, event_guess = guess_survival_columns(ctx.cohort.frame)
+    if st.session_state.get("explore_surv__dataset") != ctx.spec.dataset:
+        # First visit for this dataset: preselect the recognised time and event columns.
+        st.session_state["explore_surv__dataset"] = ctx.spec.dataset
+        st.session_state["explore_surv_time"] = time_guess or NONE
+        st.session_state["explore_surv_event"] = event_guess or NONE
     c1, c2, c3 = st.columns(3)
     with c1:
         time = _pick("Follow-up time", ctx.numeric, "explore_surv_time", default=time_guess, none=True)
