@@ -54,6 +54,7 @@ def test_cohort_table_one_km_and_report(page, e2e_server, e2e_users, e2e_db, tmp
         panel.get_by_role("button", name="Download CSV").click()
     path = tmp_path / "table1.csv"
     download.value.save_as(path)
+    wait_for_app(page)                                    # the export's audit callback runs in this rerun
     rows = list(csv.reader(io.StringIO(path.read_text())))
     assert rows[0][:6] == ["Variable", "Level", "Missing", "Overall", "female", "male"]
     assert rows[1][3] == "797"
@@ -85,14 +86,22 @@ def test_cohort_table_one_km_and_report(page, e2e_server, e2e_users, e2e_db, tmp
         panel.get_by_role("button", name="Export report (HTML)").click()
     report = tmp_path / "report.html"
     download.value.save_as(report)
+    wait_for_app(page)
     html = report.read_text()
     assert "Three-site cohort (n=797)" in html and "Unsaved cohort (n=299)" in html
     assert "Kaplan-Meier method" in html and "Welch t-test" in html and "figure-2" in html
     assert "HF-0" not in html and "UCI-0" not in html                 # no pseudo ids in the export
 
+    import time
+
     from engine.store import connect
 
-    db = connect(e2e_db)
-    actions = [r[0] for r in db.conn.execute("SELECT action FROM audit WHERE username = ?", (username,))]
-    db.conn.close()
+    deadline = time.time() + 15
+    while True:
+        db = connect(e2e_db)
+        actions = [r[0] for r in db.conn.execute("SELECT action FROM audit WHERE username = ?", (username,))]
+        db.conn.close()
+        if actions.count("explore.export") >= 2 or time.time() > deadline:
+            break
+        time.sleep(0.5)
     assert "explore.cohort_save" in actions and actions.count("explore.export") >= 2
