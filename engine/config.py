@@ -40,6 +40,9 @@ class Settings:
     busy_timeout_ms: int = 10_000
     # Uploads (Streamlit's own limit is in .streamlit/config.toml; this is the engine's)
     upload_limit_mb: int = field(default_factory=lambda: _env_int("CLINSIGHT_UPLOAD_LIMIT_MB", 200))
+    # Explore: the report's PDF is printed by headless Chromium (offline); absent -> HTML only.
+    chromium_path: Path = field(default_factory=lambda: _env_path("CLINSIGHT_CHROMIUM", Path("/usr/bin/chromium")))
+    report_pdf_timeout_s: int = 90
 
 
 def get_settings() -> Settings:

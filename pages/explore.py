@@ -8,6 +8,7 @@ in the session until exported.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from itertools import combinations
 from typing import Any
@@ -31,7 +32,7 @@ from engine.stats.cohort import (
     guess_survival_columns,
     level_options,
 )
-from engine.stats.report import Pin, build_report_html, make_pin
+from engine.stats.report import Pin, build_report_html, build_report_pdf, make_pin, pdf_available, pins_to_json
 from engine.store import cohorts as cohort_store
 from engine.store import open_db
 from engine.store.patients import list_dataset_names
@@ -598,8 +599,25 @@ def render_report(ctx: Context) -> None:
                        key="explore_report_download", disabled=not pins or not user_can(ctx.user, "explore.export"),
                        on_click=_audit, args=("explore.export", ctx.user),
                        kwargs={"dataset": ctx.spec.dataset, "result": "report", "pins": len(pins), "format": "html"})
-    st.caption("PDF: open the exported file in a browser and print it to PDF (print styles included); the "
-               "environment has no offline PDF renderer for interactive figures.")
+    if pdf_available():
+        signature = hashlib.sha256((title + pins_to_json(pins)).encode("utf-8")).hexdigest()
+        c1, c2 = st.columns(2)
+        if c1.button("Prepare PDF", key="explore_report_pdf_make", disabled=not pins):
+            try:
+                with st.spinner("Printing the report to PDF…"):
+                    st.session_state["explore_report_pdf"] = (signature, build_report_pdf(html))
+            except EngineError as exc:
+                st.error(str(exc))
+        ready = st.session_state.get("explore_report_pdf")
+        if ready and ready[0] == signature:
+            c2.download_button("Download report (PDF)", ready[1], "clinsight-report.pdf", "application/pdf",
+                               key="explore_report_pdf_download", disabled=not user_can(ctx.user, "explore.export"),
+                               on_click=_audit, args=("explore.export", ctx.user),
+                               kwargs={"dataset": ctx.spec.dataset, "result": "report", "pins": len(pins),
+                                       "format": "pdf"})
+    else:
+        st.caption("PDF: no Chromium on this server; open the exported HTML in a browser and print it to PDF "
+                   "(print styles included).")
     if pins and st.button("Clear all pins", key="explore_report_clear"):
         st.session_state[PINS_KEY] = []
         st.rerun()

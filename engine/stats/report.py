@@ -3,20 +3,33 @@
 Each pinned result carries its cohort (name, n and definition), a methods
 sentence, its table, its figure and its caveats, so the report reads as a
 results section without the app. The file is self-contained and works offline:
-plotly.js is embedded once, figures stay interactive, and print CSS makes the
-browser's "Print to PDF" produce a clean PDF. (No PDF library is in the
-environment that renders plotly figures offline: kaleido needs a browser
-download and fpdf2/weasyprint are not installed, so PDF is by browser print.)
+plotly.js is embedded once, figures stay interactive, and print CSS lays it out
+for paper. The PDF is that same HTML printed by headless Chromium (the browser
+Debian ships, already used by the browser tests): the only offline renderer
+here that draws the plotly figures exactly as on screen (kaleido would need a
+browser download; fpdf2/weasyprint cannot run plotly's JavaScript). Where
+Chromium is absent the PDF export says so and the HTML remains.
 """
 from __future__ import annotations
 
 import html
 import json
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
+from engine.config import get_settings
+from engine.errors import EngineError
 from engine.store import utcnow
+
+# Headless print flags: no network, no profile state, no sandbox (containers run as root).
+CHROMIUM_PDF_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--disable-quic", "--run-all-compositor-stages-before-draw", "--virtual-time-budget=15000",
+                     "--no-pdf-header-footer")
 
 REPORT_CSS = """
 body { font-family: 'Liberation Sans', Arial, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -105,3 +118,32 @@ def build_report_html(pins: list[Pin], *, title: str = "ClinSight analysis repor
 
 def pins_to_json(pins: list[Pin]) -> str:
     return json.dumps([p.__dict__ for p in pins])
+
+
+class PdfUnavailableError(EngineError):
+    """The PDF renderer (headless Chromium) is missing or failed; the HTML report still works."""
+
+
+def pdf_available() -> bool:
+    return get_settings().chromium_path.exists()
+
+
+def build_report_pdf(report_html: str) -> bytes:
+    """Print a report (from :func:`build_report_html`) to PDF with headless Chromium, offline."""
+    settings = get_settings()
+    chromium = settings.chromium_path
+    if not chromium.exists():
+        raise PdfUnavailableError(f"PDF export needs Chromium at {chromium} (set CLINSIGHT_CHROMIUM); "
+                                  "export the HTML report and print it from a browser instead.")
+    with tempfile.TemporaryDirectory(prefix="clinsight-report-") as tmp:
+        source, target = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
+        source.write_text(report_html, encoding="utf-8")
+        try:
+            subprocess.run([str(chromium), *CHROMIUM_PDF_ARGS, f"--user-data-dir={tmp}/profile",
+                            f"--print-to-pdf={target}", source.as_uri()], capture_output=True,
+                           timeout=settings.report_pdf_timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            raise PdfUnavailableError("Printing the report to PDF took too long; export the HTML instead.") from None
+        if not target.exists() or target.stat().st_size == 0 or not target.read_bytes().startswith(b"%PDF"):
+            raise PdfUnavailableError("Chromium did not produce a PDF; export the HTML report instead.")
+        return target.read_bytes()

@@ -110,3 +110,18 @@ def test_report_embeds_cohort_methods_figure_and_escapes(wdbc):
     assert "<script src=" not in html   # nothing fetched at view time
     empty = build_report_html([])
     assert "No results were pinned" in empty and "<script" not in empty
+
+
+def test_report_pdf_printed_offline_or_a_clear_error(monkeypatch, tmp_path):
+    from engine.stats.report import PdfUnavailableError, build_report_pdf, pdf_available
+
+    pins = [make_pin("Quality", "quality", "All (n=10)", "all patients of x", "Missingness per column.",
+                     table=pd.DataFrame({"column": ["a"], "missing": [1]}))]
+    html = build_report_html(pins)
+    if pdf_available():
+        pdf = build_report_pdf(html)
+        assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= 1
+    monkeypatch.setenv("CLINSIGHT_CHROMIUM", str(tmp_path / "no-chromium"))
+    assert not pdf_available()
+    with pytest.raises(PdfUnavailableError, match="print it from a browser"):
+        build_report_pdf(html)

@@ -231,6 +231,12 @@ def test_report_controls(seeded_db):
     at.text_input(key="explore_report_title").input("HF cohort results").run()
     download = next(b for b in at.get("download_button") if b.proto.label == "Export report (HTML)")
     assert not download.proto.disabled
+    from engine.stats.report import pdf_available
+
+    if pdf_available():
+        at.button(key="explore_report_pdf_make").click().run(timeout=120)
+        pdf = next(b for b in at.get("download_button") if b.proto.label == "Download report (PDF)")
+        assert not pdf.proto.disabled
     at.button(key="explore_unpin_0").click().run()
     assert at.tabs[-1].label == "Report (1)"
     at.button(key="explore_report_clear").click().run()
