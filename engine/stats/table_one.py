@@ -34,7 +34,6 @@ from engine.stats.common import (
     TUKEY_FAR,
     format_p,
     group_codes,
-    level_text,
     require_columns,
 )
 
@@ -359,4 +358,4 @@ def table_one_html(result: TableOneResult) -> str:
             + f"<p class='methods'>{html.escape(result.methods)}</p>")
 
 
-__all__ = ["TableOneResult", "compute_table_one", "table_one_html", "level_text"]
+__all__ = ["TableOneResult", "compute_table_one", "table_one_html"]
