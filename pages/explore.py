@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from itertools import combinations
 from typing import Any
 
@@ -141,6 +142,14 @@ def _follow(key: str, source: list[str], default: list[str]) -> None:
         st.session_state[key] = default
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def _md(text: str) -> str:
+    """Escape Markdown (and emoji/LaTeX triggers) in names users or imported files chose."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
 def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.round(4)
 
@@ -245,10 +254,10 @@ def render_cohort_builder(user) -> Context | None:
                     audit.record(db, username=user.username, action="explore.cohort_save", target_type="dataset",
                                  target_id=dataset, details={"cohort": name.strip(), "n": ctx.cohort.n,
                                                              "filters": len(filters)})
-                st.success(f"Saved cohort “{name.strip()}” ({ctx.cohort.n:,} patients).")
+                st.success(f"Saved cohort “{_md(name.strip())}” ({ctx.cohort.n:,} patients).")
             except EngineError as exc:
                 st.error(str(exc))
-        st.markdown(f"**{ctx.label}**: {ctx.cohort.definition()}")
+        st.markdown(f"**{_md(ctx.label)}**: {_md(ctx.cohort.definition())}")
     if ctx.cohort.n == 0:
         st.warning("No patient meets these filters.")
         return None
@@ -261,7 +270,7 @@ def render_cohort_builder(user) -> Context | None:
 
 # ---------------------------------------------------------------- tabs
 def render_table_one(ctx: Context) -> None:
-    st.caption(f"Cohort: {ctx.label}")
+    st.caption(f"Cohort: {_md(ctx.label)}")
     columns = [c for c in ctx.kinds if ctx.kinds[c] != "date"]
     c1, c2 = st.columns([3, 1])
     variables = c1.multiselect("Variables", columns, default=columns[:15], key="explore_t1_vars")
@@ -304,7 +313,7 @@ def _html_page(title: str, ctx: Context, body: str) -> str:
 
 
 def render_distributions(ctx: Context) -> None:
-    st.caption(f"Cohort: {ctx.label}")
+    st.caption(f"Cohort: {_md(ctx.label)}")
     if not ctx.numeric:
         st.info("This cohort has no numeric columns.")
         return
@@ -361,7 +370,7 @@ def render_distributions(ctx: Context) -> None:
 
 
 def render_tests(ctx: Context) -> None:
-    st.caption(f"Cohort: {ctx.label}")
+    st.caption(f"Cohort: {_md(ctx.label)}")
     st.markdown("**Compare groups**")
     c1, c2 = st.columns(2)
     values = c1.multiselect("Outcome variables", ctx.numeric, key="explore_test_values")
@@ -408,7 +417,7 @@ def render_tests(ctx: Context) -> None:
 
 
 def render_regression(ctx: Context) -> None:
-    st.caption(f"Cohort: {ctx.label}")
+    st.caption(f"Cohort: {_md(ctx.label)}")
     c1, c2 = st.columns(2)
     kind = c1.radio("Model", list(regression.KINDS), horizontal=True, key="explore_reg_kind")
     outcome_opts = ctx.binary if kind == "logistic" else ctx.numeric + ctx.binary
@@ -460,7 +469,7 @@ def render_regression(ctx: Context) -> None:
 
 
 def render_survival(ctx: Context) -> None:
-    st.caption(f"Cohort: {ctx.label}")
+    st.caption(f"Cohort: {_md(ctx.label)}")
     time_guess, event_guess = guess_survival_columns(ctx.cohort.frame)
     if st.session_state.get("explore_surv__dataset") != ctx.spec.dataset:
         # First visit for this dataset: preselect the recognised time and event columns.
@@ -525,7 +534,7 @@ def render_survival(ctx: Context) -> None:
 
 
 def render_clustering(ctx: Context) -> None:
-    st.caption(f"Cohort: {ctx.label}")
+    st.caption(f"Cohort: {_md(ctx.label)}")
     features = st.multiselect("Features (standardised before clustering)", ctx.numeric, key="explore_cl_features")
     c1, c2, c3, c4 = st.columns(4)
     method = c1.radio("Method", list(clustering.METHODS), key="explore_cl_method")
@@ -554,7 +563,7 @@ def render_clustering(ctx: Context) -> None:
 
 
 def render_quality(ctx: Context) -> None:
-    st.caption(f"Cohort: {ctx.label}")
+    st.caption(f"Cohort: {_md(ctx.label)}")
     outcomes = st.multiselect("Outcome columns (class balance)", ctx.categorical, default=ctx.binary,
                               key="explore_q_outcomes")
     try:
@@ -591,7 +600,7 @@ def render_report(ctx: Context) -> None:
         st.info("Nothing pinned yet: use “Pin to report” under any result.")
     for i, pin in enumerate(pins):
         c1, c2 = st.columns([5, 1])
-        c1.markdown(f"{i + 1}. **{pin.title}** · {pin.cohort_label}")
+        c1.markdown(f"{i + 1}\\. **{_md(pin.title)}** · {_md(pin.cohort_label)}")
         c2.button("Remove", key=f"explore_unpin_{i}", on_click=_remove_pin, args=(i,))
     title = st.text_input("Report title", "ClinSight analysis report", key="explore_report_title")
     html = build_report_html(pins, title=title, author=ctx.user.username)

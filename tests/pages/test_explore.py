@@ -16,6 +16,11 @@ def _chart_titles(at) -> list[str]:
     return [c["layout"].get("title", {}).get("text", "") for c in _charts(at)]
 
 
+def _plain(elements) -> list[str]:
+    """Markdown element texts with the page's escaping removed."""
+    return [e.value.replace("\\", "") for e in elements]
+
+
 def _df(at, *columns: str, where: tuple[str, str] | None = None):
     """The first table showing all ``columns`` (and, with ``where``, a row whose column equals a value).
     AppTest does not expose a dataframe's key, so tables are found by what they show."""
@@ -55,12 +60,12 @@ def test_clinicians_are_refused(seeded_db):
 
 def test_cohort_builder_filters_save_and_reload(seeded_db):
     at = _explore("uci_heart")
-    assert any("(n=920)" in m.value for m in at.markdown)
+    assert any("(n=920)" in m for m in _plain(at.markdown))
     at.multiselect(key="explore_filter_cols").set_value(["age", "sex"]).run()
     at.slider(key="explore_f_age").set_value((40.0, 60.0)).run()
     at.multiselect(key="explore_f_sex").set_value(["male"]).run()
     at.text_input(key="explore_cohort_name").input("Men 40-60").run()
-    frame_n = [m.value for m in at.markdown if "Men 40-60 (n=" in m.value]
+    frame_n = [m for m in _plain(at.markdown) if "Men 40-60 (n=" in m]
     assert frame_n and "age from 40 to 60; sex in {male}" in frame_n[0]
     at.button(key="explore_save").click().run()
     assert not at.exception and at.success and "Saved cohort" in at.success[0].value
@@ -75,7 +80,7 @@ def test_cohort_builder_filters_save_and_reload(seeded_db):
     at.selectbox(key="explore_saved").select("Men 40-60").run()
     assert at.multiselect(key="explore_filter_cols").value == ["age", "sex"]
     assert at.slider(key="explore_f_age").value == (40.0, 60.0)
-    assert any("Men 40-60 (n=" in m.value for m in at.markdown)
+    assert any("Men 40-60 (n=" in m for m in _plain(at.markdown))
     # A filter nobody meets says so instead of showing empty results.
     at.multiselect(key="explore_f_sex").set_value([]).run()
     assert any("No patient meets" in w.value for w in at.warning)
@@ -251,3 +256,10 @@ def test_export_audit_callback_records_without_identifiers(seeded_db):
            format="html")
     action, details = _audit_actions(seeded_db)[-1]
     assert action == "explore.export" and "PIMA-" not in (details or "")
+
+
+def test_cohort_names_cannot_inject_markdown(seeded_db):
+    at = _explore("uci_heart")
+    at.text_input(key="explore_cohort_name").input("![x](http://example.org/t.png) :red[big]").run()
+    label = next(m.value for m in at.markdown if "big" in m.value)
+    assert "\\!\\[x\\]\\(http\\://example" in label and "\\:red\\[big\\]" in label
