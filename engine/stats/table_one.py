@@ -188,17 +188,22 @@ def _continuous(data: pd.DataFrame, cont: list[str], codes: np.ndarray, levels: 
         test, statistic, p = "", np.nan, np.nan
         smd = np.nan
         if levels:
-            present = count[:, j]
-            if (present < 2).any():
-                remarks.append("not tested: a group has fewer than 2 values")
-            elif nonnormal:
-                samples = [col_values[(codes == g) & ok] for g in range(n_groups)]
-                if n_groups == 2:
-                    test = "Mann-Whitney U"
-                    res = stats.mannwhitneyu(samples[0], samples[1], alternative="two-sided")
+            usable = [g for g in range(n_groups) if count[g, j] >= 2]
+            if len(usable) < 2:
+                remarks.append("not tested: fewer than two groups have 2 or more values")
+            elif nonnormal or len(usable) < n_groups:
+                if len(usable) < n_groups:
+                    left = [levels[g] for g in range(n_groups) if g not in usable]
+                    remarks.append(f"{', '.join(left)} left out of the test (fewer than 2 values)")
+                samples = [col_values[(codes == g) & ok] for g in usable]
+                if nonnormal:
+                    test = "Mann-Whitney U" if len(usable) == 2 else "Kruskal-Wallis"
+                    res = (stats.mannwhitneyu(samples[0], samples[1], alternative="two-sided") if len(usable) == 2
+                           else stats.kruskal(*samples))
                 else:
-                    test = "Kruskal-Wallis"
-                    res = stats.kruskal(*samples)
+                    test = "Welch t-test" if len(usable) == 2 else "One-way ANOVA"
+                    res = (stats.ttest_ind(samples[0], samples[1], equal_var=False) if len(usable) == 2
+                           else stats.f_oneway(*samples))
                 statistic, p = float(res.statistic), float(res.pvalue)
             else:
                 test = "Welch t-test" if n_groups == 2 else "One-way ANOVA"

@@ -144,3 +144,14 @@ def test_seeded_store_frame_gives_the_same_table(seeded_db, pima):
     res = compute_table_one(frame, ["glucose_ogtt_2h"], "condition_E11")
     assert _stat(res, "glucose_ogtt_2h", "1", "mean") == pytest.approx(
         pima.loc[pima["Outcome"] == 1, "Glucose"].mean(), rel=REL)
+
+
+def test_group_without_values_is_left_out_of_the_test():
+    uci = load_uci_heart()
+    # In this copy Switzerland recorded no cholesterol: the test runs on the other three sites.
+    res = compute_table_one(uci, ["chol"], "dataset", nonnormal=["chol"])
+    row = res.tests.set_index("variable").loc["chol"]
+    groups = [g["chol"].dropna() for _, g in uci.groupby("dataset") if g["chol"].notna().sum() >= 2]
+    assert len(groups) == 3 and row["test"] == "Kruskal-Wallis"
+    assert row["p_value"] == pytest.approx(stats.kruskal(*groups).pvalue, rel=1e-9)
+    assert "Switzerland left out of the test" in row["remarks"]
