@@ -263,3 +263,25 @@ def test_cohort_names_cannot_inject_markdown(seeded_db):
     at.text_input(key="explore_cohort_name").input("![x](http://example.org/t.png) :red[big]").run()
     label = next(m.value for m in at.markdown if "big" in m.value)
     assert "\\!\\[x\\]\\(http\\://example" in label and "\\:red\\[big\\]" in label
+
+
+def test_date_filter_control(seeded_db):
+    from datetime import date
+
+    from engine.store import transaction
+    from engine.store.patients import insert_observations
+
+    # Synthetic edge case: the demo data carry no dates, so give heart-failure patients an admission date.
+    ids = [r[0] for r in seeded_db.conn.execute(
+        "SELECT id FROM patients WHERE pseudo_id LIKE 'HF-%' ORDER BY id")]
+    with transaction(seeded_db):
+        insert_observations(seeded_db, [(pid, None, "local:admission_date", "local", "Admission date", None,
+                                         f"2020-{1 + i % 12:02d}-15", None, None, None)
+                                        for i, pid in enumerate(ids)])
+    at = _explore("heart_failure")
+    at.multiselect(key="explore_filter_cols").set_value(["admission_date"]).run()
+    at.date_input(key="explore_f_admission_date").set_value((date(2020, 3, 1), date(2020, 4, 30))).run()
+    assert not at.exception
+    expected = sum(1 for i in range(len(ids)) if 1 + i % 12 in (3, 4))
+    assert any(f"(n={expected})" in m and "admission_date dated 2020-03-01 to 2020-04-30" in m
+               for m in _plain(at.markdown))
