@@ -226,17 +226,18 @@ def _ood_params(Z: np.ndarray) -> dict[str, np.ndarray]:
 
 def fit_and_evaluate(df: pd.DataFrame, features: list[FeatureSpec], meta: dict[str, Any], *, split: Split,
                      external: pd.DataFrame | None = None, seed: int = DEFAULT_SEED, version: str = "1.0.0",
-                     progress: Progress | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                     progress: Progress | None = None,
+                     learners: tuple[str, ...] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train and validate one model; return (bundle objects, card dict without weights hash)."""
     # One thread: the machine is shared and HGB's OpenMP pool oversubscribes it (3-4x slower wall time).
     with threadpool_limits(limits=1):
         return _fit_and_evaluate(df, features, meta, split=split, external=external, seed=seed, version=version,
-                                 progress=progress)
+                                 progress=progress, learners=learners)
 
 
 def _fit_and_evaluate(df: pd.DataFrame, features: list[FeatureSpec], meta: dict[str, Any], *, split: Split,
                       external: pd.DataFrame | None, seed: int, version: str,
-                      progress: Progress | None) -> tuple[dict[str, Any], dict[str, Any]]:
+                      progress: Progress | None, learners: tuple[str, ...] | None) -> tuple[dict[str, Any], dict]:
     started = time.perf_counter()
     report = progress or (lambda fraction, text: None)
     y_all = df["outcome"].astype(int).to_numpy()
@@ -250,7 +251,10 @@ def _fit_and_evaluate(df: pd.DataFrame, features: list[FeatureSpec], meta: dict[
 
     report(0.05, "Comparing candidate learners by 5-fold cross-validation")
     candidates, oof = {}, {}
-    for i, (cname, learner) in enumerate(candidate_learners(seed).items()):
+    pool = {k: v for k, v in candidate_learners(seed).items() if not learners or k in learners}
+    if not pool:
+        raise InputError(f"Choose at least one learner from: {', '.join(candidate_learners(seed))}.")
+    for i, (cname, learner) in enumerate(pool.items()):
         pipe = Pipeline([("pre", build_preprocessor(features)), ("model", learner)])
         dec = cross_val_predict(pipe, X_tr, y_tr, cv=cv, method="decision_function")
         oof[cname] = dec
@@ -259,9 +263,9 @@ def _fit_and_evaluate(df: pd.DataFrame, features: list[FeatureSpec], meta: dict[
         candidates[cname] = {"cv_auroc_mean": round(float(np.mean(fold_auc)), 4),
                              "cv_auroc_sd": round(float(np.std(fold_auc)), 4),
                              "cv_brier_uncalibrated": round(M.brier(y_tr, prob), 4)}
-        report(0.05 + 0.25 * (i + 1), f"Cross-validated {cname}")
+        report(0.05 + 0.5 * (i + 1) / len(pool), f"Cross-validated {cname}")
     best = max(candidates, key=lambda k: candidates[k]["cv_auroc_mean"])
-    chosen = "logistic_l2" if candidates["logistic_l2"]["cv_auroc_mean"] >= \
+    chosen = "logistic_l2" if "logistic_l2" in candidates and candidates["logistic_l2"]["cv_auroc_mean"] >= \
         candidates[best]["cv_auroc_mean"] - TIE_MARGIN else best
 
     report(0.6, f"Fitting and calibrating {chosen}")
@@ -392,3 +396,64 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     raise TypeError(type(obj).__name__)
+
+
+def infer_feature(frame: pd.DataFrame, column: str) -> FeatureSpec:
+    """A feature spec for a dataset-frame column: vocabulary unit/code/range when known, kind from the values."""
+    from engine.models.specs import AGE, SEX
+    from engine.vocabulary import CONCEPTS
+
+    if column == "age":
+        return AGE
+    if column == "sex":
+        return SEX
+    values = frame[column].dropna()
+    if column in CONCEPTS:
+        c = CONCEPTS[column]
+        return FeatureSpec(column, c.name, c.unit, c.code, "numeric", c.plausible)
+    numeric = pd.to_numeric(values, errors="coerce")
+    code = column if column.startswith("condition_") else f"local:{column}"
+    if numeric.notna().all() and len(values):
+        if set(numeric.unique()) <= {0, 1}:
+            return FeatureSpec(column, column.replace("_", " "), "{0/1}", code, "binary", (0, 1))
+        return FeatureSpec(column, column.replace("_", " "), "", code, "numeric", None)
+    cats = tuple(sorted(values.astype(str).unique()))
+    if len(cats) > 20:
+        raise InputError(f"Column '{column}' has {len(cats)} distinct text values; choose numeric or "
+                         "categorical columns with at most 20 levels.")
+    return FeatureSpec(column, column.replace("_", " "), "", code, "categorical", None, cats)
+
+
+def train_on_dataset(frame: pd.DataFrame, *, dataset: dict[str, Any], name: str, title: str, outcome: str,
+                     features: list[str], split: Split, version: str, username: str, seed: int = DEFAULT_SEED,
+                     learners: tuple[str, ...] | None = None,
+                     progress: Progress | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train a model on an imported dataset frame (engine.frames.dataset_frame) chosen on the Models page."""
+    if outcome not in frame.columns:
+        raise InputError(f"The outcome column '{outcome}' is not in the dataset.")
+    if not features:
+        raise InputError("Choose at least one feature.")
+    if outcome in features:
+        raise InputError("The outcome cannot also be a feature.")
+    missing = [f for f in features if f not in frame.columns]
+    if missing:
+        raise InputError(f"Column '{missing[0]}' is not in the dataset.")
+    y = pd.to_numeric(frame[outcome], errors="coerce")
+    if y.isna().any() or not set(y.unique()) <= {0, 1}:
+        raise InputError(f"The outcome '{outcome}' must be 0/1 in every row "
+                         f"({int(y.isna().sum())} rows are missing or not numbers).")
+    specs = [infer_feature(frame, c) for c in features]
+    df = frame.reset_index(drop=False).copy()
+    df["outcome"] = y.astype(int).to_numpy()
+    if "site" not in df.columns and split.kind == "site" and split.column:
+        df["site"] = df[split.column].astype(str)
+    meta = {"name": name, "title": title, "outcome": f"{outcome} = 1",
+            "intended_use": "Analyst-trained model for research and evaluation; not validated for clinical use "
+                            "until reviewed and promoted by an administrator.",
+            "population": f"Patients of dataset '{dataset['name']}' in the ClinSight store.",
+            "data_title": dataset["name"], "data_source": dataset.get("source") or "imported dataset",
+            "licence": dataset.get("licence") or "as recorded at import", "citation": dataset.get("citation") or "",
+            "limitations": ["Trained inside ClinSight on an imported dataset; check the validation design."],
+            "command": f"Models page, trained by {username}"}
+    return fit_and_evaluate(df, specs, meta, split=split, seed=seed, version=version, progress=progress,
+                            learners=learners)

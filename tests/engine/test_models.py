@@ -267,3 +267,27 @@ def test_cli_models_list_and_predict(tmp_path, db_path, capsys):
     assert main(["predict", "--model", "diabetes_pima", "--input", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "bmi" in err and "kg/m2" in err
+
+
+def test_train_on_imported_dataset_with_site_split_and_tree_explainer(seeded_db, models_copy):
+    """A gradient-boosting model trained from the store's frame: TreeExplainer additivity and the registry."""
+    from engine.frames import dataset_frame
+    from engine.models.train import train_on_dataset
+
+    frame = dataset_frame(seeded_db, "uci_heart")
+    bundle, card = train_on_dataset(
+        frame, dataset={"name": "uci_heart"}, name="cad_store", title="CAD from store", outcome="condition_I25.10",
+        features=["age", "sex", "chest_pain_type", "systolic_bp", "max_heart_rate", "exercise_angina"],
+        split=Split("site", "uci_site", ("VA Long Beach",)), version="1.0.0", username="ana",
+        learners=("gradient_boosting",))
+    assert card["learner"] == "gradient_boosting"
+    assert card["validation"]["internal"]["metrics"]["n"]["value"] == 200  # the VA Long Beach patients
+    registry.write_bundle(bundle, card)
+    result = predict_record("cad_store", {"age": 60, "sex": "male", "chest_pain_type": "asymptomatic",
+                                          "systolic_bp": 140, "max_heart_rate": 120, "exercise_angina": 1})
+    total = result["base_value"] + sum(c["contribution"] for c in result["contributions"])
+    assert total == pytest.approx(result["logit"], abs=1e-4)
+    assert registry.next_version("cad_store") == "1.1.0"
+    with pytest.raises(InputError, match="0/1"):
+        train_on_dataset(frame, dataset={"name": "uci_heart"}, name="x", title="x", outcome="systolic_bp",
+                         features=["age"], split=Split(), version="1.0.0", username="ana")
