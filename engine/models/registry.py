@@ -279,3 +279,66 @@ def set_threshold(db: Database, name: str, version: str, threshold: float, *, us
         audit.record(db, username=username, action="models.threshold", target_type="model",
                      target_id=f"{name}@{version}", details=effect)
     return effect
+
+
+def register_trained(db: Database, bundle: dict[str, Any], card: dict[str, Any], *, username: str) -> Path:
+    """Write an analyst-trained version (active, not promoted) and audit it."""
+    folder = write_bundle(bundle, card)
+    with transaction(db):
+        model_rows.upsert_model_state(db, card["name"], card["version"], username=username, status="active")
+        audit.record(db, username=username, action="models.train", target_type="model",
+                     target_id=f"{card['name']}@{card['version']}",
+                     details={"learner": card["learner"], "n_train": card["data"]["n_train"]})
+    return folder
+
+
+METRIC_LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "brier": "Brier score", "calibration_slope": "Calibration slope",
+                 "calibration_intercept": "Calibration intercept", "sensitivity": "Sensitivity",
+                 "specificity": "Specificity", "ppv": "PPV", "npv": "NPV"}
+
+
+def metrics_rows(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The card's held-out metrics as rows: metric, then 'value (low-high)' per validation set."""
+    rows = []
+    sections = [k for k, v in card["validation"].items() if isinstance(v, dict) and "metrics" in v]
+    for key, label in METRIC_LABELS.items():
+        row = {"metric": label}
+        for section in sections:
+            m = card["validation"][section]["metrics"][key]
+            row[section] = "n/a" if m["value"] is None else f"{m['value']:.3f} ({m['low']:.3f}-{m['high']:.3f})"
+        rows.append(row)
+    rows.append({"metric": "n (events)", **{
+        s: f"{card['validation'][s]['metrics']['n']['value']} ({card['validation'][s]['metrics']['events']['value']})"
+        for s in sections}})
+    return rows
+
+
+def subgroup_rows(card: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for section, ev in card["validation"].items():
+        if not (isinstance(ev, dict) and "subgroups" in ev):
+            continue
+        for group, levels in ev["subgroups"].items():
+            for level, m in levels.items():
+                row = {"validation": section, "subgroup": group, "level": level, "n": m["n"]["value"],
+                       "events": m["events"]["value"]}
+                for key in ("auroc", "calibration_slope", "sensitivity", "specificity"):
+                    v = m.get(key)
+                    row[key] = "n/a" if not v or v["value"] is None else \
+                        f"{v['value']:.2f} ({v['low']:.2f}-{v['high']:.2f})"
+                rows.append(row)
+    return rows
+
+
+def compare_versions(name: str, version_a: str, version_b: str) -> dict[str, Any]:
+    """Two versions side by side: metrics and the operating threshold's sensitivity/specificity movement."""
+    card_a, card_b = get_card(name, version_a), get_card(name, version_b)
+    rows = []
+    for key, label in METRIC_LABELS.items():
+        a = card_a["validation"]["internal"]["metrics"][key]["value"]
+        b = card_b["validation"]["internal"]["metrics"][key]["value"]
+        rows.append({"metric": label, version_a: a, version_b: b,
+                     "change": None if a is None or b is None else round(b - a, 4)})
+    movement = {v: {"threshold": c["threshold"], **threshold_effect(c, float(c["threshold"]))}
+                for v, c in ((version_a, card_a), (version_b, card_b))}
+    return {"rows": rows, "threshold_movement": movement}
