@@ -240,7 +240,8 @@ def predict_record(name: str, record: dict, version: str | None = None) -> dict[
         if f["kind"] != "categorical":
             entry.update({"training_median": train.get("median"), "training_min": train.get("min"),
                           "training_max": train.get("max"),
-                          "percentile": None if is_missing else _percentile(train, float(v))})
+                          "percentile": None if is_missing or f["kind"] != "numeric"
+                          else _percentile(train, float(v))})
             if is_missing:
                 entry["imputed_value"] = train.get("median")
         else:
