@@ -21,12 +21,12 @@ AUDITED_KEY = "predict_audited_patient"
 PATIENT_KEY = "selected_patient"  # shared with the patient page when it sets one
 
 
-@st.cache_data(ttl=60, show_spinner=False)
-def get_served_models(_settings_key: str, settings_key: str) -> list[dict]:
+@st.cache_data(ttl=10, show_spinner=False)
+def get_served_models(settings_key: str) -> list[dict]:
     return [m for m in list_models() if m["status"] == "active" and m["promoted"]]
 
 
-@st.cache_data(ttl=60, show_spinner=False)
+@st.cache_data(ttl=10, show_spinner=False)
 def get_model_card(name: str, settings_key: str) -> dict:
     return get_card(name)
 
@@ -43,7 +43,7 @@ def render() -> None:
                "model's basis. It does not decide; record whether you agree.")
     key = _settings_key()
     try:
-        models = get_served_models(key, key)
+        models = get_served_models(key)
     except EngineError as exc:
         st.error(str(exc))
         return
