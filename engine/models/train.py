@@ -169,11 +169,11 @@ def subgroup_metrics(df: pd.DataFrame, p: np.ndarray, threshold: float, seed: in
     return out
 
 
-def evaluation(df: pd.DataFrame, p: np.ndarray, threshold: float, seed: int) -> dict[str, Any]:
+def evaluation(df: pd.DataFrame, p: np.ndarray, threshold: float, seed: int, n_boot: int = N_BOOT) -> dict[str, Any]:
     """Card section for one validation set: metrics with CIs, curves, subgroups."""
     y = df["outcome"].to_numpy()
     return {
-        "metrics": M.bootstrap_metrics(y, p, threshold, n_boot=N_BOOT, seed=seed),
+        "metrics": M.bootstrap_metrics(y, p, threshold, n_boot=n_boot, seed=seed),
         "curves": {"roc": M.roc_curve_points(y, p), "calibration": M.calibration_points(y, p),
                    "decision": M.decision_curve(y, p)},
         "subgroups": subgroup_metrics(df, p, threshold, seed),
@@ -226,18 +226,22 @@ def _ood_params(Z: np.ndarray) -> dict[str, np.ndarray]:
 
 def fit_and_evaluate(df: pd.DataFrame, features: list[FeatureSpec], meta: dict[str, Any], *, split: Split,
                      external: pd.DataFrame | None = None, seed: int = DEFAULT_SEED, version: str = "1.0.0",
-                     progress: Progress | None = None,
-                     learners: tuple[str, ...] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Train and validate one model; return (bundle objects, card dict without weights hash)."""
+                     progress: Progress | None = None, learners: tuple[str, ...] | None = None,
+                     n_members: int = N_MEMBERS, n_boot: int = N_BOOT) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train and validate one model; return (bundle objects, card dict without weights hash).
+
+    ``n_members`` / ``n_boot`` exist so tests can run a reduced version; shipped cards use the defaults.
+    """
     # One thread: the machine is shared and HGB's OpenMP pool oversubscribes it (3-4x slower wall time).
     with threadpool_limits(limits=1):
         return _fit_and_evaluate(df, features, meta, split=split, external=external, seed=seed, version=version,
-                                 progress=progress, learners=learners)
+                                 progress=progress, learners=learners, n_members=n_members, n_boot=n_boot)
 
 
 def _fit_and_evaluate(df: pd.DataFrame, features: list[FeatureSpec], meta: dict[str, Any], *, split: Split,
                       external: pd.DataFrame | None, seed: int, version: str,
-                      progress: Progress | None, learners: tuple[str, ...] | None) -> tuple[dict[str, Any], dict]:
+                      progress: Progress | None, learners: tuple[str, ...] | None, n_members: int,
+                      n_boot: int) -> tuple[dict[str, Any], dict]:
     started = time.perf_counter()
     report = progress or (lambda fraction, text: None)
     y_all = df["outcome"].astype(int).to_numpy()
@@ -281,7 +285,7 @@ def _fit_and_evaluate(df: pd.DataFrame, features: list[FeatureSpec], meta: dict[
     report(0.7, "Bootstrap refits for per-patient uncertainty")
     rng = np.random.default_rng(seed)
     members = []
-    for _ in range(N_MEMBERS):
+    for _ in range(n_members):
         idx = rng.integers(0, len(y_tr), len(y_tr))
         while y_tr[idx].min() == y_tr[idx].max():
             idx = rng.integers(0, len(y_tr), len(y_tr))
@@ -289,10 +293,10 @@ def _fit_and_evaluate(df: pd.DataFrame, features: list[FeatureSpec], meta: dict[
 
     report(0.8, "Validating on held-out data with bootstrap CIs")
     p_te = calibrated.predict_proba(X_te)[:, 1]
-    evaluations = {"internal": evaluation(test_df, p_te, threshold, seed)}
+    evaluations = {"internal": evaluation(test_df, p_te, threshold, seed, n_boot)}
     if external is not None and len(external):
         p_ext = calibrated.predict_proba(make_frame(external, features))[:, 1]
-        evaluations["external"] = evaluation(external, p_ext, threshold, seed)
+        evaluations["external"] = evaluation(external, p_ext, threshold, seed, n_boot)
 
     report(0.95, "Writing the model card")
     bundle = {"pipeline": calibrated, "members": members, "sigmoid": np.array([a, b]),
@@ -317,7 +321,7 @@ def _fit_and_evaluate(df: pd.DataFrame, features: list[FeatureSpec], meta: dict[
                           "training predictions.",
         "risk_bands": {"low": [0.0, round(threshold / 2, 4)], "borderline": [round(threshold / 2, 4), threshold],
                        "high": [threshold, 1.0]},
-        "uncertainty": (f"95% interval: 2.5th-97.5th centile of the calibrated probabilities of {N_MEMBERS} "
+        "uncertainty": (f"95% interval: 2.5th-97.5th centile of the calibrated probabilities of {n_members} "
                         "bootstrap refits of the learner (preprocessing and calibration held fixed). It reflects "
                         "sampling uncertainty of the model fit, not the patient's outcome."),
         "out_of_population": ("Warnings when an input lies outside the training range, and when the patient's "
@@ -426,8 +430,8 @@ def infer_feature(frame: pd.DataFrame, column: str) -> FeatureSpec:
 
 def train_on_dataset(frame: pd.DataFrame, *, dataset: dict[str, Any], name: str, title: str, outcome: str,
                      features: list[str], split: Split, version: str, username: str, seed: int = DEFAULT_SEED,
-                     learners: tuple[str, ...] | None = None,
-                     progress: Progress | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                     learners: tuple[str, ...] | None = None, progress: Progress | None = None,
+                     n_members: int = N_MEMBERS, n_boot: int = N_BOOT) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train a model on an imported dataset frame (engine.frames.dataset_frame) chosen on the Models page."""
     if outcome not in frame.columns:
         raise InputError(f"The outcome column '{outcome}' is not in the dataset.")
@@ -456,4 +460,4 @@ def train_on_dataset(frame: pd.DataFrame, *, dataset: dict[str, Any], name: str,
             "limitations": ["Trained inside ClinSight on an imported dataset; check the validation design."],
             "command": f"Models page, trained by {username}"}
     return fit_and_evaluate(df, specs, meta, split=split, seed=seed, version=version, progress=progress,
-                            learners=learners)
+                            learners=learners, n_members=n_members, n_boot=n_boot)
