@@ -10,6 +10,7 @@ are stored in ``model_versions`` and audited.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import threading
@@ -56,10 +57,16 @@ def _write_manifest(manifest: dict, root: Path) -> None:
 
 
 def _read_card(name: str, version: str, root: Path) -> dict[str, Any]:
+    """A version's card, refused when it differs from the sha256 the manifest recorded at registration."""
     path = root / name / version / "card.json"
     if not path.exists():
         raise ModelUnavailableError(f"The card of model '{name}' version {version} is missing.")
-    return json.loads(path.read_text())
+    raw = path.read_bytes()
+    expected = read_manifest(root).get(name, {}).get(version, {}).get("card_sha256")
+    if expected is None or hashlib.sha256(raw).hexdigest() != expected:
+        raise ModelUnavailableError(f"The card of model '{name}' version {version} failed its integrity check "
+                                    "(sha256 mismatch); it was changed after registration.")
+    return json.loads(raw)
 
 
 def _states() -> dict[tuple[str, str], dict[str, Any]]:
@@ -213,9 +220,11 @@ def write_bundle(bundle: dict[str, Any], card: dict[str, Any], root: Path | None
     sio.dump(bundle, weights)
     digest = sha256_file(weights)
     card = {**card, "weights": {"file": WEIGHTS, "format": "skops", "sha256": digest}}
-    (folder / "card.json").write_text(card_json(card) + "\n")
+    card_bytes = (card_json(card) + "\n").encode("utf-8")
+    (folder / "card.json").write_bytes(card_bytes)
     manifest = read_manifest(root)
-    manifest.setdefault(card["name"], {})[card["version"]] = {"weights": WEIGHTS, "sha256": digest}
+    manifest.setdefault(card["name"], {})[card["version"]] = {
+        "weights": WEIGHTS, "sha256": digest, "card_sha256": hashlib.sha256(card_bytes).hexdigest()}
     _write_manifest(manifest, root)
     clear_cache()
     return folder

@@ -291,3 +291,13 @@ def test_train_on_imported_dataset_with_site_split_and_tree_explainer(seeded_db,
     with pytest.raises(InputError, match="0/1"):
         train_on_dataset(frame, dataset={"name": "uci_heart"}, name="x", title="x", outcome="systolic_bp",
                          features=["age"], split=Split(), version="1.0.0", username="ana")
+
+
+def test_edited_card_is_refused(models_copy, db_path):
+    """Lowering a plausibility limit or the threshold by editing card.json must not pass silently."""
+    path = models_copy / "diabetes_pima" / "1.0.0" / "card.json"
+    card = json.loads(path.read_text())
+    card["threshold"] = 0.01
+    path.write_text(json.dumps(card))
+    with pytest.raises(ModelUnavailableError, match="card"):
+        predict_record("diabetes_pima", {"bmi": 30})
