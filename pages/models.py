@@ -197,6 +197,9 @@ def _render_admin(user, versions: list[dict], key: str) -> None:
     st.write(f"Status: **{card['status']}**{' · promoted (served)' if card['promoted'] else ''} · "
              f"threshold {card['threshold']} (card default {card['card_threshold']})")
     c1, c2, c3 = st.columns(3)
+    if not (user_can(user, "models.retire") and user_can(user, "models.threshold")):
+        st.info("Only administrators can change versions.")
+        return
     if c1.button("Promote", key="models_promote"):
         _admin_action(lambda db: registry.promote(db, name, version, username=user.username),
                       f"{name} {version} is now the served version.")

@@ -301,3 +301,16 @@ def test_edited_card_is_refused(models_copy, db_path):
     path.write_text(json.dumps(card))
     with pytest.raises(ModelUnavailableError, match="card"):
         predict_record("diabetes_pima", {"bmi": 30})
+
+
+def test_time_split_holds_out_the_latest_rows():
+    # Synthetic frame (edge case: a date column); the latest quarter must be the validation part.
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"when": pd.date_range("2020-01-01", periods=200, freq="D").astype(str),
+                       "outcome": rng.integers(0, 2, 200)})
+    train, test = split_rows(df, Split("time", "when"), seed=0)
+    assert test.sum() == 50 and df.loc[test, "when"].min() > df.loc[train, "when"].max()
+    with pytest.raises(InputError, match="site column"):
+        split_rows(df, Split("site", None), seed=0)
