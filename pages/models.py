@@ -170,9 +170,6 @@ def _render_train(user, key: str) -> None:
     name = st.text_input("Model name", value=f"{dataset}_{outcome}".lower().replace(".", "_"),
                          key="models_train_name").strip()
     if st.button("Train", type="primary", key="models_train_run"):
-        if not name.replace("_", "").isalnum():
-            st.error("The model name may contain letters, digits and underscores only.")
-            return
         bar = st.progress(0.0, text="Starting")
         try:
             version = registry.next_version(name)

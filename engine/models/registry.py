@@ -209,8 +209,15 @@ def _skops_load(path: Path, name: str, version: str) -> dict[str, Any]:
 
 def write_bundle(bundle: dict[str, Any], card: dict[str, Any], root: Path | None = None) -> Path:
     """Serialise weights with skops, record their sha256 in the card and the manifest; return the folder."""
+    import re
+
     import skops.io as sio
 
+    if not re.fullmatch(r"[a-z][a-z0-9_]{1,63}", card["name"]):
+        raise InputError("A model name must start with a letter and use lower-case letters, digits and "
+                         "underscores only (2-64 characters).")
+    if not re.fullmatch(r"\d{1,4}\.\d{1,4}\.\d{1,4}", card["version"]):
+        raise InputError("A model version must look like 1.2.0.")
     root = root or models_dir()
     folder = root / card["name"] / card["version"]
     if folder.exists():

@@ -288,6 +288,8 @@ def test_train_on_imported_dataset_with_site_split_and_tree_explainer(seeded_db,
     total = result["base_value"] + sum(c["contribution"] for c in result["contributions"])
     assert total == pytest.approx(result["logit"], abs=1e-4)
     assert registry.next_version("cad_store") == "1.1.0"
+    with pytest.raises(InputError, match="model name"):
+        registry.write_bundle(bundle, {**card, "name": "../escape"})
     with pytest.raises(InputError, match="0/1"):
         train_on_dataset(frame, dataset={"name": "uci_heart"}, name="x", title="x", outcome="systolic_bp",
                          features=["age"], split=Split(), version="1.0.0", username="ana")
