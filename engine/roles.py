@@ -35,6 +35,9 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "models.view": frozenset({"analyst", "admin"}),
     "users.manage": frozenset({"admin"}),
     "audit.read": frozenset({"admin"}),
+    "treatment.view": frozenset({"clinician", "admin"}),
+    "treatment.decide": frozenset({"clinician", "admin"}),
+    "treatment.export": frozenset({"clinician", "admin"}),
 }
 
 
