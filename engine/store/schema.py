@@ -161,6 +161,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "0500_predict_model_registry",
+        """
+        CREATE TABLE model_versions (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'retired')),
+            promoted INTEGER NOT NULL DEFAULT 0,
+            threshold REAL,
+            updated_by TEXT,
+            updated_at TEXT NOT NULL,
+            UNIQUE (name, version)
+        );
+        CREATE INDEX idx_feedback_prediction ON feedback(prediction_id);
+        """,
+    ),
+    (
         "0400_explore_cohorts",
         """
         CREATE TABLE cohorts (
