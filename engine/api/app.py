@@ -1,0 +1,35 @@
+"""The FastAPI application: ``uvicorn --factory engine.api.app:create_app`` (``make api``).
+
+Layers, outermost first: :class:`~engine.api.middleware.ApiMiddleware` (body
+limits, JSON 500s, the audit row), FastAPI's exception handlers (engine errors
+to 4xx JSON), then the routes (role check, one engine call, store).
+"""
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from engine.api.errors import install_handlers
+from engine.api.middleware import ApiMiddleware
+from engine.api.routes import router
+
+API_VERSION = "1.0.0"
+
+DESCRIPTION = """
+ClinSight's models over HTTP, for hospital systems (EHR, PACS router, research pipelines).
+
+* Authenticate with a per-user API token (`Authorization: Bearer cst_...`) created by an administrator
+  on the admin page. A token acts with its user's role: the same role checks as the app.
+* Every call is audited. Every prediction is stored with model, version, inputs, output, explanation and user.
+* Errors are JSON `{"error": code, "detail": sentence}`; bad input is always a 4xx.
+* Outputs are decision support: read them with their warnings, interval and model card.
+"""
+
+
+def create_app() -> FastAPI:
+    """Build the app (no store access at build time: each request opens the store it needs)."""
+    app = FastAPI(title="ClinSight API", version=API_VERSION, description=DESCRIPTION, docs_url="/docs",
+                  redoc_url=None)
+    install_handlers(app)
+    app.include_router(router)
+    app.add_middleware(ApiMiddleware)
+    return app
