@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from api_standins import MODULES, build_module
+from tests.api.api_standins import MODULES, build_module
 
 PASSWORD = "correct horse battery"  # test-only password for users created in a temp store
 

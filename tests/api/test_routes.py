@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from api_helpers import bearer, example_record
+from tests.api.api_helpers import bearer, example_record
 
 from engine import audit
 from engine.config import get_settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from api_helpers import bearer
+from tests.api.api_helpers import bearer
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
