@@ -152,8 +152,14 @@ def main() -> int:
             server.kill()
             server.wait()
 
-    _time_calls(in_process, 20, 10)
-    local = _time_calls(in_process, len(http), args.max_seconds)
+    from engine.store import connect
+
+    keeper = connect()  # as the server's lifespan does: the WAL stays open between per-use connections
+    try:
+        _time_calls(in_process, 20, 10)
+        local = _time_calls(in_process, len(http), args.max_seconds)
+    finally:
+        keeper.conn.close()
 
     rps = len(http) / sum(http)
     rps_local = len(local) / sum(local)
