@@ -54,11 +54,20 @@ def _time_calls(call: Callable[[], object], n: int, max_seconds: float) -> list[
 
 
 def _example_record(model: dict) -> dict:
-    record = {}
+    """A plausible record for ``model`` from its listed features: an example or (training) median if listed,
+    else the first category (categorical), 0 (binary), the middle of the plausible or listed range, else 1."""
+    record: dict = {}
     for feature in model.get("features", []):
         value = next((feature[k] for k in ("example", "default", "median", "mean") if feature.get(k) is not None),
-                     None)
-        if value is None and feature.get("min") is not None and feature.get("max") is not None:
+                     (feature.get("training") or {}).get("median"))
+        if value is None and feature.get("categories"):
+            value = list(feature["categories"])[0]
+        elif value is None and feature.get("kind") == "binary":
+            value = 0
+        elif value is None and feature.get("plausible"):
+            low, high = feature["plausible"]
+            value = round((low + high) / 2, 1)
+        elif value is None and feature.get("min") is not None and feature.get("max") is not None:
             value = (feature["min"] + feature["max"]) / 2
         record[feature["name"]] = 1 if value is None else value
     return record
@@ -78,7 +87,8 @@ def _choose_target():
         except features.FeatureUnavailableError:
             predict_record = None
         if predict_record is not None:
-            name, record = models[0]["name"], _example_record(models[0])
+            name = models[0]["name"]
+            record = _example_record(features.load("model_card")(name))  # the card has training medians
             predict_record(name, record)  # fail early, before the server starts, if the record is refused
             return (f"single prediction ({name})", "POST", f"/v1/predict/{name}", {"record": record},
                     lambda: predict_record(name, record))

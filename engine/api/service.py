@@ -13,14 +13,17 @@ from typing import Any
 from engine.store import Database, transaction, utcnow
 from engine.store.api_predictions import insert_predictions
 
-_OUTPUT_KEYS = ("probability", "interval", "risk_band", "warnings")
+# The same split into output and explanation as the app's prediction rows (engine.models.predict.run_prediction),
+# so every reader of the predictions table sees one format whichever door a prediction came through.
+_OUTPUT_KEYS = ("probability", "interval", "risk_band", "threshold", "warnings")
+_EXPLANATION_KEYS = ("base_value", "logit", "explanation_scale", "contributions", "basis")
 
 
 def _row(username: str, record: dict[str, Any], result: dict[str, Any], now: str) -> tuple:
-    output = {k: result.get(k) for k in _OUTPUT_KEYS}
-    return (str(result.get("model")), str(result.get("version")), json.dumps(record, sort_keys=True, default=str),
-            json.dumps(output, sort_keys=True, default=str),
-            json.dumps(result.get("contributions", []), sort_keys=True, default=str), username, now)
+    output = {k: result[k] for k in _OUTPUT_KEYS if k in result}
+    explanation = {k: result[k] for k in _EXPLANATION_KEYS if k in result}
+    return (str(result.get("model")), str(result.get("version")), json.dumps(record, default=str),
+            json.dumps(output, default=str), json.dumps(explanation, default=str), username, now)
 
 
 def store_predictions(db: Database, username: str, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[int]:
