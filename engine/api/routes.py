@@ -184,8 +184,10 @@ async def imaging_predict(request: Request,
 def treatment_suggest(request: Request, body: TreatmentRequest,
                       user: User = Depends(require("api.treatment.suggest"))) -> dict[str, Any]:
     """Options to review, each with its guideline; never a directive."""
-    _set_target(request, "treatment")
-    result = features.load("treatment")(dict(body.record))
+    _set_target(request, "treatment", body.condition)
+    record = body.record.model_dump(exclude_unset=True)
+    suggest = features.load("treatment")
+    result = suggest(record) if body.condition is None else suggest(record, condition=body.condition)
     request.state.audit_details.update({"options": len(result.get("options", [])),
                                         "blocked": len(result.get("blocked", []))})
     return result

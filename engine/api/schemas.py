@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
 MAX_FEATURES = 200
 
@@ -136,16 +136,37 @@ class ModelCard(BaseModel):
 
 # --- treatment ---------------------------------------------------------------------------------------------------
 
-JsonLeaf = bool | int | FiniteNumber | ShortText | None
-TreatmentValue = JsonLeaf | Annotated[list[JsonLeaf | dict[FeatureName, JsonLeaf]], Field(max_length=100)]
+ListOfItems = Annotated[list[ShortText | dict[str, JsonValue]], Field(max_length=500)]
+
+
+class TreatmentRecord(BaseModel):
+    """The canonical patient record the treatment rules read (the engine validates units and codes).
+
+    Known fields are typed for the schema at /docs; anything else is passed on for
+    the engine to accept or refuse with a sentence (422).
+    """
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "age": 58, "sex": "female", "conditions": [{"code": "E11", "system": "ICD-10-CM"}],
+        "observations": [{"code": "4548-4", "value": 7.9, "unit": "%", "time": "2026-10-01"}],
+        "medications": ["metformin"], "allergies": []}]})
+
+    age: FiniteNumber | None = Field(default=None, description="Years.")
+    sex: ShortText | None = Field(default=None, description="female, male, other or unknown.")
+    conditions: ListOfItems | None = Field(default=None, description="ICD-10-CM codes or {code, system} objects.")
+    observations: Annotated[list[dict[str, JsonValue]], Field(max_length=2000)] | None = Field(
+        default=None, description="{code (LOINC), value, unit, time} objects.")
+    medications: ListOfItems | None = None
+    allergies: ListOfItems | None = None
+    predictions: Annotated[list[dict[str, JsonValue]], Field(max_length=100)] | None = None
 
 
 class TreatmentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"record": {"age": 58, "sex": "female", "conditions": ["I10"], "allergies": []}}]})
+    model_config = ConfigDict(extra="forbid")
 
-    record: Annotated[dict[FeatureName, TreatmentValue], Field(max_length=MAX_FEATURES)] = Field(
-        description="Patient facts (values, conditions, medications, allergies) the rules read.")
+    record: TreatmentRecord
+    condition: Annotated[str, StringConstraints(min_length=1, max_length=16)] | None = Field(
+        default=None, description="Restrict to one condition (ICD-10-CM code), e.g. E11.")
 
 
 class TreatmentResponse(BaseModel):

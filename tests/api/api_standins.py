@@ -83,19 +83,27 @@ def predict_image(data: bytes, filename: str | None = None) -> dict[str, Any]:
             "quality": {"ok": True, "warnings": []}, "heatmap_png": heat.getvalue()}
 
 
-def suggest(record: dict) -> dict[str, Any]:
-    sbp = record.get("sbp")
-    if sbp is not None and not isinstance(sbp, (int, float)):
-        raise InputError("'sbp' must be a number in mm[Hg].")
+def suggest(record: dict, *, condition: str | None = None) -> dict[str, Any]:
+    """Toy rule on the canonical record shape: type 2 diabetes (E11) with HbA1c >= 7 % -> metformin."""
+    unknown = sorted(set(record) - {"age", "sex", "conditions", "observations", "medications", "allergies",
+                                    "predictions", "pseudo_id"})
+    if unknown:
+        raise InputError(f"The patient record has unknown field(s): {', '.join(unknown)}.")
+    codes = {c if isinstance(c, str) else c.get("code") for c in record.get("conditions") or []}
+    if condition:
+        codes.add(condition)
+    hba1c = [o.get("value") for o in record.get("observations") or [] if o.get("code") == "4548-4"]
+    if any(not isinstance(v, (int, float)) for v in hba1c):
+        raise InputError("Observation 4548-4 (HbA1c) needs a numeric value in %.")
     options, blocked = [], []
-    if isinstance(sbp, (int, float)) and sbp >= 140:
-        option = {"name": "ACE inhibitor", "citation": "Stand-in guideline 2024, section 1"}
-        allergies = [str(a).lower() for a in record.get("allergies") or []]
-        if "ace inhibitor" in allergies:
-            blocked.append({**option, "reason": "Recorded allergy to the drug class."})
+    if "E11" in codes and any(v >= 7 for v in hba1c):
+        option = {"name": "metformin", "citation": "Stand-in guideline 2024, section 9"}
+        allergies = [a if isinstance(a, str) else a.get("substance") for a in record.get("allergies") or []]
+        if "metformin" in allergies:
+            blocked.append({**option, "reason": "Recorded allergy."})
         else:
             options.append(option)
-    return {"options": options, "blocked": blocked}
+    return {"options": options, "blocked": blocked, "warnings": []}
 
 
 # module name -> functions the stand-in module provides

@@ -31,6 +31,12 @@ def _audit_rows(db, action=None):
     return [r for r in rows if action is None or r["action"] == action]
 
 
+# A canonical treatment record (shape documented in engine.treatment.record); values are illustrative.
+TREATMENT_RECORD = {"age": 58, "sex": "female", "conditions": [{"code": "E11", "system": "ICD-10-CM"}],
+                    "observations": [{"code": "4548-4", "value": 7.9, "unit": "%", "time": "2026-10-01"}],
+                    "medications": [], "allergies": []}
+
+
 def _json_equal(a, b):
     return json.loads(json.dumps(a, default=str)) == json.loads(json.dumps(b, default=str))
 
@@ -59,7 +65,8 @@ def test_openapi_and_docs_are_served(client):
 def test_missing_feature_is_a_503_with_a_sentence(client, monkeypatch, tokens):
     """A build without a feature: the route says so instead of failing (real module hidden for this test)."""
     monkeypatch.setitem(sys.modules, "engine.treatment", None)  # import now raises ModuleNotFoundError
-    response = client.post("/v1/treatment/suggest", json={"record": {"sbp": 150}}, headers=bearer(tokens["admin"]))
+    response = client.post("/v1/treatment/suggest", json={"record": TREATMENT_RECORD},
+                           headers=bearer(tokens["admin"]))
     assert response.status_code == 503
     assert response.json() == {"error": "feature_unavailable",
                                "detail": "Treatment options is not installed in this build of ClinSight."}
@@ -108,7 +115,7 @@ def _call(client, route, token, model_name, record, png):
     if route == "imaging":
         return client.post("/v1/imaging/predict", files={"file": ("x.png", png, "image/png")}, headers=h)
     if route == "treatment":
-        return client.post("/v1/treatment/suggest", json={"record": {"sbp": 150}}, headers=h)
+        return client.post("/v1/treatment/suggest", json={"record": TREATMENT_RECORD}, headers=h)
     if route == "models":
         return client.get("/v1/models", headers=h)
     return client.get(f"/v1/models/{model_name}", headers=h)
@@ -135,7 +142,9 @@ def xray_png() -> bytes:
 def test_role_matrix_matches_engine_roles(client, tokens, model, xray_png, api_db, role, route, action):
     response = _call(client, route, tokens[role], model["name"], example_record(model), xray_png)
     if can(role, action):
-        assert response.status_code == 200, response.text
+        # Allowed: served, or (a build without trained weights) a 503 saying the model is not installed.
+        assert response.status_code == 200 or (
+            response.status_code == 503 and response.json()["error"] == "model_unavailable"), response.text
     else:
         assert response.status_code == 403
         assert response.json() == {"error": "forbidden", "detail": response.json()["detail"]}
@@ -384,11 +393,14 @@ def test_batch_of_ten_thousand(client, tokens, model):
 def test_imaging_equals_engine_with_base64_heatmap(client, tokens, xray_png, api_db):
     from engine.imaging.service import predict_image
 
+    try:
+        expected = predict_image(xray_png, "scan.png")
+    except ModelUnavailableError as exc:
+        pytest.skip(f"No chest X-ray model in this build: {exc}")
     response = client.post("/v1/imaging/predict", files={"file": ("scan.png", xray_png, "image/png")},
                            headers=bearer(tokens["clinician"]))
     assert response.status_code == 200, response.text
     body = response.json()
-    expected = predict_image(xray_png, "scan.png")
     assert body["probability"] == pytest.approx(expected["probability"])
     assert body["quality"] == json.loads(json.dumps(expected["quality"]))
     assert (body["model"], body["version"]) == (expected["model"], expected["version"])
@@ -427,19 +439,34 @@ def test_imaging_upload_over_limit_is_413(client, tokens, monkeypatch):
 def test_treatment_equals_engine(client, tokens, api_db):
     from engine.treatment import suggest
 
-    record = {"age": 58, "sex": "female", "sbp": 162, "allergies": [], "conditions": ["I10"]}
-    response = client.post("/v1/treatment/suggest", json={"record": record}, headers=bearer(tokens["clinician"]))
+    response = client.post("/v1/treatment/suggest", json={"record": TREATMENT_RECORD},
+                           headers=bearer(tokens["clinician"]))
     assert response.status_code == 200, response.text
-    expected = suggest(record)
+    expected = suggest(json.loads(json.dumps(TREATMENT_RECORD)))
     body = response.json()
     assert _json_equal(body["options"], expected["options"])
     assert _json_equal(body["blocked"], expected.get("blocked", []))
+    assert body["options"] or body["blocked"]  # E11 with HbA1c 7.9 % is covered by a rule
     row = _audit_rows(api_db, "api.treatment.suggest")[-1]
     assert (row["username"], row["outcome"]) == ("cleo", "ok")
+    with_condition = client.post("/v1/treatment/suggest", json={"record": TREATMENT_RECORD, "condition": "E11"},
+                                 headers=bearer(tokens["clinician"]))
+    assert with_condition.status_code == 200
+    assert _json_equal(with_condition.json()["options"],
+                       suggest(json.loads(json.dumps(TREATMENT_RECORD)), condition="E11")["options"])
 
 
-@pytest.mark.parametrize("payload", [{}, {"record": "sbp=150"}, {"record": {"sbp": {"a": {"b": 1}}}},
-                                     {"record": {"conditions": [[1]]}}, {"record": {"sbp": 150}, "extra": 1}])
+def test_treatment_record_the_engine_rejects_is_422(client, tokens):
+    response = client.post("/v1/treatment/suggest", json={"record": {**TREATMENT_RECORD, "favourite_colour": "red"}},
+                           headers=bearer(tokens["clinician"]))
+    assert response.status_code == 422
+    assert response.json()["error"] == "input_error" and "favourite_colour" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("payload", [{}, {"record": "E11"}, {"record": {"age": "old"}},
+                                     {"record": {"conditions": [[1]]}}, {"record": {"age": 50}, "extra": 1},
+                                     {"record": {"observations": "HbA1c 7.9"}}, {"record": {"age": 5},
+                                                                                  "condition": ""}])
 def test_treatment_malformed_body_is_422(client, tokens, payload):
     response = client.post("/v1/treatment/suggest", json=payload, headers=bearer(tokens["clinician"]))
     assert response.status_code == 422 and response.json()["error"] == "invalid_request"
