@@ -1,5 +1,6 @@
 """Property-based run of the OpenAPI schema (schemathesis): whatever fits, or nearly fits, the schema must
-never produce a server error. Bounded (a few examples per operation) so it stays in the normal suite."""
+never produce a server error (a 503 that names a missing model or feature is an honest answer, not a
+crash). Bounded (a few examples per operation) so it stays in the normal suite."""
 from __future__ import annotations
 
 import pytest
@@ -13,6 +14,7 @@ from engine.api.app import create_app
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app())
 
 MAX_EXAMPLES = 12
+UNAVAILABLE = {"model_unavailable", "feature_unavailable"}
 
 
 @pytest.fixture
@@ -30,5 +32,6 @@ def test_no_server_errors(case, admin_token, model):
         if case.path_parameters and key in case.path_parameters:
             case.path_parameters[key] = model["name"]
     response = case.call(headers=bearer(admin_token))
+    if response.status_code == 503 and response.json().get("error") in UNAVAILABLE:
+        return  # a build without this feature or its trained weights says so; that is not a crash
     case.validate_response(response, checks=[not_a_server_error])
-    assert response.status_code < 500, response.text
