@@ -13,7 +13,7 @@ import sys
 
 from engine.errors import EngineError
 
-COMMANDS = ["seed", "users", "audit", "api_tokens"]
+COMMANDS = ["seed", "users", "audit", "tokens"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -142,6 +142,9 @@ def predict_batch(request: Request, model: PathModel, body: BatchRequest,
             with open_db() as db:
                 ids = store_predictions(db, user.username, [(records[i], r) for i, r in scored])
             id_of = {i: pid for (i, _), pid in zip(scored, ids)}
+            if ids:  # the audit row names the stored predictions this batch made
+                details.setdefault("first_prediction_id", ids[0])
+                details["last_prediction_id"] = ids[-1]
             out = []
             for index, result in chunk:
                 if isinstance(result, EngineError):

@@ -363,6 +363,7 @@ def test_batch_streams_one_line_per_record_in_order(client, tokens, model, api_d
     row = _audit_rows(api_db, "predict.run")[-1]
     assert (row["outcome"], row["details"]["n"], row["details"]["ok"], row["details"]["failed"]) == (
         "ok", len(records), len(records) - 1, 1)
+    assert (row["details"]["first_prediction_id"], row["details"]["last_prediction_id"]) == (min(ids), max(ids))
 
 
 def test_batch_unknown_model_fails_before_streaming(client, tokens):

@@ -127,3 +127,29 @@ def test_token_admin_actions_are_audited(people):
         "SELECT username, action, target_id FROM audit WHERE action LIKE 'api_token.%' ORDER BY id").fetchall()
     assert rows == [("ada", "api_token.create", "cleo"), ("ada", "api_token.revoke", "cleo")]
     assert audit.verify_chain(people).ok
+
+
+def test_tokens_command_line(people_template, db_path):
+    """`python -m engine tokens create NAME` prints the token once; list shows no secret; revoke stops it."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(people_template, db_path)
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "engine", "tokens", *args], capture_output=True, text=True)
+
+    created = run("create", "cleo", "--label", "EHR bridge")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    listed = run("list")
+    rows = json.loads(listed.stdout)
+    assert [(r["username"], r["label"], r["active"]) for r in rows] == [("cleo", "EHR bridge", True)]
+    assert token not in listed.stdout
+    assert run("revoke", str(rows[0]["id"])).returncode == 0
+    again = run("revoke", str(rows[0]["id"]))
+    assert again.returncode == 2 and "already revoked" in again.stderr and "Traceback" not in again.stderr
+    missing = run("create", "nobody")
+    assert missing.returncode == 2 and missing.stderr.strip() == "error: There is no user named 'nobody'."

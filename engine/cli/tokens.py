@@ -1,4 +1,4 @@
-"""``python -m engine api-tokens create NAME [--label L]`` (prints the token once), ``list``, ``revoke ID``.
+"""``python -m engine tokens create NAME [--label L]`` (prints the token once), ``list``, ``revoke ID``.
 
 For the person installing ClinSight (local shell access): the admin page does the same for admins.
 """
@@ -11,8 +11,8 @@ from engine.store import open_db
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("api-tokens", help="manage REST API tokens")
-    sub = parser.add_subparsers(dest="api_tokens_command", required=True)
+    parser = subparsers.add_parser("tokens", help="manage REST API tokens")
+    sub = parser.add_subparsers(dest="tokens_command", required=True)
     create = sub.add_parser("create", help="create a token for a user and print it (shown only this once)")
     create.add_argument("name")
     create.add_argument("--label", default=None)
