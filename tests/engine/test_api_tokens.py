@@ -129,27 +129,30 @@ def test_token_admin_actions_are_audited(people):
     assert audit.verify_chain(people).ok
 
 
-def test_tokens_command_line(people_template, db_path):
-    """`python -m engine tokens create NAME` prints the token once; list shows no secret; revoke stops it."""
+def test_tokens_command_line(people_template, db_path, capsys):
+    """`python -m engine tokens create NAME` prints the token once; list shows no secret; revoke stops it.
+    (In-process through engine.__main__.main: the same parser and error handling, without interpreter start-ups.)"""
     import json
     import shutil
-    import subprocess
-    import sys
+
+    from engine.__main__ import main
 
     shutil.copy(people_template, db_path)
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "engine", "tokens", *args], capture_output=True, text=True)
+        code = main(["tokens", *args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
 
-    created = run("create", "cleo", "--label", "EHR bridge")
-    assert created.returncode == 0, created.stderr
-    token = created.stdout.strip()
-    listed = run("list")
-    rows = json.loads(listed.stdout)
+    code, out, _ = run("create", "cleo", "--label", "EHR bridge")
+    assert code == 0
+    token = out.strip()
+    _, listed, _ = run("list")
+    rows = json.loads(listed)
     assert [(r["username"], r["label"], r["active"]) for r in rows] == [("cleo", "EHR bridge", True)]
-    assert token not in listed.stdout
-    assert run("revoke", str(rows[0]["id"])).returncode == 0
-    again = run("revoke", str(rows[0]["id"]))
-    assert again.returncode == 2 and "already revoked" in again.stderr and "Traceback" not in again.stderr
-    missing = run("create", "nobody")
-    assert missing.returncode == 2 and missing.stderr.strip() == "error: There is no user named 'nobody'."
+    assert token not in listed
+    assert run("revoke", str(rows[0]["id"]))[0] == 0
+    code, _, err = run("revoke", str(rows[0]["id"]))
+    assert code == 2 and "already revoked" in err
+    code, _, err = run("create", "nobody")
+    assert code == 2 and err.strip() == "error: There is no user named 'nobody'."
