@@ -279,6 +279,15 @@ def test_predict_invalid_json_is_422(client, tokens, model, raw):
     assert response.json()["error"] == "invalid_request"
 
 
+@pytest.mark.parametrize("raw", [b"[" * 20_000, b'{"record": {"age": "\xff\xfe"}}', b"\x00" * 100])
+def test_hostile_bodies_are_4xx_not_500(client, tokens, model, raw):
+    """Deep nesting (parser recursion), invalid UTF-8 and binary junk are the client's error."""
+    response = client.post(f"/v1/predict/{model['name']}", content=raw,
+                           headers={**bearer(tokens["clinician"]), "Content-Type": "application/json"})
+    assert 400 <= response.status_code < 500, response.text
+    assert set(response.json()) >= {"error", "detail"}
+
+
 def test_wrong_method_and_unknown_path_are_json(client, tokens):
     response = client.get("/v1/predict/x", headers=bearer(tokens["admin"]))
     assert response.status_code == 405 and response.json()["error"] == "method_not_allowed"
@@ -431,6 +440,17 @@ def test_imaging_bad_uploads_are_422(client, tokens, files, status, api_db, xray
     assert response.status_code == status, response.text
     assert set(response.json()) >= {"error", "detail"}
     assert api_db.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("content_type,raw", [("multipart/form-data", b"junk"),
+                                              ("multipart/form-data; boundary=xyz", b"--xyz\r\nbroken"),
+                                              ("application/json", b'{"file": "aGVsbG8="}'),
+                                              ("image/png", b"\x89PNG\r\n\x1a\n")])
+def test_imaging_malformed_multipart_is_4xx(client, tokens, content_type, raw):
+    response = client.post("/v1/imaging/predict", content=raw,
+                           headers={**bearer(tokens["clinician"]), "Content-Type": content_type})
+    assert 400 <= response.status_code < 500, response.text
+    assert set(response.json()) >= {"error", "detail"}
 
 
 def test_imaging_upload_over_limit_is_413(client, tokens, monkeypatch):
