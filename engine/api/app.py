@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from engine.api.errors import install_handlers
-from engine.api.middleware import ApiMiddleware
+from engine.api.middleware import DOCS_STATIC, ApiMiddleware
 from engine.api.routes import router
 from engine.store import connect
 
@@ -48,8 +49,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     """Build the app (no store access at build time: the lifespan opens the store at start-up)."""
-    app = FastAPI(title="ClinSight API", version=API_VERSION, description=DESCRIPTION, docs_url="/docs",
-                  redoc_url=None, lifespan=lifespan)
+    # FastAPIOffline serves Swagger UI's own files from the package: FastAPI's default /docs loads them from
+    # a CDN at run time, which is blank on an offline hospital network and tells a third party who reads it.
+    app = FastAPIOffline(title="ClinSight API", version=API_VERSION, description=DESCRIPTION, docs_url="/docs",
+                         redoc_url=None, static_url=DOCS_STATIC, lifespan=lifespan)
     install_handlers(app)
     app.include_router(router)
     app.add_middleware(ApiMiddleware)

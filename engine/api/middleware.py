@@ -26,6 +26,7 @@ logger = logging.getLogger("clinsight.api")
 
 # Not audited: liveness probes and the API's own documentation carry no data.
 UNAUDITED_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+DOCS_STATIC = "/docs-static"  # Swagger UI's files, served locally (no CDN)
 
 
 def body_limit(path: str) -> int:
@@ -101,7 +102,7 @@ class ApiMiddleware:
                     500, "The server hit an unexpected error; it has been logged. Please report it."))
             else:
                 status_holder["status"] = 500
-        if path not in UNAUDITED_PATHS:
+        if path not in UNAUDITED_PATHS and not path.startswith(DOCS_STATIC + "/"):
             row = {
                 "username": state.get("username"),
                 "action": state.get("action") or "api.request",

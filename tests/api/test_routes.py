@@ -59,7 +59,9 @@ def test_openapi_and_docs_are_served(client):
     assert {"/v1/predict/{model}", "/v1/predict/{model}/batch", "/v1/imaging/predict", "/v1/models",
             "/v1/models/{name}", "/v1/treatment/suggest", "/health"} <= paths
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
-    assert "swagger-ui" in client.get("/docs").text
+    docs = client.get("/docs").text
+    assert "swagger-ui" in docs and "cdn." not in docs and "https://" not in docs  # works offline, tells no CDN
+    assert client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
 
 
 def test_missing_feature_is_a_503_with_a_sentence(client, monkeypatch, tokens):
