@@ -51,7 +51,8 @@ def _set_target(request: Request, target_type: str, target_id: Any = None, **det
 
 # --- health ------------------------------------------------------------------------------------------------------
 
-@router.get("/health", response_model=Health, tags=["service"], summary="Liveness, store and installed features")
+@router.get("/health", response_model=Health, tags=["service"], summary="Liveness, store and installed features",
+            responses={503: {"model": Health, "description": "The store does not open."}})
 def health() -> JSONResponse:
     """No token needed; says whether the store opens and which engine features this build has."""
     try:
