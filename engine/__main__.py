@@ -13,7 +13,7 @@ import sys
 
 from engine.errors import EngineError
 
-COMMANDS = ["seed", "users", "audit", "tokens"]
+COMMANDS = ["seed", "users", "audit", "treatment", "tokens"]
 
 
 def build_parser() -> argparse.ArgumentParser:

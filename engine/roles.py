@@ -32,6 +32,9 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "models.promote": frozenset({"admin"}),
     "users.manage": frozenset({"admin"}),
     "audit.read": frozenset({"admin"}),
+    "treatment.view": frozenset({"clinician", "admin"}),
+    "treatment.decide": frozenset({"clinician", "admin"}),
+    "treatment.export": frozenset({"clinician", "admin"}),
 }
 
 

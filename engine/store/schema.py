@@ -140,6 +140,26 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0700_treatment_decisions",
+        """
+        CREATE TABLE treatment_decisions (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            rule_id TEXT NOT NULL,
+            option TEXT NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('accept', 'decline')),
+            reason TEXT,
+            condition_code TEXT,
+            knowledge_base TEXT NOT NULL,
+            knowledge_base_version INTEGER NOT NULL,
+            inputs TEXT NOT NULL,
+            username TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_treatment_decisions_patient ON treatment_decisions(patient_id);
+        """,
+    ),
 ]
 
 # Issue 9 (REST API): per-user API tokens. Only the sha256 of a token is kept;
