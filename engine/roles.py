@@ -53,12 +53,11 @@ def pages_for(role: str | None) -> list[str]:
     return [page for page in PAGE_ROLES if can_open_page(role, page)]
 
 # Issue 9 (REST API). The API checks the same table as the app: predictions use
-# "predict.run"; imaging and treatment calls are allowed to exactly the roles
-# that may open those pages; model cards are readable by every role (analysts
-# on the models page, clinicians as the basis shown with each prediction).
+# "predict.run" and treatment options "treatment.view"; imaging calls are allowed
+# to exactly the roles that may open the imaging page; model cards are readable by
+# every role (analysts on the models page, clinicians as the basis of a prediction).
 ACTION_ROLES.update({
     "api.models.read": frozenset(ROLES),
     "api.imaging.run": PAGE_ROLES["imaging"],
-    "api.treatment.suggest": PAGE_ROLES["treatment"],
     "api.tokens.manage": frozenset({"admin"}),
 })

@@ -186,7 +186,7 @@ async def imaging_predict(request: Request,
 @router.post("/v1/treatment/suggest", response_model=TreatmentResponse, tags=["treatment"], responses=ERRORS,
              summary="Guideline-cited treatment options and the ones a contraindication blocks")
 def treatment_suggest(request: Request, body: TreatmentRequest,
-                      user: User = Depends(require("api.treatment.suggest"))) -> dict[str, Any]:
+                      user: User = Depends(require("treatment.view"))) -> dict[str, Any]:
     """Options to review, each with its guideline; never a directive."""
     _set_target(request, "treatment", body.condition)
     record = body.record.model_dump(exclude_unset=True)

@@ -25,7 +25,7 @@ _ACTION_WORDS: dict[str, str] = {
     "predict.run": "run predictions",
     "api.models.read": "read model cards",
     "api.imaging.run": "read chest X-rays",
-    "api.treatment.suggest": "ask for treatment options",
+    "treatment.view": "review treatment options",
 }
 
 

@@ -85,10 +85,9 @@ def predict_image(data: bytes, filename: str | None = None) -> dict[str, Any]:
 
 def suggest(record: dict, *, condition: str | None = None) -> dict[str, Any]:
     """Toy rule on the canonical record shape: type 2 diabetes (E11) with HbA1c >= 7 % -> metformin."""
-    unknown = sorted(set(record) - {"age", "sex", "conditions", "observations", "medications", "allergies",
-                                    "predictions", "pseudo_id"})
-    if unknown:
-        raise InputError(f"The patient record has unknown field(s): {', '.join(unknown)}.")
+    age = record.get("age")
+    if age is not None and not 0 <= age <= 130:
+        raise InputError("Field 'age' must be a number of years between 0 and 130 (or null when unknown).")
     codes = {c if isinstance(c, str) else c.get("code") for c in record.get("conditions") or []}
     if condition:
         codes.add(condition)
