@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.api import features
 from engine.api.errors import engine_error_status, error_body
-from engine.api.schemas import (BatchRequest, ErrorResponse, Health, ImagingResponse, ModelCard, ModelList, ModelName,
+from engine.api.schemas import (BatchLine, BatchRequest, ErrorResponse, Health, ImagingResponse, ModelCard, ModelList, ModelName,
                                 PredictRequest, PredictResponse, TreatmentRequest, TreatmentResponse, Version)
 from engine.api.security import require
 from engine.api.service import imaging_payload, store_predictions
@@ -102,6 +102,11 @@ def predict(request: Request, model: PathModel, body: PredictRequest,
     return {**result, "prediction_id": prediction_id}
 
 
+# One NDJSON line's schema; its nested models (PredictResponse, ErrorResponse) are components already.
+_BATCH_LINE_SCHEMA = {k: v for k, v in BatchLine.model_json_schema(ref_template="#/components/schemas/{model}").items()
+                      if k != "$defs"}
+
+
 def _error_line(index: int, exc: EngineError) -> dict[str, Any]:
     status, code = engine_error_status(exc)
     return {"index": index, "ok": False, "error": error_body(status, str(exc), error=code)}
@@ -111,7 +116,8 @@ def _error_line(index: int, exc: EngineError) -> dict[str, Any]:
     **ERRORS, **NOT_FOUND,
     200: {"description": "NDJSON: one line per record, in order (`{index, ok, result}` or `{index, ok: false, "
                          "error}`), then a last line `{summary: {n, ok, failed}}`.",
-          "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
+          "content": {"application/x-ndjson": {"schema": _BATCH_LINE_SCHEMA}}}},
+    response_class=StreamingResponse,
     summary="Up to 10,000 records, scored and streamed back as NDJSON")
 def predict_batch(request: Request, model: PathModel, body: BatchRequest,
                   user: User = Depends(require("predict.run"))) -> StreamingResponse:
