@@ -160,6 +160,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX idx_treatment_decisions_patient ON treatment_decisions(patient_id);
         """,
     ),
+    (
+        "0500_predict_model_registry",
+        """
+        CREATE TABLE model_versions (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'retired')),
+            promoted INTEGER NOT NULL DEFAULT 0,
+            threshold REAL,
+            updated_by TEXT,
+            updated_at TEXT NOT NULL,
+            UNIQUE (name, version)
+        );
+        CREATE INDEX idx_feedback_prediction ON feedback(prediction_id);
+        """,
+    ),
 ]
 
 # Issue 9 (REST API): per-user API tokens. Only the sha256 of a token is kept;
