@@ -71,11 +71,23 @@ class ApiMiddleware:
         path: str = scope.get("path", "")
         state: dict[str, Any] = scope.setdefault("state", {})
         limit = body_limit(path)
+        audited = path in UNAUDITED_PATHS or path.startswith(DOCS_STATIC + "/")
         status_holder: dict[str, Any] = {"status": None}
+
+        async def audit_once(status: int | None) -> None:
+            nonlocal audited
+            if audited:
+                return
+            audited = True
+            await run_in_threadpool(self.audit_writer, _audit_row(scope, state, status))
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # The audit row is written before the last byte leaves: a client that has its answer
+                # can rely on the call being in the audit trail (and a crash cannot lose the row).
+                await audit_once(status_holder["status"])
             await send(message)
 
         received = 0
@@ -100,21 +112,21 @@ class ApiMiddleware:
             if status_holder["status"] is None:
                 await _send_json(send_wrapper, 500, error_body(
                     500, "The server hit an unexpected error; it has been logged. Please report it."))
-            else:
+            else:  # failed mid-stream: the client saw 200 and a cut-off body; the audit says what happened
                 status_holder["status"] = 500
-        if path not in UNAUDITED_PATHS and not path.startswith(DOCS_STATIC + "/"):
-            row = {
-                "username": state.get("username"),
-                "action": state.get("action") or "api.request",
-                "outcome": outcome_for(status_holder["status"] or 500),
-                "target_type": state.get("target_type"),
-                "target_id": state.get("target_id"),
-                "details": {"method": scope.get("method"), "path": path, "status": status_holder["status"],
-                            "via": "api", **state.get("audit_details", {})},
-            }
-            if state.get("token_id") is not None:
-                row["details"]["token_id"] = state["token_id"]
-            await run_in_threadpool(self.audit_writer, row)
+        finally:
+            # Still unaudited: the client went away mid-stream, or the stream broke.
+            await audit_once(status_holder["status"] or 500)
+
+
+def _audit_row(scope: Scope, state: dict[str, Any], status: int | None) -> dict[str, Any]:
+    details = {"method": scope.get("method"), "path": scope.get("path"), "status": status, "via": "api",
+               **state.get("audit_details", {})}
+    if state.get("token_id") is not None:
+        details["token_id"] = state["token_id"]
+    return {"username": state.get("username"), "action": state.get("action") or "api.request",
+            "outcome": outcome_for(status or 500), "target_type": state.get("target_type"),
+            "target_id": state.get("target_id"), "details": details}
 
 
 def write_audit_row(row: dict[str, Any]) -> None:

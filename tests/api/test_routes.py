@@ -377,6 +377,29 @@ def test_batch_streams_one_line_per_record_in_order(client, tokens, model, api_d
     assert (row["details"]["first_prediction_id"], row["details"]["last_prediction_id"]) == (min(ids), max(ids))
 
 
+def test_batch_bug_mid_stream_is_audited_as_error(client, tokens, model, monkeypatch, api_db):
+    """Fault injection: a bug after the first lines went out cuts the stream; the audit row says 500."""
+    import engine.models.predict as predict_module
+    from engine.api.routes import BATCH_CHUNK
+
+    real = predict_module.predict_record
+    calls = {"n": 0}
+
+    def flaky(name, record, version=None):
+        calls["n"] += 1
+        if calls["n"] > BATCH_CHUNK + 1:
+            raise RuntimeError("bug")
+        return real(name, record, version=version)
+
+    monkeypatch.setattr(predict_module, "predict_record", flaky)
+    response = client.post(f"/v1/predict/{model['name']}/batch", json={"records": [example_record(model)] * 120},
+                           headers=bearer(tokens["clinician"]))
+    lines = _ndjson(response)
+    assert response.status_code == 200 and len(lines) == BATCH_CHUNK and "summary" not in lines[-1]
+    row = _audit_rows(api_db, "predict.run")[-1]
+    assert (row["outcome"], row["details"]["status"], row["details"]["ok"]) == ("error", 500, BATCH_CHUNK)
+
+
 def test_batch_unknown_model_fails_before_streaming(client, tokens):
     response = client.post("/v1/predict/no_such_model/batch", json={"records": [{"age": 1}]},
                            headers=bearer(tokens["clinician"]))
