@@ -159,7 +159,8 @@ def predict_batch(request: Request, model: PathModel, body: BatchRequest,
                     out.append(_error_line(index, result))
                 else:
                     counts["ok"] += 1
-                    payload = PredictResponse.model_validate({**result, "prediction_id": id_of[index]})
+                    shown = result if body.include_basis else {k: v for k, v in result.items() if k != "basis"}
+                    payload = PredictResponse.model_validate({**shown, "prediction_id": id_of[index]})
                     out.append({"index": index, "ok": True, "result": payload.model_dump(mode="json")})
             details.update(counts)
             yield "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in out).encode("utf-8")

@@ -70,6 +70,9 @@ class BatchRequest(BaseModel):
     records: Annotated[list[Record], Field(min_length=1, max_length=10_000)] = Field(
         description="Up to 10,000 records; results stream back as NDJSON, one line per record, in order.")
     version: Version | None = None
+    include_basis: bool = Field(default=False, description=(
+        "Add each result's 'basis' (every input beside its training range; about 10 KB a line). The stored "
+        "prediction keeps it either way."))
 
 
 class BatchLine(BaseModel):
