@@ -192,3 +192,26 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
 ]
+
+# Issue 9 (REST API): per-user API tokens. Only the sha256 of a token is kept;
+# the token itself is shown once when created. Revocation keeps the row (audit).
+MIGRATIONS.append(
+    (
+        "0900_api_tokens",
+        """
+        CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            token_hash TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            label TEXT,
+            created_by TEXT,
+            created_at TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT,
+            revoked_by TEXT
+        );
+        CREATE INDEX idx_api_tokens_user ON api_tokens(user_id);
+        """,
+    )
+)
