@@ -54,3 +54,9 @@ fuzz: venv
 
 soak: venv
 	@$(PY) -m tests.reliability.soak run --writers 8 --seconds $(SOAK_SECONDS) --kills $(SOAK_KILLS)
+
+# REST API (FastAPI) on loopback; the same engine and store as the app. Docs at http://127.0.0.1:8000/docs
+.PHONY: api
+API_PORT ?= 8000
+api: venv
+	$(PY) -m uvicorn --factory engine.api.app:create_app --host 127.0.0.1 --port $(API_PORT) --no-server-header

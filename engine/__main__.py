@@ -13,7 +13,7 @@ import sys
 
 from engine.errors import EngineError
 
-COMMANDS = ["seed", "users", "audit", "treatment", "backup"]
+COMMANDS = ["seed", "users", "audit", "treatment", "tokens", "models", "predict", "backup"]
 
 
 def build_parser() -> argparse.ArgumentParser:
