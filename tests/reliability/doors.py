@@ -397,5 +397,71 @@ register_door(Door(
     check=_check_suggest,
 ))
 
+# ---------------------------------------------------------------- prediction (merged from feat/predict)
+
+@functools.cache
+def _model_cards() -> tuple[dict, ...]:
+    from engine.models.registry import get_card, list_models
+
+    return tuple(get_card(m["name"]) for m in list_models() if m["status"] == "active")
+
+
+def _feature_value(feature: dict, *, with_junk: bool = True) -> st.SearchStrategy:
+    """Plausible values, boundary values, junk, and the other kinds' values for one card feature."""
+    junk = st.one_of(st.none(), st.booleans(), st.floats(), S.nasty_text, st.integers(-10**12, 10**12),
+                     st.lists(st.integers(), max_size=2))
+    if feature["kind"] == "categorical":
+        good = st.sampled_from(feature["categories"] + [c.upper() for c in feature["categories"]])
+    elif feature["kind"] == "binary":
+        good = st.sampled_from([0, 1, "yes", "no", True, False, "1.0"])
+    else:
+        low, high = feature.get("plausible") or (0, 1000)
+        good = st.one_of(st.floats(low, high), st.sampled_from([low, high]))
+        junk = st.one_of(junk, st.sampled_from([low - 1e-9, high + 1e-9]))
+    return st.one_of(good, junk) if with_junk else good
+
+
+def _predict_strategy() -> st.SearchStrategy:
+    cards = _model_cards()
+
+    def records(card: dict) -> st.SearchStrategy:
+        names = [f["name"] for f in card["features"]]
+        values = {f["name"]: _feature_value(f) for f in card["features"]}
+        good = {f["name"]: _feature_value(f, with_junk=False) for f in card["features"]}
+        return st.tuples(st.just(card["name"]), st.one_of(
+            st.fixed_dictionaries(good), st.fixed_dictionaries({}, optional=good),
+            st.fixed_dictionaries({}, optional=values),
+            st.fixed_dictionaries(values),
+            st.dictionaries(st.one_of(st.sampled_from(names), S.nasty_text), S.json_values, max_size=6),
+            S.json_values))
+
+    return st.one_of(*[records(card) for card in cards])
+
+
+def _predict(value: tuple[str, Any], db) -> dict:
+    from engine.models.predict import run_prediction
+
+    name, record = value
+    return run_prediction(db, username="fuzz", name=name, record=record)[1]
+
+
+def _check_prediction(value: tuple[str, Any], result: dict) -> None:
+    import math as _math
+
+    p = result["probability"]
+    low, high = result["interval"] if isinstance(result["interval"], (list, tuple)) else (p, p)
+    assert 0.0 <= p <= 1.0 and _math.isfinite(p), p
+    assert low <= p <= high, (low, p, high)
+
+
+register_door(Door(
+    name="predict.record_json",
+    strategy=_predict_strategy,
+    call=_predict,
+    check=_check_prediction,
+    store="seeded",
+    time_bound_s=10.0,
+))
+
 # Every engine refusal is an EngineError; doors list the specific ones they may raise.
 __all__ = ["DOORS", "Door", "EngineError", "register_door"]

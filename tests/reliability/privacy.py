@@ -140,7 +140,22 @@ def scenario_treatment(db, tmp: Path, out: Collector) -> None:
     out.attempt(lambda: suggest(base, condition=p["ssn"]))
 
 
+def scenario_predict(db, tmp: Path, out: Collector) -> None:
+    """The prediction form / API record with identifiers typed into its fields (and as extra keys)."""
+    from engine.models.predict import run_prediction
+
+    p = PLANTED
+    for record in ({"age": p["birth_date"], "bmi": 31.0}, {"age": 50, "bmi": p["ssn"]},
+                   {"age": 50, "glucose_ogtt_2h": p["phone"]}, {"age": 50, p["name"]: 1},
+                   {"age": 50, "pregnancies": p["mrn"]}):
+        out.attempt(lambda record=record: run_prediction(db, username="privacyadmin", name="diabetes_pima",
+                                                         record=record)[0])
+    out.attempt(lambda: run_prediction(db, username="privacyadmin", name="diabetes_pima", record={"age": 50},
+                                       pseudo_id=p["mrn"]))
+
+
 SCENARIOS: dict[str, Callable[[Any, Path, Collector], None]] = {
+    "predict": scenario_predict,
     "treatment": scenario_treatment,
     "uploads": scenario_uploads, "login": scenario_login, "user_forms": scenario_user_forms,
     "search": scenario_search, "restore": scenario_restore, "cli": scenario_cli,
@@ -156,6 +171,8 @@ ALLOWED_ECHO: dict[str, set[str]] = {"restore": {"mrn"}, "cli": set(needles())}
 # Leaks found and reported to the feature's owner, not fixed here (not this feature's code). A strict xfail
 # test keeps each one visible and fails once it is fixed, so it can be taken off this list.
 KNOWN_LEAKS: dict[str, str] = {
+    "predict": "engine.models.predict.validate_record echoes the submitted value (\"(got '...')\") and an "
+               "unknown input's name verbatim in its InputError messages",
     "treatment": "engine.treatment.record echoes an unknown observation code or unit, and suggest() echoes an "
                  "unknown condition code, verbatim in its warnings and InputError messages",
 }

@@ -8,14 +8,14 @@ ledger's rows (``lost_rows`` = rows a caller was told were written but are
 missing), no "database is locked" may have reached a caller, the audit chain
 must verify and ``integrity_check`` must pass.
 
-Operations are data. After merging, the lead replaces the stand-ins with the
-real features, e.g.::
+Operations are data. ``op_predict`` already runs the real prediction path
+(merged); ``op_import`` is a stand-in until the records import lands, then::
 
-    def op_predict(ctx):
-        from engine.models.predict import predict_record
-        predict_record("pima_diabetes", ctx.sample_record())   # stores the prediction + audits it
-        return {"predictions": 1}
-    OPS["predict"] = op_predict
+    def op_import(ctx):
+        from engine.ingest import ...                          # the records import, once merged
+        ...
+        return {"patients_soak": n_patients}
+    OPS["import"] = op_import
 
 and registers a counter for any new ledger key in :data:`COUNTERS`.
 
@@ -106,20 +106,16 @@ def op_import(ctx: WorkerContext) -> dict[str, int]:
 
 
 def op_predict(ctx: WorkerContext) -> dict[str, int]:
-    """A prediction row plus its audit row in one transaction.
+    """A real prediction (engine.models.predict.run_prediction: predict, store the row, audit it)."""
+    from engine.models.predict import run_prediction
+    from engine.models.registry import get_card
+    from engine.store import open_db
 
-    Stand-in for engine.models.predict.predict_record (replace after merging); plain SQL here because the
-    prediction store functions are not on main yet.
-    """
-    from engine import audit
-    from engine.store import open_db, transaction, utcnow
-
-    with open_db(ctx.db_path) as db, transaction(db):
-        db.conn.execute("INSERT INTO predictions (patient_id, model_name, model_version, inputs, output, "
-                        "explanation, username, created_at) VALUES (NULL, 'soak', '0', '{}', '{\"p\": 0.5}', "
-                        "NULL, ?, ?)", (f"soakw{ctx.index}", utcnow()))
-        audit.record(db, username=f"soakw{ctx.index}", action="predict.run", target_type="patient",
-                     target_id=None, details={"model": "soak"})
+    card = get_card("diabetes_pima")
+    record = {f["name"]: f["training"]["median"] for f in card["features"] if f["kind"] == "numeric"}
+    record["glucose_ogtt_2h"] = float(ctx.rng.randint(70, 190))
+    with open_db(ctx.db_path) as db:
+        run_prediction(db, username=f"soakw{ctx.index}", name="diabetes_pima", record=record)
     return {"predictions_soak": 1}
 
 
@@ -166,7 +162,7 @@ COUNTERS: dict[str, str] = {
     "patients_soak": "SELECT COUNT(*) FROM patients WHERE source = 'soak'",
     "observations_soak": "SELECT COUNT(*) FROM observations o JOIN patients p ON p.id = o.patient_id "
                          "WHERE p.source = 'soak'",
-    "predictions_soak": "SELECT COUNT(*) FROM predictions WHERE model_name = 'soak'",
+    "predictions_soak": "SELECT COUNT(*) FROM predictions WHERE username LIKE 'soakw%'",
     "patients_seed": "SELECT COUNT(*) FROM patients WHERE source != 'soak'",
 }
 
@@ -180,6 +176,7 @@ def worker_main(index: int, db_path: Path, seconds: float, sync_dir: Path,
                 start_ops: dict[int, list[str]] | None = None) -> dict:
     """One writer process: signal ready, wait for 'go', run operations until the time is up."""
     import engine.auth  # noqa: F401 - import everything before the clock starts
+    import engine.models.predict  # noqa: F401
     import engine.seed  # noqa: F401
 
     ctx = WorkerContext(index, db_path, random.Random(index))
@@ -289,11 +286,17 @@ def run_soak(db_path: Path, *, writers: int = 8, seconds: float = 5.0, start_tim
     import multiprocessing
 
     import engine.auth  # noqa: F401 - imported before forking so workers start at once
+    import engine.models.predict  # noqa: F401
     import engine.seed  # noqa: F401
 
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     prepare_store(db_path, writers)
+    from engine.models.predict import predict_record
+    from engine.models.registry import get_card
+
+    card = get_card("diabetes_pima")  # load (and cache) the model once, before forking
+    predict_record("diabetes_pima", {f["name"]: f["training"]["median"] for f in card["features"]})
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     report = SoakReport(writers, seconds)

@@ -77,6 +77,12 @@ CLI_ACTIONS: dict[tuple[str, ...], str] = {
     ("restore",): "store.restore",
     ("treatment", "suggest"): "treatment.view",
     ("treatment", "rules"): "treatment.view",
+    ("tokens", "create"): "users.manage",  # an API token acts as its user: issuing one is user management
+    ("tokens", "list"): "users.manage",
+    ("tokens", "revoke"): "users.manage",
+    ("models", "list"): "models.view",
+    ("models", "train"): "models.train",
+    ("predict",): "predict.run",
 }
 
 
@@ -128,6 +134,12 @@ SECRET_PATTERNS = {
 PASSWORD_ASSIGNMENT = re.compile(r"(?i)\b\w*(?:password|passwd|pwd|secret|api_key|token)\w*\s*[:=]\s*['\"][^'\"\s]{6,}['\"]")
 
 
+def _is_state_key(assignment: str) -> bool:
+    """``NEW_TOKEN_KEY = "api_tokens_new"``: a session-state key constant naming a slot, not a secret."""
+    name, value = re.split(r"\s*[:=]\s*", assignment, maxsplit=1)
+    return name.endswith("_KEY") and re.fullmatch(r"['\"][a-z0-9_]+['\"]", value) is not None
+
+
 def _tracked_files() -> list[Path]:
     try:
         out = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, check=True).stdout
@@ -148,7 +160,8 @@ def find_secrets(files: list[Path]) -> list[str]:
         for label, pattern in SECRET_PATTERNS.items():
             if pattern.search(text):
                 hits.append(f"{rel}: {label}")
-        if "tests" not in Path(rel).parts and PASSWORD_ASSIGNMENT.search(text):
+        if "tests" not in Path(rel).parts and any(not _is_state_key(m.group(0))
+                                                  for m in PASSWORD_ASSIGNMENT.finditer(text)):
             hits.append(f"{rel}: password literal")
     return hits
 
