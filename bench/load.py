@@ -6,9 +6,9 @@ separate sessions) concurrently. Each session: open the app, wait for the login
 form, log in, wait for the page's content (the "action"). Baseline: the same
 with one session alone, measured first in the same run; ratios compare with it.
 
-The action is data (:data:`ACTIONS`); after merging, the lead adds e.g.
-``"predict"``: click "Predict" in the sidebar, pick a patient, press the button,
-wait for the risk. Run: ``python bench/load.py --sessions 8 --action home``.
+The action is data (:data:`ACTIONS`): ``home`` measures login to a rendered home
+page; ``predict`` opens Predict, picks a seeded patient and measures the press of
+the Predict button to the shown risk. Run: ``python bench/load.py --sessions 8 --action predict``.
 Last line: one JSON object (sessions, sessions_held, median/p95 latency, errors).
 """
 from __future__ import annotations
@@ -38,12 +38,40 @@ PASSWORD = secrets.token_urlsafe(16)  # made per run, for a throwaway temp store
 TIMEOUT_MS = 120_000
 
 
-async def action_home(page) -> None:
-    """After login: the home page has rendered its content."""
+async def action_home(page, index: int) -> float | None:
+    """After login: the home page has rendered its content (the login latency is the measure)."""
     await page.get_by_text("What you can do here").wait_for(timeout=TIMEOUT_MS)
+    return None
 
 
-ACTIONS: dict[str, Callable[[object], Awaitable[None]]] = {"home": action_home}
+async def _settled(page) -> None:
+    await page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=TIMEOUT_MS)
+
+
+async def action_predict(page, index: int) -> float:
+    """Open Predict, pick the coronary model and a seeded patient, press Predict; returns seconds to the result."""
+    await page.get_by_text("What you can do here").wait_for(timeout=TIMEOUT_MS)
+    await page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Predict", exact=True).click()
+    await page.get_by_role("heading", name="Predict").wait_for(timeout=TIMEOUT_MS)
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Model").first
+    await box.click()
+    await page.get_by_role("option", name="Coronary artery disease (angiographic) (v1.0.0)").click()
+    await _settled(page)
+    patient = page.get_by_role("textbox", name="Pseudonymous patient id (e.g. UCI-0001)")
+    await patient.fill(f"UCI-{index + 1:04d}")
+    await patient.press("Enter")
+    await _settled(page)
+    start = time.perf_counter()
+    await page.get_by_role("button", name="Predict", exact=True).click()
+    await page.get_by_text("95% interval", exact=True).wait_for(timeout=TIMEOUT_MS)
+    return time.perf_counter() - start
+
+
+ACTIONS: dict[str, Callable[[object, int], Awaitable[float | None]]] = {"home": action_home,
+                                                                         "predict": action_predict}
 
 
 def _free_port() -> int:
@@ -60,6 +88,7 @@ def prepare_store(db_path: Path, users: int) -> None:
     db = connect(db_path)
     seed_all(db)
     auth.create_user(db, "loadadmin", PASSWORD, "admin", actor=None)
+    auth.create_user(db, "loadbase", PASSWORD, "clinician", actor=None)
     for i in range(users):
         auth.create_user(db, f"load{i}", PASSWORD, "clinician", actor=None)
     db.conn.close()
@@ -83,7 +112,7 @@ def start_server(db_path: Path, port: int) -> subprocess.Popen:
     raise RuntimeError("the Streamlit server did not become healthy in 90 s")
 
 
-async def one_session(browser, url: str, username: str, action) -> dict:
+async def one_session(browser, url: str, username: str, action, index: int = 0) -> dict:
     context = await browser.new_context(viewport={"width": 1280, "height": 1400})
     page = await context.new_page()
     result: dict = {"user": username}
@@ -96,8 +125,10 @@ async def one_session(browser, url: str, username: str, action) -> dict:
         await page.locator('input[aria-label="Password"]').fill(PASSWORD)
         start = time.perf_counter()
         await page.get_by_role("button", name="Log in").click()
-        await action(page)
-        result["latency_s"] = time.perf_counter() - start
+        await page.get_by_text(f"Signed in as {username}").wait_for(timeout=TIMEOUT_MS)
+        result["login_s"] = time.perf_counter() - start
+        action_s = await action(page, index)
+        result["latency_s"] = action_s if action_s is not None else result["login_s"]
         result["page"] = page
         result["context"] = context
     except Exception as exc:  # noqa: BLE001 - counted as an error in the report
@@ -127,10 +158,12 @@ async def run(sessions: int, action_name: str, port: int) -> dict:
     url = f"http://127.0.0.1:{port}/"
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        baseline = await one_session(browser, url, "loadadmin", action)
-        if "context" in baseline:
-            await baseline["context"].close()
-        results = await asyncio.gather(*(one_session(browser, url, f"load{i}", action) for i in range(sessions)))
+        # Warm-up (discarded: the server's first run loads models and builds caches), then the baseline.
+        for who in ("loadadmin", "loadbase"):
+            baseline = await one_session(browser, url, who, action, sessions)
+            if "context" in baseline:
+                await baseline["context"].close()
+        results = await asyncio.gather(*(one_session(browser, url, f"load{i}", action, i) for i in range(sessions)))
         held = [await still_signed_in(r, r["user"]) if "page" in r else False for r in results]
         for r in results:
             if "context" in r:
@@ -138,6 +171,7 @@ async def run(sessions: int, action_name: str, port: int) -> dict:
         await browser.close()
     latencies = [r["latency_s"] for r in results if "latency_s" in r]
     forms = [r["form_s"] for r in results if "form_s" in r]
+    logins = [r["login_s"] for r in results if "login_s" in r]
     base = baseline.get("latency_s")
     report = {
         "name": "load", "action": action_name, "sessions": sessions, "sessions_held": sum(held),
@@ -146,6 +180,8 @@ async def run(sessions: int, action_name: str, port: int) -> dict:
         "median_latency_s": round(statistics.median(latencies), 3) if latencies else None,
         "p95_latency_s": round(_p95(latencies), 3) if latencies else None,
         "median_form_s": round(statistics.median(forms), 3) if forms else None,
+        "median_login_s": round(statistics.median(logins), 3) if logins else None,
+        "p95_login_s": round(_p95(logins), 3) if logins else None,
         "ratio_median_vs_baseline": round(statistics.median(latencies) / base, 2) if latencies and base else None,
         "ratio_p95_vs_baseline": round(_p95(latencies) / base, 2) if latencies and base else None,
         "error_examples": [r["error"] for r in results if "error" in r][:3],
