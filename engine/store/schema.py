@@ -140,4 +140,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0600_imaging_images",
+        """
+        CREATE TABLE images (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            sha256 TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('png', 'jpeg', 'dicom')),
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            header TEXT,
+            content BLOB NOT NULL,
+            username TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (patient_id, sha256)
+        );
+        CREATE INDEX idx_images_patient ON images(patient_id);
+        """,
+    ),
 ]
