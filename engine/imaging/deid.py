@@ -72,7 +72,7 @@ def deidentify_dicom(data: bytes) -> bytes:
                 ds.file_meta.MediaStorageSOPInstanceUID = new
     ds.remove_private_tags()
     ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = "ClinSight: identifiers removed, dates reduced to year, UIDs replaced, private tags removed"
+    ds.DeidentificationMethod = "ClinSight: ids removed, dates to year, new UIDs"
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=False)
     return out.getvalue()

@@ -95,3 +95,18 @@ def record_feedback(db: Database, *, prediction_id: int, verdict: str, reason: s
         audit.record(db, username=username, action="feedback.record", target_type="prediction", target_id=prediction_id,
                      details={"verdict": verdict, "model": prediction["model_name"]})
     return feedback_id
+
+
+def analyse_and_store(db: Database, *, pseudo_id: str, data: bytes, filename: str | None, username: str,
+                      version: str | None = None) -> dict:
+    """Validate + analyse first (InputError leaves the store untouched), then store and audit.
+
+    Returns :func:`store_analysis`'s dict plus ``analysis`` (the :class:`ImageAnalysis`).
+    """
+    from engine.imaging.service import analyse_image
+
+    if get_patient(db, pseudo_id) is None:
+        raise NotFoundError("That patient does not exist in the store.")
+    analysis = analyse_image(data, filename, version=version)
+    stored = store_analysis(db, pseudo_id=pseudo_id, data=data, analysis=analysis, username=username)
+    return {**stored, "analysis": analysis}

@@ -38,8 +38,8 @@ IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".dcm", ".dicom"}
 class TrainConfig:
     """Hyper-parameters (stored in the card so a run can be repeated)."""
 
-    max_epochs: int = 14
-    patience: int = 4
+    max_epochs: int = 8
+    patience: int = 3
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-4
