@@ -111,8 +111,9 @@ def _render_audit(actor: str) -> None:
     frame = pd.DataFrame(rows)
     frame["day"] = frame["ts"].str[:10]
     per_day = frame.groupby(["day", "outcome"]).size().reset_index(name="events")
-    st.plotly_chart(px.bar(per_day, x="day", y="events", color="outcome", title="Events per day"),
-                    key="audit_per_day")
+    figure = px.bar(per_day, x="day", y="events", color="outcome", title="Events per day")
+    figure.update_xaxes(type="category")
+    st.plotly_chart(figure, key="audit_per_day")
     st.dataframe(frame.drop(columns=["prev_hash", "hash", "day"]), hide_index=True, key="audit_table")
     if st.download_button("Export CSV", data=audit_rows_to_csv(rows), file_name="clinsight-audit.csv",
                           mime="text/csv", key="audit_export", on_click="rerun"):
