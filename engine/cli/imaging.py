@@ -18,6 +18,7 @@ def register(subparsers) -> None:
     train.add_argument("--cache", type=Path, default=Path("/tmp/clinsight_imaging_cache"),
                        help="where decoded, resized images are cached between runs (outside the repository)")
     train.add_argument("--max-epochs", type=int, default=None)
+    train.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget (stops after that epoch)")
     train.set_defaults(func=run_train)
     evaluate = sub.add_parser("evaluate", help="evaluate the shipped model on DIR/{NORMAL,PNEUMONIA}; prints one JSON object")
     evaluate.add_argument("dir", type=Path)
@@ -38,6 +39,8 @@ def run_train(args) -> int:
     cfg = TrainConfig()
     if args.max_epochs:
         cfg.max_epochs = args.max_epochs
+    if args.max_minutes:
+        cfg.max_minutes = args.max_minutes
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)

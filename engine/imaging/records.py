@@ -63,6 +63,20 @@ def _prediction(db, patient_id, pseudo_id, inputs, analysis, username, image_id,
     return prediction_id
 
 
+def analyse_stored(db: Database, *, pseudo_id: str, image_id: int, username: str, version: str | None = None) -> dict:
+    """Open a stored image of ``pseudo_id`` (audited), analyse it, reuse or store the result for this model version."""
+    from engine.imaging.service import analyse_image
+
+    row = load_stored_image(db, pseudo_id=pseudo_id, image_id=image_id, username=username)
+    analysis = analyse_image(row["content"], None, version=version)
+    inputs = json.dumps({"image_sha256": row["sha256"], "kind": row["kind"], "width": row["width"],
+                         "height": row["height"]}, sort_keys=True)
+    with transaction(db):
+        prediction_id = _prediction(db, row["patient_id"], pseudo_id, inputs, analysis, username, image_id, row["sha256"])
+    return {"image_id": image_id, "prediction_id": prediction_id, "sha256": row["sha256"], "image_created": False,
+            "analysis": analysis, "content": row["content"]}
+
+
 def load_stored_image(db: Database, *, pseudo_id: str, image_id: int, username: str) -> dict:
     """Return a stored image row of ``pseudo_id`` (with bytes) and audit the view."""
     patient = get_patient(db, pseudo_id)

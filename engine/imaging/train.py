@@ -38,8 +38,9 @@ IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".dcm", ".dicom"}
 class TrainConfig:
     """Hyper-parameters (stored in the card so a run can be repeated)."""
 
-    max_epochs: int = 8
-    patience: int = 3
+    max_epochs: int = 4
+    patience: int = 2
+    max_minutes: float = 60.0  # wall-clock budget: stop after the epoch that crosses it
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-4
@@ -252,6 +253,9 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig | None = None, cache: 
                     "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
         elif epoch + 1 - best["epoch"] >= cfg.patience:
             log(f"early stop at epoch {epoch + 1} (best {best['epoch']})")
+            break
+        if (time.time() - started) / 60 > cfg.max_minutes:
+            log(f"time budget of {cfg.max_minutes} min reached after epoch {epoch + 1}")
             break
     model.load_state_dict(best["state"])
     model.eval()
