@@ -126,7 +126,7 @@ def render_result(current: dict, user) -> None:
         st.plotly_chart(fig, key="imaging_viewer", config={"scrollZoom": True})
         fields = header_fields(decoded)
         if fields:
-            st.dataframe(pd.DataFrame(fields), hide_index=True, key="imaging_header")
+            st.table(pd.DataFrame(fields).set_index("field"))
     with right:
         st.subheader("Model reading")
         for warning in analysis.quality.warnings:

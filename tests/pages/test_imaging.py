@@ -63,9 +63,10 @@ def test_clinician_uploads_dicom_sees_reading_window_and_header_then_feedback(im
     assert "Chest X-ray reading" in [t.value for t in at.title]
     at = _upload(at, "chest.dcm", _chest_cr(), "application/dicom")
     assert not at.exception and not at.error
-    header = at.dataframe[-1].value  # card metrics first, header fields last
-    assert set(header["field"]) >= {"Modality", "Body part", "View"}
-    assert "PatientName" not in header["field"].tolist()
+    header = at.table[0].value
+    assert set(header.index) >= {"Modality", "Body part", "View"}
+    assert header.loc["Modality", "value"] == "CR" and header.loc["Body part", "value"] == "CHEST"
+    assert not any("Patient" in name for name in header.index)
     assert at.slider(key="imaging_wl_center") and at.slider(key="imaging_wl_width")
     metric = at.metric[0]
     assert metric.label == "Probability of pneumonia" and metric.value.endswith("%")
