@@ -69,11 +69,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--images", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: Settings.imaging_threads)")
     parser.add_argument("--data", type=Path, default=get_settings().xray_data_dir)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    model = load_bundle().model
+    model = load_bundle().model  # sets torch threads from settings
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.threads = torch.get_num_threads()
     images = _images(args.data, args.images)
     per_image = max(1, args.repeats // len(images))
 

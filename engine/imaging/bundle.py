@@ -64,6 +64,7 @@ def _load(path_str: str, mtime: float) -> Bundle:
         raise ModelUnavailableError(
             f"The chest X-ray model version {card['version']} failed its integrity check (weights checksum differs from the card)."
         )
+    torch.set_num_threads(max(1, get_settings().imaging_threads))  # process-wide; see Settings.imaging_threads
     state = torch.load(weights, map_location="cpu", weights_only=True)
     model = XrayNet()
     model.platt_boot = torch.zeros_like(state["platt_boot"])  # size is set by training

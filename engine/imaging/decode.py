@@ -79,6 +79,11 @@ def decode_image(data: bytes, filename: str | None = None, *, max_side: int | No
     """
     if not data:
         raise InputError("The file is empty.")
+    from engine.config import get_settings
+
+    limit_mb = get_settings().upload_limit_mb
+    if len(data) > limit_mb * 1024 * 1024:
+        raise InputError(f"The file is {len(data) / 1e6:.0f} MB, more than the {limit_mb} MB accepted.")
     kind = sniff_kind(data)
     decoded = _decode_dicom(data) if kind == "dicom" else _decode_pillow(data, kind, max_side)
     if min(decoded.width, decoded.height) < MIN_SIDE:
