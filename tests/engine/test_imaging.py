@@ -464,3 +464,26 @@ def test_evaluate_command_errors_are_one_sentence(tmp_path, capsys):
 
     assert main(["imaging", "evaluate", str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.startswith("error: The folder")
+
+
+# ----------------------------------------------------------------------------- viewer
+
+
+def test_viewer_rewindows_dicom_and_shows_no_identifiers():
+    from engine.imaging.viewer import display_image, header_fields, window_range
+
+    decoded = decode_image(_testfile("RG1_UNCR.dcm").read_bytes())
+    rng = window_range(decoded)
+    assert rng["min_center"] <= rng["center"] <= rng["max_center"]
+    default = display_image(decoded, rng["center"], rng["width"])
+    narrow = display_image(decoded, rng["center"], rng["width"] / 4)
+    assert max(default.shape) == 1024 and default.dtype == np.uint8
+    assert narrow.std() > default.std()  # a narrower window raises contrast
+    fields = {f["field"]: f["value"] for f in header_fields(decoded)}
+    assert fields["Modality"] == "CR" and fields["Body part"] == "CHEST" and fields["View"] == "PA"
+    ds = pydicom.dcmread(_testfile("RG1_UNCR.dcm"))
+    for identifier in (str(ds.get("PatientName", "")), str(ds.get("PatientID", ""))):
+        if identifier:
+            assert identifier not in " ".join(fields.values())
+    png = decode_image(_png_bytes(np.full((40, 60), 128, np.uint8)))
+    assert window_range(png) is None and header_fields(png) == []
