@@ -157,11 +157,15 @@ def render_result(current: dict, user) -> None:
 def render_feedback(current: dict, user) -> None:
     if not user_can(user, "feedback.record"):
         return
+    pid = current["prediction_id"]  # keys per result: a verdict given for one image never carries over to the next
     with st.form("imaging_feedback_form"):
-        verdict = st.radio("Your reading of this result", ["agree", "disagree"], horizontal=True, key="imaging_verdict")
-        reason = st.text_input("Reason (optional)", key="imaging_reason")
+        verdict = st.radio("Your reading of this result", ["agree", "disagree"], horizontal=True, index=None,
+                           key=f"imaging_verdict_{pid}")
+        reason = st.text_input("Reason (optional)", key=f"imaging_reason_{pid}")
         submitted = st.form_submit_button("Record feedback", key="imaging_feedback_submit")
-    if submitted:
+    if submitted and verdict is None:
+        st.error("Choose agree or disagree before recording feedback.")
+    elif submitted:
         try:
             with open_db() as db:
                 record_feedback(db, prediction_id=current["prediction_id"], verdict=verdict, reason=reason,

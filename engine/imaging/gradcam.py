@@ -1,8 +1,9 @@
 """Grad-CAM at the last convolutional block, computed in the same pass as the prediction.
 
 Why in the same pass: the gradient is taken only back to the last block's map
-(through pooling and the linear head), so the heat-map costs a small fraction
-of a forward pass instead of a second forward + full backward.
+(through pooling and the linear head), so the conv blocks run once without
+autograd and the heat-map costs a small fraction of a forward pass instead of
+a second forward + full backward.
 """
 from __future__ import annotations
 
@@ -23,10 +24,10 @@ def forward_with_cam(model: XrayNet, x: torch.Tensor, target: int = PNEUMONIA) -
     scaled to a maximum of 1 (all zeros when nothing supports the target).
     """
     model.eval()
-    with torch.enable_grad():
+    with torch.no_grad():  # no graph through the conv blocks: the gradient stops at their output
         fmap = model.features(x)
-        if not fmap.requires_grad:
-            fmap.requires_grad_(True)
+    fmap.requires_grad_(True)
+    with torch.enable_grad():
         logit, pooled = model.head_from_features(fmap)
         score = logit if target == PNEUMONIA else -logit
         (grads,) = torch.autograd.grad(score.sum(), fmap)

@@ -24,8 +24,8 @@ from engine.imaging.quality import QualityReport, check_quality
 
 #: Long side (pixels) a JPEG is decoded at for analysis; the model sees 128 px, the viewer ~1,000.
 ANALYSIS_MAX_SIDE = 1024
-#: Side of the heat-map overlay PNG.
-OVERLAY_SIZE = 256
+#: Side of the heat-map overlay PNG (the training images' native size).
+OVERLAY_SIZE = 224
 
 
 @dataclass
@@ -106,19 +106,24 @@ def heat_colours(cam: np.ndarray) -> np.ndarray:
 
 
 def build_overlay(square: np.ndarray, cam: np.ndarray, opacity: float = 0.45, size: int = OVERLAY_SIZE) -> np.ndarray:
-    """RGB uint8 (size, size, 3): the model-space image with the heat-map blended in at ``opacity``."""
-    base = np.asarray(Image.fromarray((square * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR))
-    heat = np.asarray(Image.fromarray(heat_colours(cam)).resize((size, size), Image.Resampling.BILINEAR)).astype(np.float32)
-    alpha = float(np.clip(opacity, 0, 1)) * np.clip(np.asarray(
-        Image.fromarray((cam * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32) / 255 * 1.5, 0, 1)
-    out = base[..., None].astype(np.float32) * (1 - alpha[..., None]) + heat * alpha[..., None]
-    return out.clip(0, 255).astype(np.uint8)
+    """RGB uint8 (size, size, 3): the model-space image with the heat-map blended in at ``opacity``.
+
+    Blended at the model's resolution (where the map lives), then resized once: cheap enough to
+    keep the whole read within a few forward passes.
+    """
+    base = (np.clip(square, 0, 1) * 255).astype(np.float32)[..., None]
+    alpha = (float(np.clip(opacity, 0, 1)) * np.clip(cam * 1.5, 0, 1))[..., None]
+    out = (base * (1 - alpha) + heat_colours(cam).astype(np.float32) * alpha).clip(0, 255).astype(np.uint8)
+    if out.shape[0] != size:
+        out = np.asarray(Image.fromarray(out).resize((size, size), Image.Resampling.BILINEAR))
+    return out
 
 
 def build_overlay_png(square: np.ndarray, cam: np.ndarray, opacity: float = 0.45, size: int = OVERLAY_SIZE) -> bytes:
     """PNG bytes of :func:`build_overlay`."""
     buf = io.BytesIO()
-    Image.fromarray(build_overlay(square, cam, opacity, size)).save(buf, format="PNG", compress_level=1)
+    # Stored uncompressed (~150 KB): zlib alone cost about as much as a forward pass on this machine.
+    Image.fromarray(build_overlay(square, cam, opacity, size)).save(buf, format="PNG", compress_level=0)
     return buf.getvalue()
 
 

@@ -93,8 +93,10 @@ def test_clinician_reads_jpeg_and_dicom_with_heatmap_and_feedback(page, e2e_serv
     _analyse(page, chest_files["dicom"])
     page.get_by_text("Window width").wait_for(timeout=90_000)
     _wait_for_probability(page)
-    text = app.inner_text()
-    assert "Modality" in text and "CR" in text and "CHEST" in text
+    table = page.locator('[data-testid="stTable"]')
+    table.wait_for(timeout=60_000)
+    text = table.inner_text()
+    assert "Modality" in text and "CR" in text and "CHEST" in text, text
     assert page.locator('[data-testid="stPlotlyChart"]').count() == 2
 
     db = connect(e2e_db)

@@ -78,8 +78,12 @@ def test_clinician_uploads_dicom_sees_reading_window_and_header_then_feedback(im
     at.toggle(key="imaging_overlay_on").set_value(False).run()
     assert not at.exception
     assert _count(imaging_db, "images") == 1 and _count(imaging_db, "predictions") == 1
-    at.radio(key="imaging_verdict").set_value("disagree")
-    at.text_input(key="imaging_reason").input("no consolidation")
+    pid = imaging_db.conn.execute("SELECT id FROM predictions").fetchone()[0]
+    at.button(key="imaging_feedback_submit").click().run()  # no verdict chosen yet: refused, nothing stored
+    assert any("Choose agree or disagree" in e.value for e in at.error)
+    assert _count(imaging_db, "feedback") == 0
+    at.radio(key=f"imaging_verdict_{pid}").set_value("disagree")
+    at.text_input(key=f"imaging_reason_{pid}").input("no consolidation")
     at.button(key="imaging_feedback_submit").click().run()
     assert any("Feedback recorded: disagree" in s.value for s in at.success)
     verdicts = imaging_db.conn.execute("SELECT verdict, reason FROM feedback").fetchall()
