@@ -47,6 +47,12 @@ def _analyse(page, path: str) -> None:
     wait_for_app(page)
 
 
+def _wait_for_charts(page, n: int) -> None:
+    """Wait until exactly ``n`` plotly charts are on the page (stale ones vanish when a run ends)."""
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length === n", arg=n, timeout=30_000)
+
+
 def _wait_for_probability(page) -> None:
     page.locator('[data-testid="stMetricLabel"]', has_text="Probability of pneumonia").wait_for(timeout=90_000)
 
@@ -61,8 +67,8 @@ def test_clinician_reads_jpeg_and_dicom_with_heatmap_and_feedback(page, e2e_serv
     _wait_for_probability(page)
     app = page.locator('[data-testid="stApp"]')
     assert "95% interval" in app.inner_text()
+    _wait_for_charts(page, 2)  # viewer + heat-map
     charts = page.locator('[data-testid="stPlotlyChart"]')
-    assert charts.count() == 2  # viewer + heat-map
     # toggle the overlay off and back on: the switch state and the drawn heat-map image follow
     def heat_image() -> str:
         return charts.nth(1).locator("image").first.get_attribute("href") or ""
@@ -97,7 +103,7 @@ def test_clinician_reads_jpeg_and_dicom_with_heatmap_and_feedback(page, e2e_serv
     table.wait_for(timeout=60_000)
     text = table.inner_text()
     assert "Modality" in text and "CR" in text and "CHEST" in text, text
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 2
+    _wait_for_charts(page, 2)  # viewer + heat-map of the DICOM (the JPEG's are gone once the run ends)
 
     db = connect(e2e_db)
     try:
