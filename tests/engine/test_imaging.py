@@ -487,3 +487,26 @@ def test_viewer_rewindows_dicom_and_shows_no_identifiers():
             assert identifier not in " ".join(fields.values())
     png = decode_image(_png_bytes(np.full((40, 60), 128, np.uint8)))
     assert window_range(png) is None and header_fields(png) == []
+
+
+# ----------------------------------------------------------------------------- training (reduced)
+
+
+@pytest.mark.skipif(not XRAY_TRAIN.is_dir(), reason="Kermany training folder not present")
+def test_training_writes_a_verified_bundle_on_a_tiny_folder(tmp_path):
+    """Reduced version of `python -m engine imaging train`: 12 real images per class, one epoch."""
+    from engine.imaging.bundle import load_bundle
+    from engine.imaging.train import TrainConfig, train
+
+    data = tmp_path / "data"
+    for cls in ("NORMAL", "PNEUMONIA"):
+        (data / cls).mkdir(parents=True)
+        for path in sorted((XRAY_TRAIN / cls).iterdir())[:12]:
+            (data / cls / path.name).write_bytes(path.read_bytes())
+    cfg = TrainConfig(max_epochs=1, n_boot=20, batch_size=8, val_fraction=0.25, holdout_fraction=0.25)
+    card = train(data, tmp_path / "models" / "chest_xray_pneumonia" / "0.0.1", cfg, version="0.0.1", log=lambda m: None)
+    assert card["training"]["epochs_run"] == 1
+    splits = card["training_data"]["splits"]
+    assert sum(s["images"] for s in splits.values()) == 24 - card["training_data"]["duplicates_removed"]
+    bundle = load_bundle(models_dir=tmp_path / "models")
+    assert bundle.version == "0.0.1" and float(bundle.model.threshold) == 0.5
