@@ -3,6 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+ADDRESS ?= 127.0.0.1
 PYTEST_ARGS ?=
 
 .PHONY: run test test-fast bench seed chromium venv clean
@@ -26,7 +27,7 @@ seed: venv
 	$(PY) -m engine seed
 
 run: venv seed
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS) --server.headless true --browser.gatherUsageStats false
 
 test: venv chromium
 	$(PY) -m pytest tests $(PYTEST_ARGS)
@@ -40,3 +41,9 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
+
+# REST API (FastAPI) on loopback; the same engine and store as the app. Docs at http://127.0.0.1:8000/docs
+.PHONY: api
+API_PORT ?= 8000
+api: venv
+	$(PY) -m uvicorn --factory engine.api.app:create_app --host 127.0.0.1 --port $(API_PORT) --no-server-header

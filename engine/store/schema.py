@@ -141,6 +141,84 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "0700_treatment_decisions",
+        """
+        CREATE TABLE treatment_decisions (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            rule_id TEXT NOT NULL,
+            option TEXT NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('accept', 'decline')),
+            reason TEXT,
+            condition_code TEXT,
+            knowledge_base TEXT NOT NULL,
+            knowledge_base_version INTEGER NOT NULL,
+            inputs TEXT NOT NULL,
+            username TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_treatment_decisions_patient ON treatment_decisions(patient_id);
+        """,
+    ),
+    (
+        "0500_predict_model_registry",
+        """
+        CREATE TABLE model_versions (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'retired')),
+            promoted INTEGER NOT NULL DEFAULT 0,
+            threshold REAL,
+            updated_by TEXT,
+            updated_at TEXT NOT NULL,
+            UNIQUE (name, version)
+        );
+        CREATE INDEX idx_feedback_prediction ON feedback(prediction_id);
+        """,
+    ),
+    (
+        "0400_explore_cohorts",
+        """
+        CREATE TABLE cohorts (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            dataset TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            created_by TEXT,
+            created_at TEXT NOT NULL
+        );
+        """,
+    ),
+]
+
+# Issue 9 (REST API): per-user API tokens. Only the sha256 of a token is kept;
+# the token itself is shown once when created. Revocation keeps the row (audit).
+MIGRATIONS.append(
+    (
+        "0900_api_tokens",
+        """
+        CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            token_hash TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            label TEXT,
+            created_by TEXT,
+            created_at TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT,
+            revoked_by TEXT
+        );
+        CREATE INDEX idx_api_tokens_user ON api_tokens(user_id);
+        """,
+    )
+)
+
+# Issue 6 (imaging): stored images, de-identified, one row per (patient, content hash).
+MIGRATIONS.append(
+    (
         "0600_imaging_images",
         """
         CREATE TABLE images (
@@ -158,5 +236,5 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX idx_images_patient ON images(patient_id);
         """,
-    ),
-]
+    )
+)
