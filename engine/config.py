@@ -40,6 +40,15 @@ class Settings:
     busy_timeout_ms: int = 10_000
     # Uploads (Streamlit's own limit is in .streamlit/config.toml; this is the engine's)
     upload_limit_mb: int = field(default_factory=lambda: _env_int("CLINSIGHT_UPLOAD_LIMIT_MB", 200))
+    # Records import (engine/ingest): limits that turn hostile or broken files into clear refusals
+    ingest_max_columns: int = field(default_factory=lambda: _env_int("CLINSIGHT_INGEST_MAX_COLUMNS", 2000))
+    ingest_chunk_rows: int = 50_000
+    xlsx_max_uncompressed_mb: int = 1024
+    xlsx_max_ratio: int = 200  # a sheet's XML compresses ~10-50x; far beyond that is a zip bomb
+    fhir_max_mb: int = 200
+    outlier_z: float = 3.0
+    outlier_iqr_k: float = 3.0  # Tukey's "far out" fence; 1.5 flags too much of real clinical data
+    k_anonymity_target: int = 5
 
 
 def get_settings() -> Settings:
