@@ -13,7 +13,7 @@ import sys
 
 from engine.errors import EngineError
 
-COMMANDS = ["seed", "users", "audit"]
+COMMANDS = ["seed", "users", "audit", "ingest"]
 
 
 def build_parser() -> argparse.ArgumentParser:

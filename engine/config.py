@@ -42,7 +42,7 @@ class Settings:
     upload_limit_mb: int = field(default_factory=lambda: _env_int("CLINSIGHT_UPLOAD_LIMIT_MB", 200))
     # Records import (engine/ingest): limits that turn hostile or broken files into clear refusals
     ingest_max_columns: int = field(default_factory=lambda: _env_int("CLINSIGHT_INGEST_MAX_COLUMNS", 2000))
-    ingest_chunk_rows: int = 50_000
+    ingest_chunk_rows: int = field(default_factory=lambda: _env_int("CLINSIGHT_INGEST_CHUNK_ROWS", 50_000))
     xlsx_max_uncompressed_mb: int = 1024
     xlsx_max_ratio: int = 200  # a sheet's XML compresses ~10-50x; far beyond that is a zip bomb
     fhir_max_mb: int = 200

@@ -128,7 +128,8 @@ def bundle_to_frame(doc: Any) -> pd.DataFrame:
                 medications[pid].append(f"{text}" + (f" ({status})" if status else ""))
     records: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for (pid, when), values in sorted(obs.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+    order = {pid: i for i, pid in enumerate(patients)}  # bundle order, then time
+    for (pid, when), values in sorted(obs.items(), key=lambda kv: (order[kv[0][0]], kv[0][1] or "")):
         row = dict(patients[pid])
         row["effective_time"] = when
         row.update(values)

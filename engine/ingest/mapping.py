@@ -123,7 +123,11 @@ def propose_mapping(columns: list[str], sample: pd.DataFrame) -> dict[str, Any]:
         # Only one column can be the patient id, age, sex...: later candidates become plain observations.
         if item.field in SINGLE_FIELDS:
             if item.field in taken:
-                entry.update(field="observation", concept=None, deid=item.deid)
+                if item.field == "patient_id":  # a second record number (e.g. an MRN beside the id) is removed
+                    entry.update(field="identifier", concept=None, deid="remove", identifier="mrn")
+                else:
+                    entry.update(field="observation", concept=None,
+                                 deid="generalise" if item.field in ("birth_date", "time") else "keep")
             taken.add(item.field)
         result[item.column] = entry
     return {"columns": result}

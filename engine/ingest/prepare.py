@@ -18,6 +18,7 @@ from engine.ingest.mapping import concept_for
 from engine.ingest.sources import Chunk
 from engine.ingest.units import alt_unit, ALT_UNITS
 from engine.privacy import generalise_zip
+from engine.vocabulary import LOCAL
 
 _SEX = {"m": "male", "male": "male", "man": "male", "f": "female", "female": "female", "woman": "female",
         "w": "female", "o": "other", "other": "other", "x": "other", "diverse": "other", "u": "unknown",
@@ -26,6 +27,7 @@ _ICD10 = re.compile(r"^([A-TV-Z][0-9][0-9AB])\.?([0-9A-TV-Z]{1,4})?(?:\s+(.*))?$
 _SNOMED = re.compile(r"^SNOMED:(\d{6,18})(?:\s+(.*))?$", re.IGNORECASE)
 _FORMULA = re.compile(r"^(?:[=+@\t\r]|-[^0-9.\s])")
 _DECIMAL_COMMA = re.compile(r"^(-?\d+),(\d+)$")
+ZIP3_CODE = "local:zip3"
 DATE_FORMATS = ("ISO8601", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y%m%d")
 
 
@@ -87,6 +89,9 @@ def build_plan(mapping: dict[str, dict[str, Any]], numeric_columns: set[str]) ->
             plan.time, plan.time_deid = col, entry["deid"]
         elif kind == "zip":
             plan.zip, plan.zip_deid = col, entry["deid"]
+            if entry["deid"] != "remove":  # kept only as ZIP3 (Safe Harbor), whatever else was asked
+                plan.observations.append(ObsColumn(col, ZIP3_CODE, LOCAL, "ZIP code, first 3 digits", None, False,
+                                                   None, None, None, "generalise"))
         elif kind == "condition":
             plan.conditions.append(col)
         elif kind == "medication":
@@ -193,8 +198,14 @@ def prepare_chunk(chunk: Chunk, plan: Plan, reference: date) -> Prepared:
     numeric: dict[str, np.ndarray] = {}
     mixup_values: dict[str, np.ndarray] = {}
     text: dict[str, np.ndarray] = {}
+    zip3 = empty_obj
+    if plan.zip:
+        zip3 = frame[plan.zip].map(lambda v: generalise_zip(v) if v else None).to_numpy(dtype=object)
     for obs in plan.observations:
         series = frame[obs.column]
+        if obs.code == ZIP3_CODE:
+            text[obs.column] = zip3
+            continue
         if not obs.numeric:
             values = series.to_numpy(dtype=object)
             text[obs.column] = values
@@ -258,9 +269,6 @@ def prepare_chunk(chunk: Chunk, plan: Plan, reference: date) -> Prepared:
         lowered = raw.str.lower() if raw.notna().any() else raw
         sex = lowered.map(_SEX).fillna("unknown").to_numpy(dtype=object)
         add("bad_value", plan.sex, (raw.notna() & lowered.map(_SEX).isna()).to_numpy())
-    zip3 = empty_obj
-    if plan.zip:
-        zip3 = frame[plan.zip].map(lambda v: generalise_zip(v) if v else None).to_numpy(dtype=object)
     conditions: list[list[tuple[str, str, str | None]]] = [[] for _ in range(n)]
     for col in plan.conditions:
         bad = np.zeros(n, bool)
