@@ -130,8 +130,17 @@ def new_pseudonym_key() -> str:
 
 def pseudonymise(key: str, value: str, *, prefix: str = "P-") -> str:
     """A stable pseudonym for ``value``: HMAC-SHA256 under the store's key, 64 bits shown."""
-    digest = hmac.new(bytes.fromhex(key), b"id:" + value.strip().encode("utf-8"), hashlib.sha256).hexdigest()
-    return prefix + digest[:16].upper()
+    return pseudonymiser(key, prefix=prefix)(value)
+
+
+def pseudonymiser(key: str, *, prefix: str = "P-"):
+    """:func:`pseudonymise` bound to one key (decoded once: imports call it a million times)."""
+    key_bytes = bytes.fromhex(key)
+    digest = hmac.digest
+
+    def apply(value: str) -> str:
+        return prefix + digest(key_bytes, b"id:" + value.strip().encode("utf-8"), "sha256")[:8].hex().upper()
+    return apply
 
 
 def date_shift_days(key: str, patient_value: str, *, max_days: int = 182) -> int:

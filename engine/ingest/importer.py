@@ -8,6 +8,7 @@ one ``executemany`` per table per chunk.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from itertools import repeat
@@ -17,14 +18,17 @@ import numpy as np
 
 from engine import audit
 from engine.errors import InputError, IntegrityError, NotFoundError
-from engine.ingest.prepare import build_plan, prepare_chunk
+from engine.ingest.prepare import ZIP3_CODE, build_plan, prepare_chunk
 from engine.ingest.sources import Source
 from engine.ingest.validate import ProgressFn, ValidationReport, check_decisions
-from engine.privacy import date_shift_days, generalise_age, new_pseudonym_key, pseudonymise, scrub_text
+from engine.privacy import date_shift_days, generalise_age, new_pseudonym_key, pseudonymiser, scrub_text
 from engine.store import Database, transaction, utcnow
 from engine.store import datasets as dataset_rows
 from engine.store import patients as patient_rows
 from engine.store import records as record_rows
+
+
+_YEAR = re.compile(r"\b(?:18|19|20)\d{2}\b")
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ def import_source(db: Database, source: Source, report: ValidationReport, decisi
     stored_report["decisions"] = chosen
     with transaction(db):
         key = ensure_pseudonym_key(db)
+        pseudonym = pseudonymiser(key)
         dataset_id = dataset_rows.get_or_create_dataset(db, dataset, source=f"import: {report.format}",
                                                         created_by=username)
         version_id, version = dataset_rows.add_version(
@@ -119,15 +124,16 @@ def import_source(db: Database, source: Source, report: ValidationReport, decisi
             # Pseudonymous id per row
             if plan.patient_id:
                 raw_ids = [None if v is None else str(v) for v in prep.ids]
-                pseudo = [None if v is None else (pseudonymise(key, v) if plan.id_deid == "pseudonymise" else v)
+                pseudo = [None if v is None else (pseudonym(v) if plan.id_deid == "pseudonymise" else v.strip())
                           for v in raw_ids]
             else:
                 raw_ids = [f"{source.sha256}:{int(r)}" for r in rows]
-                pseudo = [pseudonymise(key, v) for v in raw_ids]
+                pseudo = [pseudonym(v) for v in raw_ids]
             keep &= np.array([p is not None for p in pseudo], dtype=bool)
             lookup = [p for p in dict.fromkeys(p for p, k in zip(pseudo, keep) if k and p not in known)]
             existing = record_rows.patient_ids_by_pseudo(db, lookup) if lookup else {}
             new_patients = []
+            now = utcnow()
             for i in np.flatnonzero(keep):
                 p = pseudo[i]
                 if p in known:
@@ -143,7 +149,7 @@ def import_source(db: Database, source: Source, report: ValidationReport, decisi
                 if not np.isnat(prep.birth[i]) and age_kept is not None:
                     birth_year = int(str(prep.birth[i].astype("datetime64[Y]")))
                 new_patients.append((next_id, p, version_id, dataset, None, prep.sex[i],
-                                     None if age_kept is None else float(age_kept), group, birth_year, utcnow()))
+                                     None if age_kept is None else float(age_kept), group, birth_year, now))
                 next_id += 1
             record_rows.insert_patients_with_ids(db, new_patients)
             counts["added"] += len(new_patients)
@@ -153,13 +159,17 @@ def import_source(db: Database, source: Source, report: ValidationReport, decisi
                 cache: dict[str, int] = {}
                 shifts = np.array([cache.setdefault(r, date_shift_days(key, r)) if r else 0 for r in raw_ids])
             times = _iso(prep.times, shifts, plan.time_deid) if plan.time else [None] * n
-            counts["obs"] += _write_observations(db, plan, prep, keep, pid, version_id, times, flag_rows, counts)
+            counts["obs"] += _write_observations(db, plan, prep, keep, pid, version_id, times, flag_rows, counts,
+                                                pseudonym)
             cond_rows, med_rows = [], []
-            for i in np.flatnonzero(keep):
-                for code, system, display in prep.conditions[i]:
-                    cond_rows.append((int(pid[i]), version_id, code, system, display, times[i]))
-                for display in prep.medications[i]:
-                    med_rows.append((int(pid[i]), version_id, None, None, scrub_text(display)[0], None, "active"))
+            for i, items in prep.conditions.items():
+                if keep[i]:
+                    cond_rows.extend((int(pid[i]), version_id, code, system, display, times[i])
+                                     for code, system, display in items)
+            for i, items in prep.medications.items():
+                if keep[i]:
+                    med_rows.extend((int(pid[i]), version_id, None, None, scrub_text(d)[0], None, "active")
+                                    for d in items)
             counts["cond"] += patient_rows.insert_conditions(db, cond_rows) if cond_rows else 0
             counts["meds"] += patient_rows.insert_medications(db, med_rows) if med_rows else 0
             done += n
@@ -175,7 +185,14 @@ def import_source(db: Database, source: Source, report: ValidationReport, decisi
                         counts["cond"], counts["meds"], counts["dropped"], counts["flagged"], counts["converted"])
 
 
-def _write_observations(db: Database, plan, prep, keep, pid, version_id, times, flag_rows, counts) -> int:
+def _year(text: str) -> str | None:
+    """Safe Harbor keeps the year of a date and nothing else."""
+    match = _YEAR.search(text)
+    return match.group(0) if match else None
+
+
+def _write_observations(db: Database, plan, prep, keep, pid, version_id, times, flag_rows, counts,
+                        pseudonym) -> int:
     rows = prep.rows
     written = 0
     for obs in plan.observations:
@@ -215,9 +232,11 @@ def _write_observations(db: Database, plan, prep, keep, pid, version_id, times, 
             if not len(idx):
                 continue
             if obs.deid == "pseudonymise":
-                texts = [raw[i] for i in idx]
+                texts = [pseudonym(str(raw[i])) for i in idx]
+            elif obs.deid == "generalise" and obs.code != ZIP3_CODE:
+                texts = [_year(str(raw[i])) for i in idx]
             else:
-                texts = [_inert(scrub_text(str(raw[i]))[0]) for i in idx]
+                texts = [_inert(scrub_text(str(raw[i]).strip())[0]) for i in idx]
             flag_list = flags[idx].tolist()
             counts["flagged"] += sum(1 for f in flag_list if f)
             data = zip(pid[idx].tolist(), repeat(version_id), repeat(obs.code), repeat(obs.system), repeat(obs.name),

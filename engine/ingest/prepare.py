@@ -97,8 +97,11 @@ def build_plan(mapping: dict[str, dict[str, Any]], numeric_columns: set[str]) ->
         elif kind == "medication":
             plan.medications.append(col)
         elif kind == "identifier":
-            if entry["deid"] == "pseudonymise":
+            if entry["deid"] == "pseudonymise":  # kept only as a keyed pseudonym (e.g. a second record number)
                 plan.identifiers.append(col)
+                concept = concept_for(col, {"concept": None, "unit": None})
+                plan.observations.append(ObsColumn(col, concept.code, concept.system, concept.name, None, False,
+                                                   None, None, None, "pseudonymise"))
         elif kind == "observation" and entry["deid"] != "remove":
             concept = concept_for(col, entry)
             known = entry.get("concept")
@@ -125,8 +128,8 @@ class Prepared:
     birth: np.ndarray  # datetime64[ns]
     times: np.ndarray  # datetime64[ns]
     zip3: np.ndarray
-    conditions: list[list[tuple[str, str, str | None]]]
-    medications: list[list[str]]
+    conditions: dict[int, list[tuple[str, str, str | None]]]  # chunk row index -> conditions
+    medications: dict[int, list[str]]
     row_hash: np.ndarray
 
 
@@ -266,22 +269,23 @@ def prepare_chunk(chunk: Chunk, plan: Plan, reference: date) -> Prepared:
     sex = np.full(n, "unknown", dtype=object)
     if plan.sex:
         raw = frame[plan.sex]
-        lowered = raw.str.lower() if raw.notna().any() else raw
+        lowered = raw.str.strip().str.lower() if raw.notna().any() else raw
         sex = lowered.map(_SEX).fillna("unknown").to_numpy(dtype=object)
         add("bad_value", plan.sex, (raw.notna() & lowered.map(_SEX).isna()).to_numpy())
-    conditions: list[list[tuple[str, str, str | None]]] = [[] for _ in range(n)]
+    conditions: dict[int, list[tuple[str, str, str | None]]] = {}
     for col in plan.conditions:
         bad = np.zeros(n, bool)
         for i, cell in enumerate(frame[col].to_numpy(dtype=object)):
             items, is_bad = _parse_conditions(cell)
-            conditions[i].extend(items)
+            if items:
+                conditions.setdefault(i, []).extend(items)
             bad[i] = is_bad
         add("bad_value", col, bad)
-    medications: list[list[str]] = [[] for _ in range(n)]
+    medications: dict[int, list[str]] = {}
     for col in plan.medications:
         for i, cell in enumerate(frame[col].to_numpy(dtype=object)):
             if cell:
-                medications[i].extend(p.strip() for p in str(cell).split("|") if p.strip())
+                medications.setdefault(i, []).extend(p.strip() for p in str(cell).split("|") if p.strip())
     cols = plan.hashed_columns
     row_hash = (pd.util.hash_pandas_object(frame[cols], index=False).to_numpy() if cols
                 else np.arange(n, dtype=np.uint64))

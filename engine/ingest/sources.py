@@ -213,7 +213,7 @@ def _open_csv(opener, size: int, sha: str, head: bytes) -> Source:
         reader = csv.reader(fh_text, delimiter=delimiter)
         try:
             for record in reader:
-                if not record or all(not cell.strip() for cell in record):
+                if not any(record) or (len(record[0]) < 2 and not "".join(record).strip()):
                     continue
                 yield reader.line_num, record
         except csv.Error as exc:
@@ -271,11 +271,17 @@ def _estimate_rows(sample: str, size: int) -> int:
     return max(int(size / per_line) - 1, 1)
 
 
+# Every spelling of the missing tokens a CSV cell may carry (a hash lookup per cell instead of strip/lower).
+_MISSING_SPELLINGS = sorted({v for t in MISSING_TOKENS for v in (t, t.upper(), t.title(), f" {t}", f"{t} ")})
+
+
 def _text_chunk(buffer: list[list[str]], numbers: list[int], columns: list[str]) -> Chunk:
     frame = pd.DataFrame(buffer, columns=columns, dtype=object)
     for col in columns:
-        series = frame[col].str.strip()
-        frame[col] = series.where(~series.str.lower().isin(MISSING_TOKENS), None)
+        series = frame[col]
+        missing = series.isin(_MISSING_SPELLINGS)
+        if missing.any():
+            frame[col] = series.where(~missing, None)
     return Chunk(frame, np.asarray(numbers, dtype=np.int64))
 
 

@@ -24,7 +24,7 @@ from engine.ingest.mapping import check_mapping
 from engine.ingest.prepare import Plan, build_plan, prepare_chunk
 from engine.ingest.sources import Source
 from engine.privacy import (IdentifierFinding, KAnonymity, compute_k_anonymity, detect_identifier_values,
-                            generalise_age, identifier_kind_from_name, pseudonymise, scrub_text)
+                            generalise_age, identifier_kind_from_name, pseudonymiser, scrub_text)
 from engine.store import Database
 from engine.store import records as record_rows
 
@@ -309,7 +309,8 @@ def _collisions(db: Database, plan: Plan, unique_ids, id_arr, rows, present) -> 
         key = record_rows.read_secret(db, record_rows.PSEUDONYM_KEY_NAME)
         if key is None:
             return np.zeros(0, np.int64)  # no key yet: nothing was ever pseudonymised with it
-        pseudo = {raw: pseudonymise(key, str(raw)) for raw in unique_ids}
+        apply = pseudonymiser(key)
+        pseudo = {raw: apply(str(raw)) for raw in unique_ids}
     else:
         pseudo = {raw: str(raw) for raw in unique_ids}
     existing = record_rows.patient_ids_by_pseudo(db, list(pseudo.values()))

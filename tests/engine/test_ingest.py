@@ -262,8 +262,11 @@ def test_identifiers_removed_pseudonymised_and_generalised(fresh_db):
     assert {kinds["patient_name"], kinds["email"], kinds["phone"], kinds["ssn"], kinds["zip"]} == \
         {"name", "email", "phone", "ssn", "zip"}
     dump = "\n".join(fresh_db.conn.iterdump())
-    for raw in ("Anna Smith", "person3@example.org", "555-103-1003", "FRM00001", "03601", "2021-01-01"):
+    for raw in ("Anna Smith", "person3@example.org", "555-103-1003", "FRM00001", "03601"):
         assert raw not in dump
+    stored = dict(fresh_db.conn.execute("SELECT patient_id, MIN(time) FROM observations GROUP BY patient_id"))
+    moved = sum(stored[i + 1] != df["visit_date"][i] for i in range(120))
+    assert moved >= 110  # each patient's dates shifted by its own keyed offset (0 days has odds 1/365)
     pseudo = [r[0] for r in fresh_db.conn.execute("SELECT pseudo_id FROM patients ORDER BY id")]
     assert all(p.startswith("P-") and len(p) == 18 for p in pseudo) and len(set(pseudo)) == 120
     key = fresh_db.conn.execute("SELECT value FROM secrets WHERE name = 'records.pseudonym_key'").fetchone()[0]
@@ -337,3 +340,21 @@ def test_cli_imports_and_refuses_bad_input(tmp_path, db_path):
     assert "Traceback" not in fail.stderr and fail.stderr.count("\n") == 1
     assert "rows do not have the header's" in fail.stderr
     assert rf.store_digest(db_path) == digest
+
+
+def test_pseudonymised_and_generalised_columns_hold_no_raw_values(fresh_db):
+    df = rf.framingham_frame(40)
+    df["hospital_number"] = [f"H{i:06d}" for i in range(40)]  # synthetic second record number
+    df["admission"] = [f"2019-03-{1 + i % 28:02d}" for i in range(40)]  # synthetic full dates
+    source = open_source(rf.csv_bytes(df))
+    mapping = propose_mapping(source.columns, source.preview())
+    assert mapping["columns"]["admission"]["deid"] == "generalise"
+    mapping["columns"]["hospital_number"] = {"field": "identifier", "deid": "pseudonymise"}
+    report = validate_source(fresh_db, source, mapping)
+    import_source(fresh_db, source, report, DEFAULT_DECISIONS, dataset="d", username="t")
+    dump = "\n".join(fresh_db.conn.iterdump())
+    assert "H000001" not in dump and "2019-03-02" not in dump
+    years = {r[0] for r in fresh_db.conn.execute("SELECT value_text FROM observations WHERE name = 'admission'")}
+    assert years == {"2019"}
+    hn = [r[0] for r in fresh_db.conn.execute("SELECT value_text FROM observations WHERE name = 'hospital_number'")]
+    assert len(hn) == 40 and all(v.startswith("P-") for v in hn)
