@@ -15,6 +15,7 @@ from itertools import repeat
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from engine import audit
 from engine.errors import InputError, IntegrityError, NotFoundError
@@ -112,7 +113,7 @@ def import_source(db: Database, source: Source, report: ValidationReport, decisi
             db, dataset_id, file_name=file_name, file_sha256=source.sha256, mapping={"columns": report.mapping},
             report=None, n_rows=0, created_by=username)
         next_id = record_rows.next_patient_id(db)
-        known: dict[str, int] = {}
+        seen = _SeenPatients()
         merged: set[int] = set()
         done = 0
         for chunk in source.iter_chunks():
@@ -130,30 +131,42 @@ def import_source(db: Database, source: Source, report: ValidationReport, decisi
                 raw_ids = [f"{source.sha256}:{int(r)}" for r in rows]
                 pseudo = [pseudonym(v) for v in raw_ids]
             keep &= np.array([p is not None for p in pseudo], dtype=bool)
-            lookup = [p for p in dict.fromkeys(p for p, k in zip(pseudo, keep) if k and p not in known)]
-            existing = record_rows.patient_ids_by_pseudo(db, lookup) if lookup else {}
-            new_patients = []
-            now = utcnow()
-            for i in np.flatnonzero(keep):
-                p = pseudo[i]
-                if p in known:
-                    continue
-                if p in existing:
-                    known[p] = existing[p]
-                    merged.add(existing[p])
-                    continue
-                known[p] = next_id
-                age = prep.age[i]
-                age_kept, group = generalise_age(None if np.isnan(age) else float(age))
-                birth_year = None
-                if not np.isnat(prep.birth[i]) and age_kept is not None:
-                    birth_year = int(str(prep.birth[i].astype("datetime64[Y]")))
-                new_patients.append((next_id, p, version_id, dataset, None, prep.sex[i],
-                                     None if age_kept is None else float(age_kept), group, birth_year, now))
-                next_id += 1
-            record_rows.insert_patients_with_ids(db, new_patients)
-            counts["added"] += len(new_patients)
-            pid = np.array([known.get(p, 0) if k else 0 for p, k in zip(pseudo, keep)], dtype=np.int64)
+            pid = np.zeros(n, np.int64)
+            kept = np.flatnonzero(keep)
+            if len(kept):
+                keys = pd.util.hash_array(np.array([pseudo[i] for i in kept], dtype=object))
+                found, ids_found = seen.lookup(keys)
+                pid[kept[found]] = ids_found
+                # Patients first met in this chunk: the store may know them (merge) or they are new.
+                unfound = np.flatnonzero(~found)  # positions in ``kept``
+                _, first = np.unique(keys[unfound], return_index=True)
+                first_pos = unfound[np.sort(first)]
+                first_idx = kept[first_pos]
+                existing = record_rows.patient_ids_by_pseudo(db, [pseudo[i] for i in first_idx])
+                new_patients = []
+                now = utcnow()
+                new_ids = []
+                for i in first_idx:
+                    p = pseudo[i]
+                    if p in existing:
+                        rowid = existing[p]
+                        merged.add(rowid)
+                    else:
+                        rowid = next_id
+                        next_id += 1
+                        age = prep.age[i]
+                        age_kept, group = generalise_age(None if np.isnan(age) else float(age))
+                        birth_year = None
+                        if not np.isnat(prep.birth[i]) and age_kept is not None:
+                            birth_year = int(str(prep.birth[i].astype("datetime64[Y]")))
+                        new_patients.append((rowid, p, version_id, dataset, None, prep.sex[i],
+                                             None if age_kept is None else float(age_kept), group, birth_year, now))
+                    new_ids.append(rowid)
+                seen.add(keys[first_pos], np.array(new_ids, dtype=np.int64))
+                _, ids2 = seen.lookup(keys[unfound])
+                pid[kept[unfound]] = ids2
+                record_rows.insert_patients_with_ids(db, new_patients)
+                counts["added"] += len(new_patients)
             shifts = None
             if plan.time and plan.time_deid == "shift":
                 cache: dict[str, int] = {}
@@ -183,6 +196,28 @@ def import_source(db: Database, source: Source, report: ValidationReport, decisi
                                                     "rows": report.n_rows, **counts, "decisions": chosen})
     return ImportResult(dataset, version_id, version, counts["added"], counts["merged"], counts["obs"],
                         counts["cond"], counts["meds"], counts["dropped"], counts["flagged"], counts["converted"])
+
+
+class _SeenPatients:
+    """Pseudonym hash -> patient row id, as sorted numpy arrays (a dict of a million strings would not fit
+    the memory budget: the strings would pin the allocator's arenas)."""
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, np.uint64)
+        self.ids = np.zeros(0, np.int64)
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not len(self.keys):
+            return np.zeros(len(keys), bool), np.zeros(0, np.int64)
+        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        found = self.keys[pos] == keys
+        return found, self.ids[pos[found]]
+
+    def add(self, keys: np.ndarray, ids: np.ndarray) -> None:
+        if len(keys):
+            all_keys = np.concatenate([self.keys, keys])
+            order = np.argsort(all_keys, kind="stable")
+            self.keys, self.ids = all_keys[order], np.concatenate([self.ids, ids])[order]
 
 
 def _year(text: str) -> str | None:

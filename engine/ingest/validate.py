@@ -23,8 +23,8 @@ from engine.errors import InputError
 from engine.ingest.mapping import check_mapping
 from engine.ingest.prepare import Plan, build_plan, prepare_chunk
 from engine.ingest.sources import Source
-from engine.privacy import (IdentifierFinding, KAnonymity, compute_k_anonymity, detect_identifier_values,
-                            generalise_age, identifier_kind_from_name, pseudonymiser, scrub_text)
+from engine.privacy import (IdentifierFinding, KAnonymity, detect_identifier_values, identifier_kind_from_name,
+                            pseudonymiser, scrub_text)
 from engine.store import Database
 from engine.store import records as record_rows
 
@@ -182,15 +182,19 @@ def validate_source(db: Database, source: Source, mapping: dict[str, Any], *, ou
     n_rows = 0
     missing = {col: 0 for col in source.columns}
     masks: dict[tuple[str, str], list[np.ndarray]] = {}
+    # Only numpy arrays outlive a chunk: Python strings kept across chunks would pin the allocator's arenas
+    # and grow memory with the file, not with the chunk.
     all_rows: list[np.ndarray] = []
     hashes: list[np.ndarray] = []
-    ids: list[np.ndarray] = []
+    id_hashes: list[np.ndarray] = []
+    id_present: list[np.ndarray] = []
+    qi_codes: list[np.ndarray] = []
+    collisions: list[np.ndarray] = []
     numeric_values: dict[str, list[np.ndarray]] = {c: [] for c in numeric_cols | {
         o.column for o in plan.observations if o.numeric}}
-    qi_rows: list[tuple[int, tuple]] = []
-    qi_seen: set[str] = set()
     redactions: dict[str, int] = {}
-    scrub_cols = [o.column for o in plan.observations if not o.numeric]
+    scrub_cols = [o.column for o in plan.observations if not o.numeric and o.deid == "keep"]
+    collide = _collision_checker(db, plan)
     for chunk in source.iter_chunks():
         prep = prepare_chunk(chunk, plan, reference)
         n_rows += len(chunk.rows)
@@ -200,14 +204,19 @@ def validate_source(db: Database, source: Source, mapping: dict[str, Any], *, ou
         for key, mask in prep.masks.items():
             masks.setdefault(key, []).append(chunk.rows[mask])
         hashes.append(prep.row_hash)
-        ids.append(prep.ids)
+        if plan.patient_id:
+            present = pd.notna(prep.ids)
+            id_present.append(present)
+            id_hashes.append(pd.util.hash_array(np.where(present, prep.ids, "").astype(object)))
+            if collide is not None:
+                collisions.append(chunk.rows[collide(prep.ids, present)])
         for col in numeric_values:
-            numeric_values[col].append(prep.numeric[col])
+            numeric_values[col].append(prep.numeric[col].astype(np.float32))
         for col in scrub_cols:
             hits = sum(1 for v in prep.text[col] if v and scrub_text(str(v))[1])
             if hits:
                 redactions[col] = redactions.get(col, 0) + hits
-        _collect_qi(prep, plan, qi_rows, qi_seen)
+        qi_codes.append(_qi_codes(prep))
         if progress:
             progress("validate", n_rows, max(source.row_estimate, n_rows))
 
@@ -222,27 +231,32 @@ def validate_source(db: Database, source: Source, mapping: dict[str, Any], *, ou
     _, first_index = np.unique(row_hash, return_index=True)
     dup_mask = np.ones(len(row_hash), bool)
     dup_mask[first_index] = False
+    del row_hash
     if dup_mask.any():
         dup_rows = rows[dup_mask]
         problems.append(Problem("duplicate", None, f"{len(dup_rows):,} rows repeat an earlier row exactly: rows "
                                 f"{_rows_text(dup_rows)}.", dup_rows))
     n_patients = n_rows
+    first_rows = np.ones(n_rows, bool)  # each patient's first row (for k-anonymity)
     if plan.patient_id:
-        id_arr = np.concatenate(ids)
-        present = np.array([v is not None for v in id_arr])
+        present = np.concatenate(id_present)
+        id_hash = np.concatenate(id_hashes)
         if (~present).any():
             problems.append(Problem("missing_id", plan.patient_id, f"{int((~present).sum()):,} rows have no "
                                     f"patient id in column '{plan.patient_id}': rows {_rows_text(rows[~present])}.",
                                     rows[~present]))
-        id_series = pd.Series(id_arr[present])
-        repeated = id_series.duplicated().to_numpy() & ~dup_mask[present]
-        n_patients = int(id_series.nunique())
+        present_idx = np.flatnonzero(present)
+        uniq, first_pos = np.unique(id_hash[present_idx], return_index=True)
+        n_patients = len(uniq)
+        first_rows = np.zeros(n_rows, bool)
+        first_rows[present_idx[first_pos]] = True
+        repeated = present & ~first_rows & ~dup_mask
         if repeated.any() and not plan.time:
-            rep_rows = rows[present][repeated]
+            rep_rows = rows[repeated]
             problems.append(Problem("repeated_id", plan.patient_id, f"{len(rep_rows):,} rows repeat a patient id "
                                     f"seen earlier (and no date column tells visits apart): rows "
                                     f"{_rows_text(rep_rows)}. Keep merges them into one patient.", rep_rows))
-        collision_rows = _collisions(db, plan, id_series.unique(), id_arr, rows, present)
+        collision_rows = np.concatenate(collisions) if collisions else np.zeros(0, np.int64)
         if len(collision_rows):
             problems.append(Problem("id_collision", plan.patient_id, f"{len(collision_rows):,} rows belong to "
                                     f"patients already in the store: rows {_rows_text(collision_rows)}. Keep adds "
@@ -277,12 +291,11 @@ def validate_source(db: Database, source: Source, mapping: dict[str, Any], *, ou
                                      float(finite.max()) if finite is not None and len(finite) else None))
     identifiers = _identifier_findings(checked, first)
     kanon = None
-    qis = tuple(q for q in quasi_identifiers if (q != "zip3" or plan.zip) and (q != "age_group" or plan.age or
-                                                                                plan.birth_date) and (q != "sex" or plan.sex))
+    available = {"age_group": bool(plan.age or plan.birth_date), "sex": bool(plan.sex), "zip3": bool(plan.zip)}
+    qis = tuple(q for q in quasi_identifiers if available.get(q))
     if qis:
-        idx = [("age_group", "sex", "zip3").index(q) for q in qis]
-        kanon = compute_k_anonymity(((r, tuple(key[i] for i in idx)) for r, key in qi_rows), qis,
-                                    settings.k_anonymity_target)
+        codes = np.concatenate(qi_codes)[first_rows][:, [("age_group", "sex", "zip3").index(q) for q in qis]]
+        kanon = _k_anonymity(codes, rows[first_rows], qis, settings.k_anonymity_target)
     warnings = []
     if not plan.patient_id:
         warnings.append("No column is mapped to the patient id: every row becomes its own patient.")
@@ -292,33 +305,48 @@ def validate_source(db: Database, source: Source, mapping: dict[str, Any], *, ou
                             datetime.now(timezone.utc).replace(microsecond=0).isoformat())
 
 
-def _collect_qi(prep, plan: Plan, out: list, seen: set) -> None:
-    for i in range(len(prep.rows)):
-        pid = prep.ids[i] if plan.patient_id else None
-        if pid is not None:
-            if pid in seen:
-                continue
-            seen.add(pid)
-        age = prep.age[i]
-        group = generalise_age(None if np.isnan(age) else float(age))[1]
-        out.append((int(prep.rows[i]), (group, prep.sex[i], prep.zip3[i])))
+_SEX_CODES = {"female": 0, "male": 1, "other": 2, "unknown": 3}
 
 
-def _collisions(db: Database, plan: Plan, unique_ids, id_arr, rows, present) -> np.ndarray:
+def _qi_codes(prep) -> np.ndarray:
+    """Quasi-identifiers as small integers per row: 10-year age band (9 = 90+), sex, ZIP3 (-1 = none)."""
+    with np.errstate(invalid="ignore"):
+        band = np.where(np.isnan(prep.age), -1, np.minimum(np.floor(np.nan_to_num(prep.age) / 10), 9)).astype(np.int16)
+    sex = np.array([_SEX_CODES.get(v, 3) for v in prep.sex], dtype=np.int16)
+    zip3 = np.array([int(z) if z else -1 for z in prep.zip3], dtype=np.int16)
+    return np.column_stack([band, sex, zip3])
+
+
+def _k_anonymity(codes: np.ndarray, rows: np.ndarray, qis: tuple[str, ...], target: int) -> KAnonymity:
+    if len(codes) == 0:
+        return KAnonymity(0, target, qis, 0, [], 0)
+    _, inverse, counts = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
+    size = counts[inverse.ravel()]
+    violating = rows[size < target]
+    return KAnonymity(int(counts.min()), target, qis, len(counts), [int(r) for r in violating[:1000]],
+                      int(len(violating)))
+
+
+def _collision_checker(db: Database, plan: Plan):
+    """A per-chunk test 'is this row's patient already in the store?', or None when none can be."""
+    if not plan.patient_id or not record_rows.any_patients(db):
+        return None
     if plan.id_deid == "pseudonymise":
         key = record_rows.read_secret(db, record_rows.PSEUDONYM_KEY_NAME)
         if key is None:
-            return np.zeros(0, np.int64)  # no key yet: nothing was ever pseudonymised with it
-        apply = pseudonymiser(key)
-        pseudo = {raw: apply(str(raw)) for raw in unique_ids}
+            return None  # no key yet: nothing was ever pseudonymised with it
+        to_pseudo = pseudonymiser(key)
     else:
-        pseudo = {raw: str(raw) for raw in unique_ids}
-    existing = record_rows.patient_ids_by_pseudo(db, list(pseudo.values()))
-    if not existing:
-        return np.zeros(0, np.int64)
-    hit = {raw for raw, p in pseudo.items() if p in existing}
-    mask = np.array([v in hit for v in id_arr]) & present
-    return rows[mask]
+        def to_pseudo(raw: str) -> str:
+            return raw.strip()
+
+    def check(ids: np.ndarray, present: np.ndarray) -> np.ndarray:
+        pseudo = {raw: to_pseudo(str(raw)) for raw in set(ids[present].tolist())}
+        existing = record_rows.patient_ids_by_pseudo(db, list(pseudo.values()))
+        if not existing:
+            return np.zeros(len(ids), bool)
+        return np.array([bool(p) and pseudo[raw] in existing for raw, p in zip(ids.tolist(), present)], dtype=bool)
+    return check
 
 
 def _message(cls: str, col: str, rows: np.ndarray, plan: Plan) -> str:

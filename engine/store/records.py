@@ -61,6 +61,10 @@ def next_patient_id(db: Database) -> int:
     return int(db.conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM patients").fetchone()[0])
 
 
+def any_patients(db: Database) -> bool:
+    return db.conn.execute("SELECT 1 FROM patients LIMIT 1").fetchone() is not None
+
+
 def patient_ids_by_pseudo(db: Database, pseudo_ids: Sequence[str]) -> dict[str, int]:
     """Row ids of the patients among ``pseudo_ids`` that already exist."""
     found: dict[str, int] = {}
