@@ -3,6 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+ADDRESS ?= 127.0.0.1
 PYTEST_ARGS ?=
 
 .PHONY: run test test-fast bench seed chromium venv clean
@@ -26,7 +27,7 @@ seed: venv
 	$(PY) -m engine seed
 
 run: venv seed
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS) --server.headless true --browser.gatherUsageStats false
 
 test: venv chromium
 	$(PY) -m pytest tests $(PYTEST_ARGS)

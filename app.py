@@ -1,14 +1,17 @@
 """ClinSight entry point: page config, login gate, role-filtered navigation. Nothing else."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages.components.login import render_login
 from pages.components.navigation import build_pages
 from pages.components.session import current_user, sign_out
 
-st.set_page_config(page_title="ClinSight", page_icon="assets/logo.png", layout="wide")
-st.logo("assets/logo.png")
+LOGO = str(Path(__file__).resolve().parent / "assets" / "logo.png")
+st.set_page_config(page_title="ClinSight", page_icon=LOGO, layout="wide")
+st.logo(LOGO)
 
 user = current_user()
 if user is None:

@@ -96,48 +96,54 @@ def authenticate(db: Database, username: str, password: str, *, now: datetime | 
     """Check a password; count failures, lock after too many, audit every attempt.
 
     The same message is given for an unknown user and a wrong password so that
-    usernames cannot be enumerated.
+    usernames cannot be enumerated. The failure counter and the audit row are
+    committed before the refusal is raised (raising inside the transaction
+    would roll them back and make lockout impossible).
     """
-    settings = get_settings()
-    now = now or datetime.now(timezone.utc)
-    failure = "Wrong username or password."
     with transaction(db):
-        row = user_rows.get_user(db, username)
-        if row is None:
-            audit.record(db, username=None, action="login", outcome="failed", details={"reason": "unknown user"})
-            raise AuthError(failure)
-        locked_until = _parse(row["locked_until"])
-        if locked_until and locked_until > now:
-            audit.record(db, username=row["username"], action="login", outcome="locked")
-            minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
-            raise AuthError(f"This account is locked after repeated failed attempts; try again in {minutes} minutes "
-                            "or ask an administrator.")
-        if row["disabled"]:
-            audit.record(db, username=row["username"], action="login", outcome="disabled")
-            raise AuthError("This account is disabled; ask an administrator.")
-        try:
-            _hasher.verify(row["password_hash"], password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            attempts = row["failed_attempts"] + 1
-            fields: dict[str, object] = {"failed_attempts": attempts}
-            outcome = "failed"
-            if attempts >= settings.lockout_attempts:
-                fields = {"failed_attempts": 0,
-                          "locked_until": (now + timedelta(minutes=settings.lockout_minutes)).isoformat()}
-                outcome = "failed_and_locked"
-            user_rows.update_user(db, row["username"], **fields)
-            audit.record(db, username=row["username"], action="login", outcome=outcome,
+        user, refusal = _check_login(db, username, password, now or datetime.now(timezone.utc))
+    if refusal:
+        raise AuthError(refusal)
+    assert user is not None
+    return user
+
+
+def _check_login(db: Database, username: str, password: str, now: datetime) -> tuple[User | None, str | None]:
+    """Decide one login attempt and record it; returns (user, None) or (None, refusal message)."""
+    settings = get_settings()
+    failure = "Wrong username or password."
+    row = user_rows.get_user(db, username)
+    if row is None:
+        audit.record(db, username=None, action="login", outcome="failed", details={"reason": "unknown user"})
+        return None, failure
+    locked_until = _parse(row["locked_until"])
+    if locked_until and locked_until > now:
+        audit.record(db, username=row["username"], action="login", outcome="locked")
+        minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
+        return None, (f"This account is locked after repeated failed attempts; try again in {minutes} minutes "
+                      "or ask an administrator.")
+    if row["disabled"]:
+        audit.record(db, username=row["username"], action="login", outcome="disabled")
+        return None, "This account is disabled; ask an administrator."
+    try:
+        _hasher.verify(row["password_hash"], password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        attempts = row["failed_attempts"] + 1
+        if attempts >= settings.lockout_attempts:
+            user_rows.update_user(db, row["username"], failed_attempts=0,
+                                  locked_until=(now + timedelta(minutes=settings.lockout_minutes)).isoformat())
+            audit.record(db, username=row["username"], action="login", outcome="failed_and_locked",
                          details={"attempt": attempts})
-            if outcome == "failed_and_locked":
-                raise AuthError(f"Too many failed attempts: this account is locked for {settings.lockout_minutes} "
-                                "minutes.")
-            raise AuthError(failure)
-        fields = {"failed_attempts": 0, "locked_until": None, "last_login_at": utcnow()}
-        if _hasher.check_needs_rehash(row["password_hash"]):
-            fields["password_hash"] = hash_password(password)
-        user_rows.update_user(db, row["username"], **fields)
-        audit.record(db, username=row["username"], action="login", outcome="ok")
-    return User(row["username"], row["role"])
+            return None, f"Too many failed attempts: this account is locked for {settings.lockout_minutes} minutes."
+        user_rows.update_user(db, row["username"], failed_attempts=attempts)
+        audit.record(db, username=row["username"], action="login", outcome="failed", details={"attempt": attempts})
+        return None, failure
+    fields: dict[str, object] = {"failed_attempts": 0, "locked_until": None, "last_login_at": utcnow()}
+    if _hasher.check_needs_rehash(row["password_hash"]):
+        fields["password_hash"] = hash_password(password)
+    user_rows.update_user(db, row["username"], **fields)
+    audit.record(db, username=row["username"], action="login", outcome="ok")
+    return User(row["username"], row["role"]), None
 
 
 def _require_existing(db: Database, username: str) -> dict:

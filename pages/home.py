@@ -40,3 +40,9 @@ def render() -> None:
         st.dataframe(pd.DataFrame(summary["recent"]), hide_index=True, key="home_recent")
     else:
         st.info("No activity recorded yet.")
+
+
+if __name__ == "__main__":
+    from pages.components.standalone import run_app_instead
+
+    run_app_instead()

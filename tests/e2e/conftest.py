@@ -1,0 +1,156 @@
+"""Real-browser harness: a `streamlit run` server on a temp store + Playwright driving Debian's Chromium.
+
+- ``start_server(db_path)``: context manager yielding the base URL of a fresh server (use it when a test
+  needs the server's *first* request, e.g. the legacy-multipage deep-link check).
+- ``e2e_server`` (session): one shared server on a store seeded with the demo data and three users,
+  one per role; ``e2e_users[role] == (username, password)`` (random passwords made per run).
+- ``page`` (function): a new browser context (1280x1400 viewport) and page; a screenshot is saved to
+  ``test-artifacts/<test name>.png`` at the end of each test.
+- ``login(page, base_url, username, password)``: fills the login form and waits for the signed-in app.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def start_server(db_path: Path, env: dict[str, str] | None = None):
+    """Start `streamlit run app.py` against ``db_path``; yield its base URL; stop it afterwards."""
+    port = _free_port()
+    server_env = {**os.environ, "CLINSIGHT_DB": str(db_path), **(env or {})}
+    log_path = db_path.parent / f"streamlit-{port}.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+         "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=server_env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"streamlit did not start: {log_path.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def e2e_users() -> dict[str, tuple[str, str]]:
+    return {role: (f"e2e_{role}", secrets.token_urlsafe(16)) for role in ("admin", "clinician", "analyst")}
+
+
+@pytest.fixture(scope="session")
+def e2e_db(tmp_path_factory, seeded_db_template, e2e_users) -> Path:
+    from engine import auth
+    from engine.store import connect
+
+    path = tmp_path_factory.mktemp("e2e") / "clinsight.db"
+    shutil.copy(seeded_db_template, path)
+    db = connect(path)
+    for role, (username, password) in e2e_users.items():
+        auth.create_user(db, username, password, role, actor=None)
+    db.conn.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def e2e_server(e2e_db) -> str:
+    with start_server(e2e_db) as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is missing: run `make test` (it installs it) or `make chromium`.")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    except Exception:  # a screenshot is a convenience, never a reason to fail
+        pass
+    context.close()
+
+
+def wait_for_app(page) -> None:
+    """Wait until Streamlit has finished the current script run."""
+    page.wait_for_selector('[data-testid="stApp"]')
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')")
+    page.wait_for_timeout(300)
+
+
+def login(page, base_url: str, username: str, password: str) -> None:
+    page.goto(base_url)
+    page.get_by_role("textbox", name="Username", exact=True).fill(username)
+    page.get_by_role("textbox", name="Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text(f"Signed in as {username}").wait_for()
+    wait_for_app(page)
+
+
+def goto_page(page, title: str) -> None:
+    """Open a page through the sidebar navigation (keeps the session, as a user would)."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title, exact=True).click()
+    wait_for_app(page)

@@ -1,0 +1,45 @@
+"""Run the real app (app.py: login gate + navigation) in AppTest, signed in as a role, on a given page.
+
+Going through app.py, not the page module alone, tests what a user gets: the
+navigation filter and the page's own role check together.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
+
+from pages.components.session import LAST_SEEN_KEY, USER_KEY
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APP = str(REPO_ROOT / "app.py")
+
+
+def sign_in_state(at: AppTest, username: str, role: str) -> None:
+    at.session_state[USER_KEY] = {"username": username, "role": role}
+    at.session_state[LAST_SEEN_KEY] = datetime.now(timezone.utc)
+
+
+def registered_url_paths(at: AppTest) -> list[str]:
+    """URL paths the last run's st.navigation registered (what the sidebar offers)."""
+    return [info.get("url_pathname", "") for info in at._registered_pages.values()]
+
+
+def open_page(url_path: str, role: str | None = "admin", username: str | None = None,
+              timeout: float = 60) -> AppTest:
+    """Run app.py signed in as ``role`` (None: signed out) and open ``url_path`` ("" = home).
+
+    The page is requested by its URL-path hash whether or not the navigation
+    offers it, as a typed-in deep link would be: a role that may not open it
+    must get the refusal (or the login form), never the content.
+    """
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    if role is not None:
+        sign_in_state(at, username or f"test_{role}", role)
+    at.run()
+    if url_path:
+        at._page_hash = calc_hash(url_path)
+        at.run()
+    return at
