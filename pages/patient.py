@@ -96,3 +96,9 @@ def _render_record(record: dict) -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="patient_predictions")
     else:
         st.caption("No predictions recorded for this patient.")
+
+
+if __name__ == "__main__":
+    from pages.components.standalone import run_app_instead
+
+    run_app_instead()

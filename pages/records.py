@@ -243,3 +243,9 @@ def _render_versions(user) -> None:
                 st.rerun()
             except EngineError as exc:
                 st.error(str(exc))
+
+
+if __name__ == "__main__":
+    from pages.components.standalone import run_app_instead
+
+    run_app_instead()

@@ -14,7 +14,7 @@ from engine.ingest import (DEFAULT_DECISIONS, import_source, open_source, propos
                            validate_source)
 from engine.store import count_rows
 from engine.store import patients as patient_rows
-import records_files as rf
+from tests.engine import records_files as rf
 
 
 def run_import(db, data, *, decisions=None, dataset="test", mapping=None, **kw):

@@ -2,22 +2,21 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from records_apptest import frame_with, page_as  # noqa: E402
+from tests.pages.apptest_helpers import open_page
+from tests.pages.test_records import frame_with
 
 
 def test_logged_out_and_analyst_are_refused(seeded_db):
-    at = page_as("patient", None, None).run()
-    assert [w.value for w in at.warning] == ["Please log in."] and not at.dataframe
-    at = page_as("patient", "ana", "analyst").run()
-    assert [e.value for e in at.error] == ["Your role does not give access to this page."] and not at.dataframe
+    for role in (None, "analyst"):
+        at = open_page("patient", role=role, username="ana" if role else None)
+        assert not at.exception
+        assert "Patient" not in [t.value for t in at.title]
+        assert not any("pseudo_id" in df.value.columns for df in at.dataframe)
 
 
 def test_clinician_finds_patient_and_view_is_audited(seeded_db):
-    at = page_as("patient", "doc", "clinician").run()
+    at = open_page("patient", role="clinician", username="doc")
     assert not at.exception
     at.text_input(key="patient_search").set_value("UCI-000").run()
     matches = frame_with(at, "pseudo_id", "age_group")
@@ -44,7 +43,7 @@ def test_predictions_and_feedback_are_listed(seeded_db):
     pred = seeded_db.conn.execute("SELECT MAX(id) FROM predictions").fetchone()[0]
     seeded_db.conn.execute("INSERT INTO feedback (prediction_id, username, verdict, reason, created_at) VALUES "
                            "(?, 'doc', 'disagree', 'recent HbA1c normal', '2026-01-02T00:00:00+00:00')", (pred,))
-    at = page_as("patient", "doc", "clinician").run()
+    at = open_page("patient", role="clinician", username="doc")
     at.selectbox(key="patient_source").set_value("pima_diabetes").run()
     at.selectbox(key="patient_pick").set_value("PIMA-0002").run()
     table = frame_with(at, "model", "feedback")

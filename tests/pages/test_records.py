@@ -1,14 +1,19 @@
 """AppTests for /records: analysts upload, validate, decide and import; clinicians only see the list."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-import records_files as rf  # noqa: E402
-from records_apptest import frame_with, page_as  # noqa: E402
+from tests.engine import records_files as rf
+from tests.pages.apptest_helpers import open_page
+
+
+def frame_with(at, *columns: str):
+    """The first st.dataframe on the page whose table has all ``columns`` (dataframes carry no key here)."""
+    for df in at.dataframe:
+        value = df.value
+        if all(c in value.columns for c in columns):
+            return value
+    raise AssertionError(f"no dataframe with columns {columns}")
 
 
 def _mixed_csv() -> bytes:
@@ -17,27 +22,29 @@ def _mixed_csv() -> bytes:
 
 
 def test_logged_out_sees_nothing(seeded_db):
-    at = page_as("records", None, None).run()
+    at = open_page("records", role=None)
     assert not at.exception
-    assert [w.value for w in at.warning] == ["Please log in."]
+    assert "Records" not in [t.value for t in at.title]
     assert not at.dataframe and not at.get("file_uploader")
 
 
 def test_clinician_sees_versions_but_cannot_import(seeded_db):
-    at = page_as("records", "cli", "clinician").run()
+    at = open_page("records", role="clinician", username="cli")
     assert not at.exception
     assert not at.get("file_uploader")
     versions = frame_with(at, "version_id", "dataset")
     assert set(versions["dataset"]) >= {"uci_heart", "pima"} or len(versions) >= 4
-    assert not at.button  # no rollback, no import
+    labels = [b.label for b in at.button]
+    assert "Validate" not in labels and "Roll back" not in labels
 
 
 def test_analyst_uploads_fixes_units_and_imports(seeded_db):
-    at = page_as("records", "ana", "analyst").run()
+    at = open_page("records", role="analyst", username="ana")
     at.get("file_uploader")[0].set_value(("cohort.csv", _mixed_csv(), "text/csv"))
     at.run()
     assert not at.exception and not at.error
-    assert "semicolon" in at.caption[1].value and "BOM" in at.caption[1].value
+    fmt = next(c.value for c in at.caption if c.value.startswith("Format:"))
+    assert "semicolon" in fmt and "BOM" in fmt
     at.button(key="records_validate").click().run()
     assert not at.error
     problems = frame_with(at, "class", "details")
@@ -57,11 +64,11 @@ def test_analyst_uploads_fixes_units_and_imports(seeded_db):
 
 @pytest.mark.parametrize("name", ["5,000 columns", "binary garbage", "nested parquet"])
 def test_bad_upload_shows_one_clear_error(seeded_db, db_path, name):
-    import test_ingest
+    from tests.engine import test_ingest
 
     build, phrase = test_ingest.BAD_FILES[name]
     before = rf.store_digest(db_path)
-    at = page_as("records", "ana", "analyst").run()
+    at = open_page("records", role="analyst", username="ana")
     at.get("file_uploader")[0].set_value(("upload.csv", build(), "text/csv"))
     at.run()
     assert not at.exception
@@ -70,7 +77,7 @@ def test_bad_upload_shows_one_clear_error(seeded_db, db_path, name):
 
 
 def test_analyst_rolls_back_a_version(seeded_db):
-    at = page_as("records", "ana", "analyst").run()
+    at = open_page("records", role="analyst", username="ana")
     at.get("file_uploader")[0].set_value(("cohort.csv", rf.csv_bytes(rf.framingham_frame(30)), "text/csv"))
     at.run()
     at.button(key="records_validate").click().run()
