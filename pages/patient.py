@@ -66,7 +66,8 @@ def _render_record(record: dict) -> None:
         numeric = obs[obs["value_num"].notna()]
         names = sorted(numeric["name"].unique())
         if names:
-            picked = st.multiselect("Plot", names, default=names[:1], key="patient_plot_pick")
+            coded = sorted(numeric.loc[numeric["system"] == "http://loinc.org", "name"].unique())
+            picked = st.multiselect("Plot", names, default=(coded or names)[:1], key="patient_plot_pick")
             data = numeric[numeric["name"].isin(picked)].copy()
             if not data.empty:
                 data["when"] = data["time"].fillna("(no date)")

@@ -143,7 +143,7 @@ def _fmt(x: float) -> str:
 def _outliers(values: np.ndarray, method: str) -> tuple[np.ndarray, str]:
     settings = get_settings()
     finite = values[np.isfinite(values)]
-    if len(finite) < 10:
+    if len(finite) < 10 or len(np.unique(finite[:100_000])) <= 2:  # too few, or a yes/no flag
         return np.zeros(len(values), bool), ""
     if method == "iqr":
         q1, q3 = np.percentile(finite, [25, 75])
