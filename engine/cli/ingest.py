@@ -82,7 +82,13 @@ def run_ingest(args) -> int:
             print(json.dumps(report.to_dict(20), indent=2, default=str))
             return 0
         user = _user(args.user)
-        result = import_source(db, source, report, decisions, dataset=dataset, username=user, file_name=path.name)
+        try:
+            result = import_source(db, source, report, decisions, dataset=dataset, username=user,
+                                   file_name=path.name)
+        except InputError as exc:
+            if str(exc).startswith("Import cancelled"):
+                raise InputError(f"{exc} To import anyway, choose with --decide CLASS=ACTION (see --help).") from None
+            raise
         if args.save_mapping:
             with transaction(db):
                 record_rows.save_mapping(db, args.save_mapping, {"columns": report.mapping}, user)
