@@ -86,21 +86,26 @@ def child_sqlite3(csv_path: str) -> dict:
     del frame
     db = connect()
     conn = db.conn
+    chunk = int(os.environ.get("CLINSIGHT_INGEST_CHUNK_ROWS", "50000"))
     t0 = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
-    conn.executemany("INSERT INTO patients (id, pseudo_id, dataset_version_id, source, licence, sex, age, age_group, "
-                     "birth_year, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     ((i + 1, ids[i], None, "bench", None, sex[i], age[i], None, None, now) for i in range(n)))
     total = 0
-    for col in obs_cols:
-        c = concepts[col]
-        v = values[col]
-        idx = np.flatnonzero(np.isfinite(v))
-        total += len(idx)
-        conn.executemany("INSERT INTO observations (patient_id, dataset_version_id, code, system, name, value_num, "
-                         "value_text, unit, time, flag) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         ((int(i) + 1, None, c.code, c.system, c.name, float(v[i]), None, c.unit, None, None)
-                          for i in idx))
+    # Same rows in the same order as the importer writes them: per chunk, patients, then one column at a time.
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        conn.executemany("INSERT INTO patients (id, pseudo_id, dataset_version_id, source, licence, sex, age, "
+                         "age_group, birth_year, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         ((i + 1, ids[i], None, "bench", None, sex[i], age[i], None, None, now)
+                          for i in range(start, stop)))
+        for col in obs_cols:
+            c = concepts[col]
+            v = values[col]
+            idx = start + np.flatnonzero(np.isfinite(v[start:stop]))
+            total += len(idx)
+            conn.executemany("INSERT INTO observations (patient_id, dataset_version_id, code, system, name, "
+                             "value_num, value_text, unit, time, flag) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             ((int(i) + 1, None, c.code, c.system, c.name, float(v[i]), None, c.unit, None, None)
+                              for i in idx))
     conn.execute("COMMIT")
     return {"seconds": time.perf_counter() - t0, "patients": n, "observations": total}
 

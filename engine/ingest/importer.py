@@ -232,11 +232,13 @@ def _write_observations(db: Database, plan, prep, keep, pid, version_id, times, 
     written = 0
     for obs in plan.observations:
         col = obs.column
-        flags = np.full(len(rows), None, dtype=object)
+        flags = None
         for (cls, fcol), (frows, label) in flag_rows.items():
             if fcol == col or fcol is None or cls == "id_collision":
                 hit = np.isin(rows, frows)
                 if hit.any():
+                    if flags is None:
+                        flags = np.full(len(rows), None, dtype=object)
                     flags[hit] = label
         if obs.numeric:
             values = prep.numeric[col].copy()
@@ -256,8 +258,9 @@ def _write_observations(db: Database, plan, prep, keep, pid, version_id, times, 
             num_list = [None if not np.isfinite(v) else float(v) for v in vals] if has_text else vals.tolist()
             texts = ([None if np.isfinite(values[i]) else _inert(text_raw[i]) for i in idx] if has_text
                      else repeat(None))
-            flag_list = flags[idx].tolist()
-            counts["flagged"] += sum(1 for f in flag_list if f and f != "converted")
+            flag_list = flags[idx].tolist() if flags is not None else repeat(None)
+            if flags is not None:
+                counts["flagged"] += sum(1 for f in flag_list if f and f != "converted")
             data = zip(pid[idx].tolist(), repeat(version_id), repeat(obs.code), repeat(obs.system), repeat(obs.name),
                        num_list, texts, repeat(obs.unit), [times[i] for i in idx] if plan.time else repeat(None),
                        flag_list)
@@ -272,8 +275,9 @@ def _write_observations(db: Database, plan, prep, keep, pid, version_id, times, 
                 texts = [_year(str(raw[i])) for i in idx]
             else:
                 texts = [_inert(scrub_text(str(raw[i]).strip())[0]) for i in idx]
-            flag_list = flags[idx].tolist()
-            counts["flagged"] += sum(1 for f in flag_list if f)
+            flag_list = flags[idx].tolist() if flags is not None else repeat(None)
+            if flags is not None:
+                counts["flagged"] += sum(1 for f in flag_list if f)
             data = zip(pid[idx].tolist(), repeat(version_id), repeat(obs.code), repeat(obs.system), repeat(obs.name),
                        repeat(None), texts, repeat(obs.unit), [times[i] for i in idx] if plan.time else repeat(None),
                        flag_list)

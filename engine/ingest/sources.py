@@ -213,8 +213,8 @@ def _open_csv(opener, size: int, sha: str, head: bytes) -> Source:
         reader = csv.reader(fh_text, delimiter=delimiter)
         try:
             for record in reader:
-                if not any(record) or (len(record[0]) < 2 and not "".join(record).strip()):
-                    continue
+                if not record or (len(record) == 1 and not record[0].strip()):
+                    continue  # blank line
                 yield reader.line_num, record
         except csv.Error as exc:
             raise InputError(f"The file cannot be read as delimited text at line {reader.line_num + 1}: "

@@ -312,8 +312,8 @@ def _qi_codes(prep) -> np.ndarray:
     """Quasi-identifiers as small integers per row: 10-year age band (9 = 90+), sex, ZIP3 (-1 = none)."""
     with np.errstate(invalid="ignore"):
         band = np.where(np.isnan(prep.age), -1, np.minimum(np.floor(np.nan_to_num(prep.age) / 10), 9)).astype(np.int16)
-    sex = np.array([_SEX_CODES.get(v, 3) for v in prep.sex], dtype=np.int16)
-    zip3 = np.array([int(z) if z else -1 for z in prep.zip3], dtype=np.int16)
+    sex = pd.Series(prep.sex, dtype=object).map(_SEX_CODES).fillna(3).to_numpy(np.int16)
+    zip3 = pd.to_numeric(pd.Series(prep.zip3, dtype=object), errors="coerce").fillna(-1).to_numpy(np.int16)
     return np.column_stack([band, sex, zip3])
 
 
