@@ -30,8 +30,14 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "explore.run": frozenset({"analyst", "admin"}),
     "models.train": frozenset({"analyst", "admin"}),
     "models.promote": frozenset({"admin"}),
+    "models.retire": frozenset({"admin"}),
+    "models.threshold": frozenset({"admin"}),
+    "models.view": frozenset({"analyst", "admin"}),
     "users.manage": frozenset({"admin"}),
     "audit.read": frozenset({"admin"}),
+    "treatment.view": frozenset({"clinician", "admin"}),
+    "treatment.decide": frozenset({"clinician", "admin"}),
+    "treatment.export": frozenset({"clinician", "admin"}),
 }
 
 

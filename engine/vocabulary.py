@@ -70,6 +70,13 @@ CONCEPTS: dict[str, Concept] = {c.key: c for c in [
             synonyms=("insulin",)),
     Concept("triceps_skinfold", "local:triceps_skinfold", "Triceps skinfold thickness", "mm", (0, 100), LOCAL,
             synonyms=("skinthickness", "skin_thickness")),
+    # Appended for treatment rules (issue 7): alternative codes the guidelines' criteria accept.
+    Concept("egfr_mdrd", "33914-3", "eGFR (MDRD)", "mL/min/{1.73_m2}", (1, 200), synonyms=("egfr_mdrd",)),
+    Concept("ldl_cholesterol_direct", "18262-6", "LDL cholesterol (direct)", "mg/dL", (10, 500),
+            synonyms=("ldl_direct",)),
+    Concept("sao2_arterial", "2708-6", "Oxygen saturation in Arterial blood", "%", (50, 100), synonyms=("sao2_arterial",)),
+    Concept("ascvd_risk_10y", "local:ascvd_risk_10y", "10-year ASCVD risk (Pooled Cohort Equations)", "%", (0, 100),
+            LOCAL, synonyms=("ascvd_risk", "ascvd_risk_10y", "pce_risk")),
 ]}
 
 _BY_CODE = {c.code: c for c in CONCEPTS.values()}

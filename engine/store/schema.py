@@ -141,6 +141,43 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "0700_treatment_decisions",
+        """
+        CREATE TABLE treatment_decisions (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            rule_id TEXT NOT NULL,
+            option TEXT NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('accept', 'decline')),
+            reason TEXT,
+            condition_code TEXT,
+            knowledge_base TEXT NOT NULL,
+            knowledge_base_version INTEGER NOT NULL,
+            inputs TEXT NOT NULL,
+            username TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_treatment_decisions_patient ON treatment_decisions(patient_id);
+        """,
+    ),
+    (
+        "0500_predict_model_registry",
+        """
+        CREATE TABLE model_versions (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'retired')),
+            promoted INTEGER NOT NULL DEFAULT 0,
+            threshold REAL,
+            updated_by TEXT,
+            updated_at TEXT NOT NULL,
+            UNIQUE (name, version)
+        );
+        CREATE INDEX idx_feedback_prediction ON feedback(prediction_id);
+        """,
+    ),
+    (
         "0100_records_mappings",
         """
         CREATE TABLE column_mappings (

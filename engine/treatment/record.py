@@ -1,0 +1,275 @@
+"""The canonical patient record: validate one (from JSON, the API, the page) or build one from the store.
+
+Shape (documented in the README, section "Treatment options")::
+
+    {"age": 50, "sex": "female",
+     "conditions":   [{"code": "E11", "system": "ICD-10-CM"}],
+     "observations": [{"code": "4548-4", "value": 7.9, "unit": "%", "time": "2026-10-01"}],
+     "medications":  ["metformin", {"display": "lisinopril 10 mg", "drug_class": "ace_inhibitor"}],
+     "allergies":    ["penicillin", {"substance": "amoxicillin", "reaction": "rash"}],
+     "predictions":  [{"model_name": "...", "model_version": "...", "output": {...}, "created_at": "..."}]}
+
+Validation turns every observation into the concept's canonical UCUM unit (refusing
+units that cannot be converted and values outside physiological plausibility, which
+are almost always unit or entry errors) and resolves medications and allergies to
+drug classes. Anything wrong is an :class:`InputError` with a sentence that names the
+field and item, never the patient.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import InputError, NotFoundError
+from engine.store import Database
+from engine.store import patients as patient_rows
+from engine.store import treatment as treatment_rows
+from engine.treatment import units
+from engine.treatment.knowledge import KnowledgeBase
+from engine.vocabulary import concept_for_code
+
+SEXES = ("female", "male", "other", "unknown")
+INACTIVE_MEDICATION_STATUSES = {"stopped", "completed", "inactive", "entered-in-error", "cancelled"}
+
+
+@dataclass(frozen=True)
+class Observation:
+    code: str
+    name: str
+    value: float          # in the concept's canonical unit
+    unit: str             # canonical UCUM unit
+    original_value: float
+    original_unit: str
+    time: str | None
+    source: str           # "record", "store", "clinician (this session)"
+
+
+@dataclass
+class PatientRecord:
+    """A validated record: what the rule engine reads."""
+
+    age: float | None
+    sex: str
+    conditions: list[dict[str, Any]]
+    observations: dict[str, list[Observation]]
+    medications: list[dict[str, Any]]
+    allergies: list[dict[str, Any]]
+    predictions: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+
+    def latest(self, codes: list[str]) -> Observation | None:
+        """The most recent observation with any of ``codes`` (undated ones count as oldest)."""
+        candidates = [(i, o) for code in codes for i, o in enumerate(self.observations.get(code, []))]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda pair: (pair[1].time or "", pair[0]))[1]
+
+    def has_condition(self, codes: list[str]) -> dict[str, Any] | None:
+        """The first recorded condition whose ICD-10-CM code starts with one of ``codes``."""
+        wanted = [_icd_key(c) for c in codes]
+        for cond in self.conditions:
+            key = _icd_key(cond["code"])
+            if any(key.startswith(w) for w in wanted):
+                return cond
+        return None
+
+    def medication_classes(self) -> set[str]:
+        return {cls for med in self.medications if med["active"] for cls in med["classes"]}
+
+    def allergy_classes(self) -> set[str]:
+        return {cls for allergy in self.allergies for cls in allergy["classes"]}
+
+
+def _icd_key(code: str) -> str:
+    return code.replace(".", "").strip().upper()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
+
+
+def validate_record(record: Any, kb: KnowledgeBase) -> PatientRecord:
+    """Check a canonical record and return it normalised; InputError names the first problem."""
+    if not isinstance(record, dict):
+        raise InputError("The patient record must be a JSON object with age, sex, conditions, observations, "
+                         "medications and allergies.")
+    unknown = sorted(str(k) for k in set(record) - {"age", "sex", "conditions", "observations", "medications",
+                                                     "allergies", "predictions", "pseudo_id"})
+    age = record.get("age")
+    if age is not None and (not _is_number(age) or not 0 <= float(age) <= 130):
+        raise InputError("Field 'age' must be a number of years between 0 and 130 (or null when unknown).")
+    sex = record.get("sex") or "unknown"
+    if sex not in SEXES:
+        raise InputError(f"Field 'sex' must be one of {', '.join(SEXES)}.")
+    warnings: list[str] = []
+    if unknown:
+        warnings.append(f"Field(s) not used by the treatment rules were ignored: {', '.join(unknown)}.")
+    conditions = _conditions(record.get("conditions", []))
+    observations = _observations(record.get("observations", []), warnings)
+    medications = _medications(record.get("medications", []), kb)
+    allergies = _allergies(record.get("allergies", []), kb)
+    predictions = record.get("predictions", [])
+    if not isinstance(predictions, list):
+        raise InputError("Field 'predictions' must be a list.")
+    if age is None:
+        warnings.append("Age is not recorded: age criteria are reported as missing.")
+    return PatientRecord(None if age is None else float(age), sex, conditions, observations, medications,
+                         allergies, predictions, warnings)
+
+
+def _list_field(value: Any, name: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"Field '{name}' must be a list.")
+    return value
+
+
+def _conditions(items: Any) -> list[dict[str, Any]]:
+    out = []
+    for i, item in enumerate(_list_field(items, "conditions"), start=1):
+        if isinstance(item, str):
+            item = {"code": item}
+        if not isinstance(item, dict) or not isinstance(item.get("code"), str) or not item["code"].strip():
+            raise InputError(f"Condition {i} must be an object with a 'code' (ICD-10-CM, e.g. E11).")
+        system = item.get("system") or "ICD-10-CM"
+        if system.upper().replace("-", "").replace(" ", "") not in {"ICD10CM", "HTTP://HL7.ORG/FHIR/SID/ICD10CM"}:
+            raise InputError(f"Condition {i} uses code system '{system}'; only ICD-10-CM codes are supported.")
+        out.append({"code": item["code"].strip().upper(), "system": "ICD-10-CM", "display": item.get("display"),
+                    "source": item.get("source", "record")})
+    return out
+
+
+def _observations(items: Any, warnings: list[str]) -> dict[str, list[Observation]]:
+    out: dict[str, list[Observation]] = {}
+    for i, item in enumerate(_list_field(items, "observations"), start=1):
+        if not isinstance(item, dict) or not isinstance(item.get("code"), str):
+            raise InputError(f"Observation {i} must be an object with 'code' (LOINC), 'value' and 'unit'.")
+        code = item["code"].strip()
+        concept = concept_for_code(code)
+        if concept is None:
+            warnings.append(f"Observation {i} has code '{code}', which ClinSight does not know; it was not used.")
+            continue
+        try:
+            value, unit, canonical_value, canonical_unit = _checked_value(i, item, code, concept)
+        except InputError as exc:
+            if item.get("source") != "store":
+                raise
+            # Stored data were accepted earlier by another path: a value that fails here is reported and
+            # left out (so the criterion reads as missing, never as normal) instead of hiding the review.
+            warnings.append(f"A stored {concept.name} value was not used: {exc}")
+            continue
+        time = item.get("time")
+        out.setdefault(code, []).append(Observation(code, concept.name, canonical_value, canonical_unit, float(value),
+                                                    units.normalise_unit(unit), None if time is None else str(time),
+                                                    str(item.get("source", "record"))))
+    return out
+
+
+def _checked_value(i: int, item: dict[str, Any], code: str, concept) -> tuple[float, str, float, str]:
+    value = item.get("value")
+    if not _is_number(value):
+        raise InputError(f"Observation {i} ({concept.name}) needs a numeric 'value'.")
+    unit = item.get("unit")
+    if not isinstance(unit, str) or not unit.strip():
+        raise InputError(f"Observation {i} ({concept.name}) needs a 'unit' (UCUM, e.g. {concept.unit or '1'}).")
+    canonical_value, canonical_unit = units.to_canonical(code, float(value), unit,
+                                                         label=f"Observation {i} ({concept.name})")
+    if concept.plausible is not None:
+        low, high = concept.plausible
+        if not low <= canonical_value <= high:
+            raise InputError(f"Observation {i} ({concept.name}) = {value} {unit} is outside the plausible range "
+                             f"{low:g}-{high:g} {concept.unit}; check the value and its unit.")
+    return float(value), unit, canonical_value, canonical_unit
+
+
+def classes_for_text(text: str, kb: KnowledgeBase) -> list[str]:
+    """Drug classes named by a medication or substance text (a class key, label or member name)."""
+    needle = text.strip().lower()
+    found = []
+    for key, cls in kb.drug_classes.items():
+        names = {key, key.replace("_", " "), cls["label"].lower()} | {m.lower() for m in cls.get("members", [])}
+        if needle in names or any(needle.startswith(m.lower() + " ") for m in cls.get("members", [])):
+            found.append(key)
+    return found
+
+
+def _medications(items: Any, kb: KnowledgeBase) -> list[dict[str, Any]]:
+    out = []
+    for i, item in enumerate(_list_field(items, "medications"), start=1):
+        if isinstance(item, str):
+            item = {"display": item}
+        if not isinstance(item, dict):
+            raise InputError(f"Medication {i} must be a name or an object with 'display' and optional 'drug_class'.")
+        display = item.get("display") or item.get("name")
+        if not isinstance(display, str) or not display.strip():
+            raise InputError(f"Medication {i} needs a 'display' name.")
+        classes = _declared_classes(item.get("drug_class"), f"Medication {i}", kb) or classes_for_text(display, kb)
+        status = str(item.get("status") or "active").lower()
+        out.append({"display": display.strip(), "classes": classes, "status": status,
+                    "active": status not in INACTIVE_MEDICATION_STATUSES})
+    return out
+
+
+def _allergies(items: Any, kb: KnowledgeBase) -> list[dict[str, Any]]:
+    out = []
+    for i, item in enumerate(_list_field(items, "allergies"), start=1):
+        if isinstance(item, str):
+            item = {"substance": item}
+        if not isinstance(item, dict) or not isinstance(item.get("substance"), str) or not item["substance"].strip():
+            raise InputError(f"Allergy {i} must be a substance name or an object with 'substance'.")
+        classes = _declared_classes(item.get("drug_class"), f"Allergy {i}", kb) or classes_for_text(item["substance"], kb)
+        out.append({"substance": item["substance"].strip(), "classes": classes, "reaction": item.get("reaction")})
+    return out
+
+
+def _declared_classes(value: Any, what: str, kb: KnowledgeBase) -> list[str]:
+    if value in (None, ""):
+        return []
+    if not isinstance(value, str):
+        raise InputError(f"{what}: 'drug_class' must be text.")
+    found = classes_for_text(value, kb)
+    return found or [value.strip().lower()]
+
+
+def record_from_store(db: Database, pseudo_id: str) -> dict[str, Any]:
+    """The canonical record of a stored patient, with every observation's time and the latest predictions."""
+    patient = patient_rows.get_patient(db, pseudo_id)
+    if patient is None:
+        raise NotFoundError("There is no patient with that pseudonymous id.")
+    observations = []
+    for row in patient_rows.observations_for(db, patient["id"]):
+        if row["value_num"] is None or concept_for_code(row["code"]) is None or not row["unit"]:
+            continue
+        observations.append({"code": row["code"], "value": row["value_num"], "unit": row["unit"],
+                             "time": row["time"], "source": "store"})
+    medications = [{"display": m["display"], "drug_class": m["drug_class"], "status": m["status"]}
+                   for m in patient_rows.medications_for(db, patient["id"])]
+    allergies = [{"substance": a["substance"], "drug_class": a["drug_class"], "reaction": a["reaction"]}
+                 for a in patient_rows.allergies_for(db, patient["id"])]
+    predictions = []
+    for p in treatment_rows.latest_predictions_for(db, patient["id"]):
+        predictions.append({"model_name": p["model_name"], "model_version": p["model_version"],
+                            "output": _json_or_text(p["output"]), "created_at": p["created_at"]})
+    return {
+        "pseudo_id": patient["pseudo_id"],
+        "age": patient["age"],
+        "sex": patient["sex"] or "unknown",
+        "conditions": [{"code": c["code"], "system": c["system"] or "ICD-10-CM", "display": c["display"],
+                        "source": "store"} for c in patient_rows.conditions_for(db, patient["id"])],
+        "observations": observations,
+        "medications": medications,
+        "allergies": allergies,
+        "predictions": predictions,
+    }
+
+
+def _json_or_text(value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value

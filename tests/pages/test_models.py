@@ -1,0 +1,74 @@
+"""Models page (AppTest through app.py): cards with plots, compare, train on a dataset, admin decisions."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from engine.models import registry
+from tests.pages.apptest_helpers import open_page
+
+
+@pytest.fixture
+def models_copy(tmp_path, monkeypatch):
+    root = tmp_path / "models"
+    shutil.copytree(registry.models_dir(), root)
+    monkeypatch.setenv("CLINSIGHT_MODELS", str(root))
+    registry.clear_cache()
+    yield root
+    registry.clear_cache()
+
+
+@pytest.mark.parametrize("role", ["clinician", None])
+def test_roles_without_models_see_nothing(fresh_db, role):
+    at = open_page("models", role=role)
+    assert "Models" not in [t.value for t in at.title]
+
+
+def test_analyst_reads_card_with_plots_but_cannot_promote(fresh_db, models_copy):
+    at = open_page("models", role="analyst")
+    assert not at.exception
+    at.selectbox(key="models_card_name").select("cad_uci").run()
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert any("ROC" in t for t in titles) and any("Calibration" in t for t in titles)
+    assert any("Decision curve" in t for t in titles)
+    metrics = at.dataframe[1].value
+    assert set(metrics.columns) == {"metric", "internal", "external"}
+    assert any("Only administrators" in i.value for i in at.info)
+    assert not any(b.label == "Promote" for b in at.button)
+
+
+def test_analyst_trains_a_new_version_with_site_split(seeded_db, models_copy):
+    at = open_page("models", role="analyst", username="ana")
+    at.selectbox(key="models_train_dataset").select("uci_heart").run()
+    at.selectbox(key="models_train_outcome").select("condition_I25.10").run()
+    at.multiselect(key="models_train_features").select("age").select("systolic_bp").select("max_heart_rate").run()
+    at.radio(key="models_train_split").set_value("site").run()
+    at.selectbox(key="models_train_site_col").select("uci_site").run()
+    at.multiselect(key="models_train_holdout").select("Switzerland").run()
+    at.multiselect(key="models_train_learners").unselect("gradient_boosting").run()
+    at.text_input(key="models_train_name").input("cad_store").run()
+    at.button(key="models_train_run").click().run(timeout=180)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("Trained cad_store version 1.0.0" in s.value for s in at.success)
+    card = registry.get_card("cad_store", "1.0.0")
+    assert card["validation"]["internal"]["metrics"]["n"]["value"] == 123  # Switzerland held out
+    assert ("models.train",) in seeded_db.conn.execute("SELECT action FROM audit").fetchall()
+
+
+def test_admin_retires_promotes_and_resets_threshold(fresh_db, models_copy):
+    at = open_page("models", role="admin", username="boss")
+    at.selectbox(key="models_admin_name").select("hf_mortality").run()
+    at.button(key="models_retire").click().run()
+    assert any("retired" in s.value for s in at.success)
+    assert registry.get_card("hf_mortality", "1.0.0")["status"] == "retired"
+    at.button(key="models_activate").click().run()
+    at.button(key="models_promote").click().run()
+    at.number_input(key="models_threshold").set_value(0.6).run()
+    effect = at.dataframe[-1].value
+    assert list(effect.index) == ["current", "proposed"]
+    at.button(key="models_set_threshold").click().run()
+    assert registry.get_card("hf_mortality")["threshold"] == 0.6
+    actions = [r[0] for r in fresh_db.conn.execute("SELECT action FROM audit WHERE username = 'boss' ORDER BY id")]
+    assert actions == ["models.retire", "models.activate", "models.promote", "models.threshold"]

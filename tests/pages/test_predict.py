@@ -1,0 +1,58 @@
+"""Predict page (AppTest through app.py): roles, a seeded patient's prediction, waterfall, basis, feedback."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.pages.apptest_helpers import open_page
+
+
+@pytest.mark.parametrize("role", ["analyst", None])
+def test_roles_without_predict_see_nothing(fresh_db, role):
+    at = open_page("predict", role=role)
+    assert "Predict" not in [t.value for t in at.title]
+    assert not any(b.label == "Predict" for b in at.button)
+
+
+def test_clinician_predicts_for_seeded_patient_and_disagrees(seeded_db):
+    at = open_page("predict", role="clinician", username="doc")
+    assert not at.exception
+    at.selectbox(key="predict_model").select("cad_uci").run()
+    at.text_input(key="predict_patient").input("UCI-0001").run()
+    # the form is prefilled from the stored observations
+    assert at.number_input(key="pin_cad_uci_UCI-0001_systolic_bp").value == 145
+    assert at.selectbox(key="pin_cad_uci_UCI-0001_chest_pain_type").value == "typical angina"
+    at.button(key="predict_run").click().run()
+    assert not at.exception and not at.error
+    assert [m.label for m in at.metric][:3] == ["Probability", "95% interval", "Risk band"]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["data"][0]["type"] == "waterfall"
+    basis = at.dataframe[0].value
+    assert "Serum cholesterol" in set(basis["input"])
+    at.radio(key="predict_verdict").set_value("disagree").run()
+    at.button(key="predict_feedback").click().run()
+    assert any("reason" in e.value for e in at.error)  # a reason is required
+    at.text_area(key="predict_reason").input("Normal CT coronary angiogram last month").run()
+    at.button(key="predict_feedback").click().run()
+    assert any("Feedback recorded" in s.value for s in at.success)
+    row = seeded_db.conn.execute(
+        "SELECT f.verdict, f.reason, p.model_name FROM feedback f JOIN predictions p ON p.id = f.prediction_id "
+        "JOIN patients pt ON pt.id = p.patient_id WHERE pt.pseudo_id = 'UCI-0001'").fetchone()
+    assert row == ("disagree", "Normal CT coronary angiogram last month", "cad_uci")
+    actions = {r[0] for r in seeded_db.conn.execute("SELECT action FROM audit WHERE username = 'doc'")}
+    assert {"patient.view", "predict.run", "feedback.record"} <= actions
+
+
+def test_manual_entry_out_of_range_is_refused_with_a_sentence(fresh_db):
+    at = open_page("predict", role="clinician")
+    at.selectbox(key="predict_model").select("diabetes_pima").run()
+    at.radio(key="predict_source").set_value("Enter values").run()
+    at.number_input(key="pin_diabetes_pima_manual_bmi").set_value(400.0).run()
+    at.button(key="predict_run").click().run()
+    assert any("bmi" in e.value and "kg/m2" in e.value for e in at.error)
+    at.number_input(key="pin_diabetes_pima_manual_bmi").set_value(85.0).run()
+    at.number_input(key="pin_diabetes_pima_manual_age").set_value(25.0).run()
+    at.button(key="predict_run").click().run()
+    assert not at.error
+    assert any("above the training range" in w.value for w in at.warning)
