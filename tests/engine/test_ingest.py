@@ -358,3 +358,24 @@ def test_pseudonymised_and_generalised_columns_hold_no_raw_values(fresh_db):
     assert years == {"2019"}
     hn = [r[0] for r in fresh_db.conn.execute("SELECT value_text FROM observations WHERE name = 'hospital_number'")]
     assert len(hn) == 40 and all(v.startswith("P-") for v in hn)
+
+
+def test_xlsx_formula_cell_is_flagged_not_evaluated(fresh_db):
+    df = demo_data.load_pima().head(30).copy()
+    df.insert(0, "patient_id", [f"PX{i}" for i in range(30)])
+    df["note"] = "ok"
+    df.loc[7, "note"] = '=HYPERLINK("http://evil.example","x")'  # synthetic injection cell
+    source = open_source(rf.xlsx_bytes(df))
+    report = validate_source(fresh_db, source, propose_mapping(source.columns, source.preview()))
+    formula = [p for p in report.problems if p.cls == "formula"]
+    assert len(formula) == 1 and formula[0].rows.tolist() == [9]  # sheet row 9 (header is row 1)
+    with pytest.raises(InputError, match="spreadsheet formulas"):
+        import_source(fresh_db, source, report, DEFAULT_DECISIONS, dataset="x", username="t")
+
+
+@pytest.mark.parametrize("doc,phrase", [(b'{"resourceType": "Patient"}', "not a FHIR Bundle"),
+                                        (b'{"resourceType": "Bundle", "entry": [', "not valid JSON"),
+                                        (b'{"resourceType": "Bundle", "entry": []}', "no entries")])
+def test_bad_json_is_refused_clearly(fresh_db, doc, phrase):
+    with pytest.raises(InputError, match=phrase):
+        open_source(doc)
