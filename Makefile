@@ -41,3 +41,9 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
+
+# REST API (FastAPI) on loopback; the same engine and store as the app. Docs at http://127.0.0.1:8000/docs
+.PHONY: api
+API_PORT ?= 8000
+api: venv
+	$(PY) -m uvicorn --factory engine.api.app:create_app --host 127.0.0.1 --port $(API_PORT) --no-server-header

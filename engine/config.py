@@ -40,6 +40,14 @@ class Settings:
     busy_timeout_ms: int = 10_000
     # Uploads (Streamlit's own limit is in .streamlit/config.toml; this is the engine's)
     upload_limit_mb: int = field(default_factory=lambda: _env_int("CLINSIGHT_UPLOAD_LIMIT_MB", 200))
+    # Explore: the report's PDF is printed by headless Chromium (offline); absent -> HTML only.
+    chromium_path: Path = field(default_factory=lambda: _env_path("CLINSIGHT_CHROMIUM", Path("/usr/bin/chromium")))
+    report_pdf_timeout_s: int = 90
+    # REST API (issue 9): request size limits, checked before a body is parsed.
+    api_max_json_kb: int = field(default_factory=lambda: _env_int("CLINSIGHT_API_MAX_JSON_KB", 64))
+    api_max_batch_mb: int = field(default_factory=lambda: _env_int("CLINSIGHT_API_MAX_BATCH_MB", 16))
+    api_max_upload_mb: int = field(default_factory=lambda: _env_int("CLINSIGHT_API_MAX_UPLOAD_MB", 25))
+    api_max_batch_records: int = 10_000
     # Records import (engine/ingest): limits that turn hostile or broken files into clear refusals
     ingest_max_columns: int = field(default_factory=lambda: _env_int("CLINSIGHT_INGEST_MAX_COLUMNS", 2000))
     ingest_chunk_rows: int = field(default_factory=lambda: _env_int("CLINSIGHT_INGEST_CHUNK_ROWS", 50_000))

@@ -38,6 +38,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "treatment.view": frozenset({"clinician", "admin"}),
     "treatment.decide": frozenset({"clinician", "admin"}),
     "treatment.export": frozenset({"clinician", "admin"}),
+    "explore.export": frozenset({"analyst", "admin"}),
+    "explore.cohort_save": frozenset({"analyst", "admin"}),
 }
 
 
@@ -54,3 +56,13 @@ def can(role: str | None, action: str) -> bool:
 def pages_for(role: str | None) -> list[str]:
     """URL paths of the pages ``role`` may open, in navigation order."""
     return [page for page in PAGE_ROLES if can_open_page(role, page)]
+
+# Issue 9 (REST API). The API checks the same table as the app: predictions use
+# "predict.run" and treatment options "treatment.view"; imaging calls are allowed
+# to exactly the roles that may open the imaging page; model cards are readable by
+# every role (analysts on the models page, clinicians as the basis of a prediction).
+ACTION_ROLES.update({
+    "api.models.read": frozenset(ROLES),
+    "api.imaging.run": PAGE_ROLES["imaging"],
+    "api.tokens.manage": frozenset({"admin"}),
+})

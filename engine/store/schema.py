@@ -178,6 +178,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "0400_explore_cohorts",
+        """
+        CREATE TABLE cohorts (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            dataset TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            created_by TEXT,
+            created_at TEXT NOT NULL
+        );
+        """,
+    ),
+    (
         "0100_records_mappings",
         """
         CREATE TABLE column_mappings (
@@ -195,3 +209,26 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
 ]
+
+# Issue 9 (REST API): per-user API tokens. Only the sha256 of a token is kept;
+# the token itself is shown once when created. Revocation keeps the row (audit).
+MIGRATIONS.append(
+    (
+        "0900_api_tokens",
+        """
+        CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            token_hash TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            label TEXT,
+            created_by TEXT,
+            created_at TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT,
+            revoked_by TEXT
+        );
+        CREATE INDEX idx_api_tokens_user ON api_tokens(user_id);
+        """,
+    )
+)
