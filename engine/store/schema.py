@@ -191,6 +191,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0100_records_mappings",
+        """
+        CREATE TABLE column_mappings (
+            name TEXT PRIMARY KEY,
+            mapping TEXT NOT NULL,
+            created_by TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        -- Rollback deletes by version. Observations get no such index on purpose: it would slow
+        -- every bulk import for the rare rollback, which scans instead.
+        CREATE INDEX idx_patients_version ON patients(dataset_version_id);
+        CREATE INDEX idx_conditions_version ON conditions(dataset_version_id);
+        CREATE INDEX idx_medications_version ON medications(dataset_version_id);
+        """,
+    ),
 ]
 
 # Issue 9 (REST API): per-user API tokens. Only the sha256 of a token is kept;
