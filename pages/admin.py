@@ -12,17 +12,20 @@ from engine.activity import audit_filter_values, audit_rows_to_csv, search_audit
 from engine.errors import EngineError
 from engine.roles import ROLES
 from engine.store import open_db
+from pages.components.api_tokens import render_api_tokens_admin
 from pages.components.session import require_page
 
 
 def render() -> None:
     user = require_page("admin")
     st.title("Administration")
-    users_tab, audit_tab = st.tabs(["Users", "Audit trail"])
+    users_tab, audit_tab, tokens_tab = st.tabs(["Users", "Audit trail", "API tokens"])
     with users_tab:
         _render_users(user.username)
     with audit_tab:
         _render_audit(user.username)
+    with tokens_tab:
+        render_api_tokens_admin()
 
 
 def _run(action, success: str) -> None:

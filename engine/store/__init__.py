@@ -161,6 +161,17 @@ def _split_statements(sql: str) -> list[str]:
     return statements
 
 
+def where_clause(conditions: list[tuple[str, object]]) -> tuple[str, list[object]]:
+    """Build " WHERE a AND b" from (sql fragment with one ?, value) pairs, skipping empty values.
+
+    Search forms pass every filter whether set or not; only the set ones constrain the query.
+    """
+    used = [(fragment, value) for fragment, value in conditions if value not in (None, "")]
+    if not used:
+        return "", []
+    return " WHERE " + " AND ".join(fragment for fragment, _ in used), [value for _, value in used]
+
+
 def schema_version(db: Database) -> list[str]:
     """Names of the applied migrations, oldest first."""
     return [row[0] for row in db.conn.execute("SELECT name FROM schema_migrations ORDER BY rowid")]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.store import Database
+from engine.store import Database, where_clause
 
 AUDIT_COLUMNS = ["id", "ts", "username", "action", "target_type", "target_id", "outcome", "details",
                  "prev_hash", "hash"]
@@ -34,25 +34,9 @@ def query_audit(db: Database, *, username: str | None = None, action: str | None
                 target_type: str | None = None, since: str | None = None, until: str | None = None,
                 limit: int = 1000) -> list[dict[str, Any]]:
     """Audit rows newest first, filtered; ``since``/``until`` are ISO date or datetime strings."""
-    where, params = [], []
-    if username:
-        where.append("username = ?")
-        params.append(username)
-    if action:
-        where.append("action = ?")
-        params.append(action)
-    if target_type:
-        where.append("target_type = ?")
-        params.append(target_type)
-    if since:
-        where.append("ts >= ?")
-        params.append(since)
-    if until:
-        where.append("ts < ?")
-        params.append(until)
-    sql = f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    where, params = where_clause([("username = ?", username), ("action = ?", action),
+                                  ("target_type = ?", target_type), ("ts >= ?", since), ("ts < ?", until)])
+    sql = f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit{where}"
     sql += " ORDER BY id DESC LIMIT ?"
     params.append(limit)
     return [dict(zip(AUDIT_COLUMNS, row)) for row in db.conn.execute(sql, params)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from engine.store import Database, utcnow
+from engine.store import Database, utcnow, where_clause
 
 PATIENT_COLUMNS = ("pseudo_id", "dataset_version_id", "source", "licence", "sex", "age", "age_group", "birth_year")
 OBSERVATION_COLUMNS = ("patient_id", "dataset_version_id", "code", "system", "name", "value_num", "value_text",
@@ -80,24 +80,16 @@ def _escape_like(value: str) -> str:
 def search_patients(db: Database, *, text: str | None = None, source: str | None = None, sex: str | None = None,
                     condition_code: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
     """Patients matching every given filter (pseudo-id substring, source, sex, condition code prefix)."""
-    where, params = [], []
     text = _clean(text)
     condition_code = _clean(condition_code)
-    if text:
-        where.append("p.pseudo_id LIKE ? ESCAPE '\\'")
-        params.append(f"%{_escape_like(text)}%")
-    if source:
-        where.append("p.source = ?")
-        params.append(source)
-    if sex:
-        where.append("p.sex = ?")
-        params.append(sex)
-    if condition_code:
-        where.append("EXISTS (SELECT 1 FROM conditions c WHERE c.patient_id = p.id AND c.code LIKE ? ESCAPE '\\')")
-        params.append(f"{_escape_like(condition_code)}%")
-    sql = "SELECT p.id, p.pseudo_id, p.source, p.sex, p.age, p.age_group FROM patients p"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    where, params = where_clause([
+        ("p.pseudo_id LIKE ? ESCAPE '\\'", f"%{_escape_like(text)}%" if text else None),
+        ("p.source = ?", source),
+        ("p.sex = ?", sex),
+        ("EXISTS (SELECT 1 FROM conditions c WHERE c.patient_id = p.id AND c.code LIKE ? ESCAPE '\\')",
+         f"{_escape_like(condition_code)}%" if condition_code else None),
+    ])
+    sql = "SELECT p.id, p.pseudo_id, p.source, p.sex, p.age, p.age_group FROM patients p" + where
     sql += " ORDER BY p.id LIMIT ?"
     params.append(limit)
     return _rows(db, sql, params)

@@ -191,6 +191,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0100_records_mappings",
+        """
+        CREATE TABLE column_mappings (
+            name TEXT PRIMARY KEY,
+            mapping TEXT NOT NULL,
+            created_by TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        -- Rollback deletes by version. Observations get no such index on purpose: it would slow
+        -- every bulk import for the rare rollback, which scans instead.
+        CREATE INDEX idx_patients_version ON patients(dataset_version_id);
+        CREATE INDEX idx_conditions_version ON conditions(dataset_version_id);
+        CREATE INDEX idx_medications_version ON medications(dataset_version_id);
+        """,
+    ),
 ]
 
 # Issue 9 (REST API): per-user API tokens. Only the sha256 of a token is kept;
@@ -212,6 +229,29 @@ MIGRATIONS.append(
             revoked_by TEXT
         );
         CREATE INDEX idx_api_tokens_user ON api_tokens(user_id);
+        """,
+    )
+)
+
+# Issue 6 (imaging): stored images, de-identified, one row per (patient, content hash).
+MIGRATIONS.append(
+    (
+        "0600_imaging_images",
+        """
+        CREATE TABLE images (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            sha256 TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('png', 'jpeg', 'dicom')),
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            header TEXT,
+            content BLOB NOT NULL,
+            username TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (patient_id, sha256)
+        );
+        CREATE INDEX idx_images_patient ON images(patient_id);
         """,
     )
 )

@@ -132,13 +132,19 @@ def page(browser, request):
     context.close()
 
 
-def wait_for_app(page) -> None:
-    """Wait until Streamlit has finished the current script run."""
+def wait_for_app(page, timeout_ms: int = 90_000) -> None:
+    """Wait until Streamlit has finished the current script run.
+
+    The app root carries ``data-test-script-state`` ("running" while a rerun is in flight; set on the
+    client as soon as a widget triggers one). The status widget is hidden by toolbarMode=minimal.
+    """
     page.wait_for_selector('[data-testid="stApp"]')
+    page.wait_for_timeout(150)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')")
-    page.wait_for_timeout(300)
+        "() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
+        " return app && app.getAttribute('data-test-script-state') !== 'running'; }",
+        timeout=timeout_ms)
+    page.wait_for_timeout(200)
 
 
 def login(page, base_url: str, username: str, password: str) -> None:

@@ -66,3 +66,18 @@ def test_audit_viewer_filters_and_verifies(admin_db):
     table = at.dataframe[-1].value  # users table first, audit table last
     assert set(table["action"]) == {"user.create"}
     assert "prev_hash" not in table.columns
+
+
+def test_admin_page_creates_an_api_token_shown_once(admin_db):
+    from engine.api_tokens import list_tokens
+
+    at = open_page("admin", role="admin", username="root")
+    at.selectbox(key="api_token_user").select("carol")
+    at.text_input(key="api_token_label").input("EHR bridge")
+    next(b for b in at.button if "token" in b.label.lower() and "revoke" not in b.label.lower()).click().run()
+    assert not at.exception
+    shown = [c.value for c in at.code]
+    assert len(shown) == 1 and shown[0].startswith("cst_")
+    assert [t["username"] for t in list_tokens(admin_db)] == ["carol"]
+    at.run()
+    assert not any(c.value.startswith("cst_") for c in at.code)  # never shown twice

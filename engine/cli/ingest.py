@@ -1,0 +1,117 @@
+"""``python -m engine ingest FILE [--mapping NAME]``: the records page's import, without the UI.
+
+Reads, maps (a saved mapping or the proposal), validates, applies the decision
+per problem class (``--decide CLASS=ACTION``; defaults in
+``engine.ingest.DEFAULT_DECISIONS``) and imports in one transaction. Bad input
+ends with one sentence on stderr and exit code 2, having written nothing.
+Also ``python -m engine records versions|rollback ID|mappings``.
+"""
+from __future__ import annotations
+
+import getpass
+import json
+import re
+from pathlib import Path
+
+from engine.errors import InputError
+from engine.ingest import (DEFAULT_DECISIONS, import_source, open_source, propose_mapping, rollback_version,
+                           validate_source)
+from engine.ingest.records import list_versions
+from engine.store import open_db, transaction
+from engine.store import records as record_rows
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("ingest", help="import a CSV / Excel / Parquet / FHIR file as a dataset version")
+    parser.add_argument("file", help="the file to import (format is sniffed from its content)")
+    parser.add_argument("--mapping", help="name of a saved column mapping to use")
+    parser.add_argument("--save-mapping", metavar="NAME", help="save the mapping used under this name")
+    parser.add_argument("--dataset", help="dataset name (default: the file name without extension)")
+    parser.add_argument("--user", default=None, help="who is importing (recorded in the audit trail)")
+    parser.add_argument("--outliers", choices=("zscore", "iqr"), default="zscore")
+    parser.add_argument("--decide", action="append", default=[], metavar="CLASS=ACTION",
+                        help="decision for a problem class, e.g. unit_mixup=fix, duplicate=drop, id_collision=keep")
+    parser.add_argument("--dry-run", action="store_true", help="validate and print the report; write nothing")
+    parser.set_defaults(func=run_ingest)
+
+    records = subparsers.add_parser("records", help="list or roll back imported dataset versions")
+    sub = records.add_subparsers(dest="records_command", required=True)
+    sub.add_parser("versions", help="list dataset versions as JSON").set_defaults(func=run_versions)
+    rb = sub.add_parser("rollback", help="remove the rows of one dataset version")
+    rb.add_argument("version_id", type=int)
+    rb.add_argument("--user", default=None)
+    rb.set_defaults(func=run_rollback)
+    sub.add_parser("mappings", help="list saved column mappings").set_defaults(func=run_mappings)
+
+
+def _decisions(items: list[str]) -> dict[str, str]:
+    decisions = dict(DEFAULT_DECISIONS)
+    for item in items:
+        if "=" not in item:
+            raise InputError(f"--decide expects CLASS=ACTION, got '{item}'.")
+        cls, action = (part.strip() for part in item.split("=", 1))
+        if cls not in DEFAULT_DECISIONS:
+            raise InputError(f"'{cls}' is not a problem class; choose from {', '.join(DEFAULT_DECISIONS)}.")
+        decisions[cls] = action
+    return decisions
+
+
+def _user(value: str | None) -> str:
+    if value:
+        return value
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def run_ingest(args) -> int:
+    path = Path(args.file)
+    decisions = _decisions(args.decide)
+    source = open_source(path)
+    dataset = args.dataset or re.sub(r"[^A-Za-z0-9_.-]+", "-", path.stem).strip("-") or "import"
+    with open_db() as db:
+        if args.mapping:
+            mapping = record_rows.load_mapping(db, args.mapping)
+            if mapping is None:
+                raise InputError(f"There is no saved mapping named '{args.mapping}'.")
+        else:
+            mapping = propose_mapping(source.columns, source.preview(200))
+        report = validate_source(db, source, mapping, outlier_method=args.outliers)
+        if args.dry_run:
+            print(json.dumps(report.to_dict(20), indent=2, default=str))
+            return 0
+        user = _user(args.user)
+        try:
+            result = import_source(db, source, report, decisions, dataset=dataset, username=user,
+                                   file_name=path.name)
+        except InputError as exc:
+            if str(exc).startswith("Import cancelled"):
+                raise InputError(f"{exc} To import anyway, choose with --decide CLASS=ACTION (see --help).") from None
+            raise
+        if args.save_mapping:
+            with transaction(db):
+                record_rows.save_mapping(db, args.save_mapping, {"columns": report.mapping}, user)
+    print(result.summary())
+    for problem in report.problems:
+        print(f"  {problem.cls} -> {decisions[problem.cls]}: {problem.message}")
+    return 0
+
+
+def run_versions(args) -> int:
+    with open_db() as db:
+        print(json.dumps(list_versions(db), indent=2, default=str))
+    return 0
+
+
+def run_rollback(args) -> int:
+    with open_db() as db:
+        counts = rollback_version(db, args.version_id, username=_user(args.user))
+    print(f"rolled back version {args.version_id}: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
+    return 0
+
+
+def run_mappings(args) -> int:
+    with open_db() as db:
+        print(json.dumps(record_rows.list_mappings(db), indent=2))
+    return 0

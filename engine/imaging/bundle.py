@@ -1,0 +1,82 @@
+"""Load the chest X-ray model bundle: ``assets/models/chest_xray_pneumonia/<version>/{weights.pt, card.json}``.
+
+Why the checks: weights are a ``state_dict`` loaded with ``weights_only=True``
+(no pickled code runs) and only after their sha256 matches the card, so a
+swapped or damaged file is refused rather than silently used.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from engine.config import get_settings
+from engine.errors import ModelUnavailableError
+from engine.imaging.model import XrayNet
+
+MODEL_NAME = "chest_xray_pneumonia"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A loaded, verified model and its card."""
+
+    model: XrayNet
+    card: dict
+    path: Path
+
+    @property
+    def version(self) -> str:
+        return str(self.card["version"])
+
+
+def _version_key(name: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in name.split("."))
+
+
+def bundle_dir(version: str | None = None, models_dir: Path | None = None) -> Path:
+    """Folder of ``version`` (default: the newest version present)."""
+    root = (models_dir or get_settings().models_dir) / MODEL_NAME
+    if version is not None:
+        path = root / version
+        if not (path / "card.json").exists():
+            raise ModelUnavailableError(f"Chest X-ray model version {version} is not installed.")
+        return path
+    versions = sorted((p.name for p in root.glob("*") if (p / "card.json").exists()), key=_version_key) if root.is_dir() else []
+    if not versions:
+        raise ModelUnavailableError("No chest X-ray model is installed (train one with `python -m engine imaging train`).")
+    return root / versions[-1]
+
+
+@lru_cache(maxsize=4)
+def _load(path_str: str, mtime: float) -> Bundle:
+    path = Path(path_str)
+    card = json.loads((path / "card.json").read_text())
+    weights = path / card["weights"]["file"]
+    if not weights.exists():
+        raise ModelUnavailableError(f"The chest X-ray model version {card['version']} has no weights file.")
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    if digest != card["weights"]["sha256"]:
+        raise ModelUnavailableError(
+            f"The chest X-ray model version {card['version']} failed its integrity check (weights checksum differs from the card)."
+        )
+    torch.set_num_threads(max(1, get_settings().imaging_threads))  # process-wide; see Settings.imaging_threads
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    model = XrayNet()
+    model.platt_boot = torch.zeros_like(state["platt_boot"])  # size is set by training
+    model.load_state_dict(state)
+    model.eval()
+    return Bundle(model=model, card=card, path=path)
+
+
+def load_bundle(version: str | None = None, models_dir: Path | None = None) -> Bundle:
+    """Load (cached per process, refreshed when the weights file changes) and verify a bundle."""
+    path = bundle_dir(version, models_dir)
+    card = json.loads((path / "card.json").read_text())
+    weights = path / card["weights"]["file"]
+    mtime = weights.stat().st_mtime if weights.exists() else 0.0
+    return _load(str(path), mtime)

@@ -1,0 +1,84 @@
+"""Quality and out-of-distribution checks: is this the kind of image the model was trained on?
+
+Why: a CNN returns a confident number for anything, a CT slice or a holiday
+photo included. Every check returns a sentence; *blocking* checks withhold the
+probability and heat-map, *advisory* ones are shown beside the result. Limits
+for the pixel checks (layout template, feature distance, exposure) were fitted
+on the training images and travel in the model's state_dict.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from engine.imaging.decode import DecodedImage
+from engine.imaging.model import XrayNet
+
+RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR"}
+CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "CHEST_LAT", "PORT CHEST", "TORAX"}
+LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL", "RLD", "LLD", "XTABLE"}
+FRONTAL_TRAINED_VIEWS = {"AP"}
+#: Mean channel spread above this (0-1 scale) means a colour image, not a radiograph.
+COLOUR_LIMIT = 0.04
+
+
+@dataclass
+class QualityReport:
+    """``ok`` is False when any blocking check failed; ``warnings`` lists every finding."""
+
+    ok: bool
+    warnings: list[str]
+    scores: dict
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "warnings": list(self.warnings)}
+
+
+def check_quality(decoded: DecodedImage, square: np.ndarray, pooled: torch.Tensor, model: XrayNet) -> QualityReport:
+    """Run every check on one image; ``square`` is the model's [0, 1] input, ``pooled`` its features (1, C)."""
+    blocking: list[str] = []
+    advisory: list[str] = []
+    header = decoded.header
+    if decoded.kind == "dicom":
+        modality = str(header.get("Modality") or "").upper()
+        if not modality:
+            advisory.append("The DICOM header does not state a modality; check that this is a chest radiograph.")
+        elif modality not in RADIOGRAPH_MODALITIES:
+            blocking.append(f"This DICOM image is modality {modality}, not a plain radiograph (CR/DX); "
+                            "the model reads chest X-rays only.")
+        body = str(header.get("BodyPartExamined") or "").upper()
+        if body and body not in CHEST_BODY_PARTS:
+            blocking.append(f"The DICOM header says the body part is {body}, not the chest.")
+        view = str(header.get("ViewPosition") or "").upper()
+        if view in LATERAL_VIEWS:
+            blocking.append(f"This is a lateral view ({view}); the model was trained on frontal (AP) views only.")
+        elif view and view not in FRONTAL_TRAINED_VIEWS:
+            advisory.append(f"View position {view}: the model was trained on pediatric AP views; read with care.")
+    if decoded.colourfulness > COLOUR_LIMIT:
+        blocking.append("The image is in colour (a photograph or screenshot?), not a grayscale radiograph.")
+
+    mean, std = float(square.mean()), float(square.std())
+    lo_mean, hi_mean, lo_std, _ = (float(v) for v in model.exposure_limits)
+    if mean < lo_mean or mean > hi_mean or std < lo_std:
+        what = "too dark" if mean < lo_mean else "too bright" if mean > hi_mean else "too flat (very low contrast)"
+        blocking.append(f"The exposure is extreme: the image is {what} compared with the training X-rays.")
+
+    norm = (square - mean) / (std + 1e-6)
+    template = model.template.numpy()
+    t = (template - template.mean()) / (template.std() + 1e-6)
+    corr = float((norm * t).mean())
+    layout_off = corr < float(model.template_limit)
+    if layout_off:
+        blocking.append("The image layout does not look like a frontal chest X-ray (a different body part, a lateral "
+                        "view, or not a radiograph).")
+    d = pooled[0].double() - model.feat_mean.double()
+    maha = float(torch.sqrt(torch.clamp(d @ model.feat_precision.double() @ d, min=0.0)))
+    if maha > float(model.maha_limit) and not layout_off:
+        blocking.append("The image is unlike the X-rays the model was trained on (out of distribution); "
+                        "its probability would not be reliable.")
+    scores = {"template_corr": round(corr, 4), "template_limit": round(float(model.template_limit), 4),
+              "mahalanobis": round(maha, 3), "mahalanobis_limit": round(float(model.maha_limit), 3),
+              "mean": round(mean, 4), "std": round(std, 4), "colourfulness": round(decoded.colourfulness, 4)}
+    return QualityReport(ok=not blocking, warnings=blocking + advisory, scores=scores)

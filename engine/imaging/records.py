@@ -1,0 +1,126 @@
+"""Store an analysed image and its result against a patient, audited; record clinician feedback.
+
+Why one transaction: the de-identified image, the prediction row and the audit
+row are written together or not at all, so a failure leaves the store as it was.
+Validation (decode, quality) happens before, in :func:`analyse_image`: a bad
+upload raises there and nothing reaches this module.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from engine import audit
+from engine.errors import InputError, NotFoundError
+from engine.imaging.decode import decode_image
+from engine.imaging.deid import deidentify
+from engine.imaging.service import ImageAnalysis, result_json
+from engine.store import Database, transaction
+from engine.store import images as image_store
+from engine.store.patients import get_patient
+
+VERDICTS = ("agree", "disagree")
+
+
+def store_analysis(db: Database, *, pseudo_id: str, data: bytes, analysis: ImageAnalysis, username: str) -> dict:
+    """De-identify and store the image for ``pseudo_id`` (once per content), store the result, audit both.
+
+    Returns {"image_id", "prediction_id", "sha256", "image_created"}.
+    """
+    patient = get_patient(db, pseudo_id)
+    if patient is None:
+        raise NotFoundError("That patient does not exist in the store.")
+    clean = deidentify(data, analysis.decoded.kind)
+    decode_image(clean)  # the stored bytes must still decode; raises InputError otherwise
+    sha = hashlib.sha256(clean).hexdigest()
+    header = json.dumps(analysis.decoded.header, default=str) if analysis.decoded.header else None
+    inputs = json.dumps({"image_sha256": sha, "kind": analysis.decoded.kind,
+                         "width": analysis.decoded.width, "height": analysis.decoded.height}, sort_keys=True)
+    with transaction(db):
+        image_id, created = image_store.upsert_image(
+            db, patient_id=patient["id"], sha256=sha, kind=analysis.decoded.kind, width=analysis.decoded.width,
+            height=analysis.decoded.height, header=header, content=clean, username=username)
+        if created:
+            audit.record(db, username=username, action="imaging.store", target_type="patient", target_id=pseudo_id,
+                         details={"image_id": image_id, "sha256": sha, "kind": analysis.decoded.kind})
+        prediction_id = _prediction(db, patient["id"], pseudo_id, inputs, analysis, username, image_id, sha)
+    return {"image_id": image_id, "prediction_id": prediction_id, "sha256": sha, "image_created": created}
+
+
+def _prediction(db, patient_id, pseudo_id, inputs, analysis, username, image_id, sha) -> int:
+    existing = image_store.latest_image_prediction(db, patient_id=patient_id, model_name=analysis.model,
+                                                   model_version=analysis.version, inputs=inputs)
+    if existing is not None:
+        return int(existing["id"])
+    explanation = json.dumps({"method": "Grad-CAM at the last convolutional block",
+                              "withheld": analysis.probability is None, "quality_scores": analysis.quality.scores})
+    prediction_id = image_store.insert_prediction(
+        db, patient_id=patient_id, model_name=analysis.model, model_version=analysis.version, inputs=inputs,
+        output=result_json(analysis), explanation=explanation, username=username)
+    audit.record(db, username=username, action="predict.run", target_type="patient", target_id=pseudo_id,
+                 details={"prediction_id": prediction_id, "model": analysis.model, "version": analysis.version,
+                          "image_id": image_id, "sha256": sha, "withheld": analysis.probability is None})
+    return prediction_id
+
+
+def analyse_stored(db: Database, *, pseudo_id: str, image_id: int, username: str, version: str | None = None) -> dict:
+    """Open a stored image of ``pseudo_id`` (audited), analyse it, reuse or store the result for this model version."""
+    from engine.imaging.service import analyse_image
+
+    row = load_stored_image(db, pseudo_id=pseudo_id, image_id=image_id, username=username)
+    analysis = analyse_image(row["content"], None, version=version)
+    inputs = json.dumps({"image_sha256": row["sha256"], "kind": row["kind"], "width": row["width"],
+                         "height": row["height"]}, sort_keys=True)
+    with transaction(db):
+        prediction_id = _prediction(db, row["patient_id"], pseudo_id, inputs, analysis, username, image_id, row["sha256"])
+    return {"image_id": image_id, "prediction_id": prediction_id, "sha256": row["sha256"], "image_created": False,
+            "analysis": analysis, "content": row["content"]}
+
+
+def load_stored_image(db: Database, *, pseudo_id: str, image_id: int, username: str) -> dict:
+    """Return a stored image row of ``pseudo_id`` (with bytes) and audit the view."""
+    patient = get_patient(db, pseudo_id)
+    row = image_store.get_image(db, image_id)
+    if patient is None or row is None or row["patient_id"] != patient["id"]:
+        raise NotFoundError("That image is not stored for this patient.")
+    audit.record(db, username=username, action="imaging.view", target_type="patient", target_id=pseudo_id,
+                 details={"image_id": image_id, "sha256": row["sha256"]})
+    return row
+
+
+def list_patient_images(db: Database, pseudo_id: str) -> list[dict]:
+    """Stored images of a patient (no bytes), newest first."""
+    patient = get_patient(db, pseudo_id)
+    if patient is None:
+        raise NotFoundError("That patient does not exist in the store.")
+    return image_store.images_for(db, patient["id"])
+
+
+def record_feedback(db: Database, *, prediction_id: int, verdict: str, reason: str | None, username: str) -> int:
+    """Record a clinician's agree/disagree on an image result, audited."""
+    if verdict not in VERDICTS:
+        raise InputError("Feedback must be 'agree' or 'disagree'.")
+    prediction = image_store.get_prediction(db, prediction_id)
+    if prediction is None:
+        raise NotFoundError("That result does not exist.")
+    with transaction(db):
+        feedback_id = image_store.insert_feedback(db, prediction_id=prediction_id, username=username, verdict=verdict,
+                                                  reason=(reason or "").strip()[:1000] or None)
+        audit.record(db, username=username, action="feedback.record", target_type="prediction", target_id=prediction_id,
+                     details={"verdict": verdict, "model": prediction["model_name"]})
+    return feedback_id
+
+
+def analyse_and_store(db: Database, *, pseudo_id: str, data: bytes, filename: str | None, username: str,
+                      version: str | None = None) -> dict:
+    """Validate + analyse first (InputError leaves the store untouched), then store and audit.
+
+    Returns :func:`store_analysis`'s dict plus ``analysis`` (the :class:`ImageAnalysis`).
+    """
+    from engine.imaging.service import analyse_image
+
+    if get_patient(db, pseudo_id) is None:
+        raise NotFoundError("That patient does not exist in the store.")
+    analysis = analyse_image(data, filename, version=version)
+    stored = store_analysis(db, pseudo_id=pseudo_id, data=data, analysis=analysis, username=username)
+    return {**stored, "analysis": analysis}

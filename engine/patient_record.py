@@ -1,0 +1,57 @@
+"""One patient's record for the patient page: demographics, observations, conditions, predictions.
+
+Every call of :func:`view_patient` is audited (``patient.view``) with the
+pseudonymous id only; nothing here returns a direct identifier because none is
+stored (imports remove or pseudonymise them).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from engine import audit
+from engine.errors import AuthError, NotFoundError
+from engine.roles import can
+from engine.store import Database
+from engine.store import patients as patient_rows
+from engine.store import records as record_rows
+
+
+def search(db: Database, *, text: str | None = None, source: str | None = None, sex: str | None = None,
+           condition_code: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """Patients matching the filters (pseudonymous id substring, source, sex, ICD-10-CM prefix)."""
+    return patient_rows.search_patients(db, text=(text or "").strip() or None, source=source or None,
+                                        sex=sex or None, condition_code=(condition_code or "").strip().upper() or None,
+                                        limit=limit)
+
+
+def filter_options(db: Database) -> dict[str, list[str]]:
+    return {"sources": patient_rows.list_sources(db), "sexes": ["female", "male", "other", "unknown"]}
+
+
+def view_patient(db: Database, pseudo_id: str, *, username: str, role: str) -> dict[str, Any]:
+    """The whole record of one patient, audited as a view."""
+    if not can(role, "patient.view"):
+        raise AuthError("Your role may not open patient records.")
+    patient = patient_rows.get_patient(db, pseudo_id)
+    if patient is None:
+        audit.record(db, username=username, action="patient.view", target_type="patient", target_id=pseudo_id,
+                     outcome="not_found")
+        raise NotFoundError(f"There is no patient '{pseudo_id}'.")
+    observations = patient_rows.observations_for(db, patient["id"])
+    predictions = record_rows.predictions_with_feedback(db, patient["id"])
+    for pred in predictions:
+        try:
+            pred["output"] = json.loads(pred["output"])
+        except (TypeError, ValueError):
+            pass
+    audit.record(db, username=username, action="patient.view", target_type="patient", target_id=pseudo_id,
+                 details={"observations": len(observations), "predictions": len(predictions)})
+    return {
+        "patient": {k: patient[k] for k in ("pseudo_id", "source", "sex", "age", "age_group", "birth_year")},
+        "observations": observations,
+        "conditions": patient_rows.conditions_for(db, patient["id"]),
+        "medications": patient_rows.medications_for(db, patient["id"]),
+        "allergies": patient_rows.allergies_for(db, patient["id"]),
+        "predictions": predictions,
+    }

@@ -1,0 +1,105 @@
+"""Patient: find a patient by pseudonymous id or filters, then their record (every view is audited)."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from engine.errors import EngineError
+from engine.patient_record import filter_options, search, view_patient
+from engine.store import open_db
+from pages.components.session import require_page
+
+ANY = "(any)"
+
+
+def render() -> None:
+    user = require_page("patient")
+    st.title("Patient")
+    st.caption("Patients are shown by pseudonymous id only; names, contact details and record numbers are never "
+               "stored. Opening a record is logged in the audit trail.")
+    with open_db() as db:
+        options = filter_options(db)
+    c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
+    text = c1.text_input("Pseudonymous id contains", key="patient_search")
+    source = c2.selectbox("Dataset", [ANY, *options["sources"]], key="patient_source")
+    sex = c3.selectbox("Sex", [ANY, *options["sexes"]], key="patient_sex")
+    condition = c4.text_input("ICD-10-CM code starts with", key="patient_condition")
+    with open_db() as db:
+        matches = search(db, text=text, source=None if source == ANY else source, sex=None if sex == ANY else sex,
+                         condition_code=condition)
+    if not matches:
+        st.info("No patient matches these filters.")
+        return
+    st.caption(f"{len(matches):,} patients shown{' (first 200)' if len(matches) == 200 else ''}.")
+    st.dataframe(pd.DataFrame(matches)[["pseudo_id", "source", "sex", "age_group"]], hide_index=True,
+                 key="patient_matches")
+    ids = [m["pseudo_id"] for m in matches]
+    chosen = st.selectbox("Open patient", ids, index=None, placeholder="Choose a pseudonymous id",
+                          key="patient_pick")
+    if chosen is None:
+        return
+    try:
+        with open_db() as db:
+            record = view_patient(db, chosen, username=user.username, role=user.role)
+    except EngineError as exc:
+        st.error(str(exc))
+        return
+    _render_record(record)
+
+
+def _render_record(record: dict) -> None:
+    patient = record["patient"]
+    st.subheader(f"Patient {patient['pseudo_id']}")
+    cols = st.columns(4)
+    cols[0].metric("Sex", patient["sex"] or "unknown")
+    cols[1].metric("Age", "90+" if patient["age_group"] == "90+" else
+                   ("-" if patient["age"] is None else f"{patient['age']:.0f}"))
+    cols[2].metric("Age group", patient["age_group"] or "-")
+    cols[3].metric("Dataset", patient["source"] or "-")
+
+    obs = pd.DataFrame(record["observations"])
+    st.markdown("**Observations**")
+    if obs.empty:
+        st.caption("No observations recorded.")
+    else:
+        numeric = obs[obs["value_num"].notna()]
+        names = sorted(numeric["name"].unique())
+        if names:
+            coded = sorted(numeric.loc[numeric["system"] == "http://loinc.org", "name"].unique())
+            picked = st.multiselect("Plot", names, default=(coded or names)[:1], key="patient_plot_pick")
+            data = numeric[numeric["name"].isin(picked)].copy()
+            if not data.empty:
+                data["when"] = data["time"].fillna("(no date)")
+                data["label"] = data["name"] + " (" + data["unit"].fillna("") + ")"
+                fig = px.line(data.sort_values("when"), x="when", y="value_num", color="label", markers=True,
+                              labels={"when": "date (shifted)", "value_num": "value", "label": "observation"},
+                              title="Observations over time")
+                st.plotly_chart(fig, key="patient_obs_chart")
+        st.dataframe(obs[["name", "code", "value_num", "value_text", "unit", "time", "flag"]], hide_index=True,
+                     key="patient_obs_table")
+    st.markdown("**Conditions**")
+    if record["conditions"]:
+        st.dataframe(pd.DataFrame(record["conditions"]), hide_index=True, key="patient_conditions")
+    else:
+        st.caption("No conditions recorded.")
+    if record["medications"]:
+        st.markdown("**Medications**")
+        st.dataframe(pd.DataFrame(record["medications"]), hide_index=True, key="patient_medications")
+    st.markdown("**Past predictions and feedback**")
+    if record["predictions"]:
+        rows = []
+        for pred in record["predictions"]:
+            fb = pred["feedback"][-1] if pred["feedback"] else {}
+            rows.append({"when": pred["created_at"], "model": f"{pred['model_name']} {pred['model_version']}",
+                         "output": str(pred["output"])[:120], "by": pred["username"],
+                         "feedback": fb.get("verdict"), "reason": fb.get("reason")})
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key="patient_predictions")
+    else:
+        st.caption("No predictions recorded for this patient.")
+
+
+if __name__ == "__main__":
+    from pages.components.standalone import run_app_instead
+
+    run_app_instead()

@@ -1,0 +1,124 @@
+"""Imaging in a real browser: a clinician uploads a full-resolution JPEG and a DICOM chest X-ray, sees the
+probability and heat-map, toggles the overlay, records feedback; a text file renamed .png is refused."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from pydicom.data import get_testdata_file
+
+from engine.config import get_settings
+from engine.store import connect
+from tests.e2e.conftest import goto_page, login, wait_for_app
+
+UPLOADER = '[data-testid="stFileUploader"] input[type="file"]'
+
+
+def _bundle_installed() -> bool:
+    root = get_settings().models_dir / "chest_xray_pneumonia"
+    return root.is_dir() and any((p / "card.json").exists() for p in root.iterdir())
+
+
+pytestmark = pytest.mark.skipif(not _bundle_installed(), reason="no chest X-ray model bundle installed")
+
+
+@pytest.fixture
+def chest_files(tmp_path):
+    """pydicom-data's real chest CR (1841 x 1955, MONOCHROME1) as DICOM and as a full-resolution JPEG."""
+    from engine.imaging.decode import decode_image
+
+    dicom = get_testdata_file("RG1_UNCR.dcm", download=False)
+    if dicom is None:
+        pytest.skip("pydicom-data chest CR not available offline")
+    gray = decode_image(open(dicom, "rb").read()).gray
+    jpeg = tmp_path / "chest_full_resolution.jpg"
+    Image.fromarray((gray * 255).round().astype(np.uint8)).save(jpeg, quality=92)
+    text = tmp_path / "notes.png"
+    text.write_text("not an image, only a text file renamed\n" * 5)
+    return {"dicom": dicom, "jpeg": str(jpeg), "text": str(text)}
+
+
+def _analyse(page, path: str) -> None:
+    page.locator(UPLOADER).set_input_files(path)
+    wait_for_app(page)
+    button = page.get_by_role("button", name="Analyse and store")
+    page.wait_for_function("(b) => !b.disabled", arg=button.element_handle(), timeout=60_000)
+    button.click()
+    wait_for_app(page)
+
+
+def _wait_for_charts(page, n: int) -> None:
+    """Wait until exactly ``n`` plotly charts are on the page (stale ones vanish when a run ends)."""
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length === n", arg=n, timeout=30_000)
+
+
+def _wait_for_probability(page) -> None:
+    page.locator('[data-testid="stMetricLabel"]', has_text="Probability of pneumonia").wait_for(timeout=90_000)
+
+
+def test_clinician_reads_jpeg_and_dicom_with_heatmap_and_feedback(page, e2e_server, e2e_users, e2e_db, chest_files):
+    username, password = e2e_users["clinician"]
+    login(page, e2e_server, username, password)
+    goto_page(page, "Imaging")
+    page.get_by_role("heading", name="Chest X-ray reading").wait_for()
+
+    _analyse(page, chest_files["jpeg"])
+    _wait_for_probability(page)
+    app = page.locator('[data-testid="stApp"]')
+    assert "95% interval" in app.inner_text()
+    _wait_for_charts(page, 2)  # viewer + heat-map
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    # toggle the overlay off and back on: the switch state and the drawn heat-map image follow
+    def heat_image() -> str:
+        return charts.nth(1).locator("image").first.get_attribute("href") or ""
+
+    switch = page.get_by_role("switch", name="Show heat-map (Grad-CAM)")
+    with_overlay = heat_image()
+    assert switch.is_checked() and with_overlay
+    page.get_by_text("Show heat-map (Grad-CAM)").click()
+    wait_for_app(page)
+    assert not switch.is_checked()
+    page.wait_for_function(
+        """(before) => {
+            const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
+            const img = charts.length > 1 ? charts[1].querySelector('image') : null;
+            const href = img ? img.getAttribute('href') : null;
+            return href && href !== before;
+        }""", arg=with_overlay, timeout=30_000)
+    assert heat_image() != with_overlay  # the plain image, no heat-map blended in
+    page.get_by_text("Show heat-map (Grad-CAM)").click()
+    wait_for_app(page)
+    assert switch.is_checked()
+
+    page.get_by_text("disagree", exact=True).click()
+    page.get_by_role("textbox", name="Reason (optional)").fill("e2e: no consolidation seen")
+    page.get_by_role("button", name="Record feedback").click()
+    page.get_by_text("Feedback recorded: disagree").wait_for()
+
+    _analyse(page, chest_files["dicom"])
+    page.get_by_text("Window width").wait_for(timeout=90_000)
+    _wait_for_probability(page)
+    table = page.locator('[data-testid="stTable"]')
+    table.wait_for(timeout=60_000)
+    text = table.inner_text()
+    assert "Modality" in text and "CR" in text and "CHEST" in text, text
+    _wait_for_charts(page, 2)  # viewer + heat-map of the DICOM (the JPEG's are gone once the run ends)
+
+    db = connect(e2e_db)
+    try:
+        kinds = sorted(r[0] for r in db.conn.execute("SELECT kind FROM images"))
+        feedback = db.conn.execute("SELECT verdict, reason FROM feedback").fetchall()
+    finally:
+        db.conn.close()
+    assert kinds == ["dicom", "jpeg"]
+    assert ("disagree", "e2e: no consolidation seen") in feedback
+
+
+def test_text_renamed_png_is_refused_in_the_browser(page, e2e_server, e2e_users, chest_files):
+    username, password = e2e_users["clinician"]
+    login(page, e2e_server, username, password)
+    goto_page(page, "Imaging")
+    _analyse(page, chest_files["text"])
+    page.get_by_text("not a PNG, JPEG or DICOM image").wait_for(timeout=90_000)
+    assert page.locator('[data-testid="stMetricLabel"]').count() == 0

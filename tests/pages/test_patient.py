@@ -1,0 +1,51 @@
+"""AppTests for /patient: search, one patient's record with a plotly chart, every view audited."""
+from __future__ import annotations
+
+import json
+
+from tests.pages.apptest_helpers import open_page
+from tests.pages.test_records import frame_with
+
+
+def test_logged_out_and_analyst_are_refused(seeded_db):
+    for role in (None, "analyst"):
+        at = open_page("patient", role=role, username="ana" if role else None)
+        assert not at.exception
+        assert "Patient" not in [t.value for t in at.title]
+        assert not any("pseudo_id" in df.value.columns for df in at.dataframe)
+
+
+def test_clinician_finds_patient_and_view_is_audited(seeded_db):
+    at = open_page("patient", role="clinician", username="doc")
+    assert not at.exception
+    at.text_input(key="patient_search").set_value("UCI-000").run()
+    matches = frame_with(at, "pseudo_id", "age_group")
+    assert len(matches) == 9 and set(matches["source"]) == {"uci_heart"}
+    before = seeded_db.conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'patient.view'").fetchone()[0]
+    at.selectbox(key="patient_pick").set_value("UCI-0002").run()
+    assert not at.exception and not at.error
+    assert at.metric[0].value == "male" and at.metric[1].value == "67"
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["data"][0]["y"]
+    conditions = frame_with(at, "code", "display")
+    assert conditions["code"].tolist() == ["I25.10"]  # UCI num = 2: angiographic disease
+    after = seeded_db.conn.execute("SELECT username, target_id FROM audit WHERE action = 'patient.view' "
+                                   "ORDER BY id DESC LIMIT 1").fetchone()
+    assert after == ("doc", "UCI-0002")
+    assert seeded_db.conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'patient.view'").fetchone()[0] > before
+
+
+def test_predictions_and_feedback_are_listed(seeded_db):
+    pid = seeded_db.conn.execute("SELECT id FROM patients WHERE pseudo_id = 'PIMA-0002'").fetchone()[0]
+    seeded_db.conn.execute("INSERT INTO predictions (patient_id, model_name, model_version, inputs, output, "
+                           "username, created_at) VALUES (?, 'diabetes-risk', '1.0.0', '{}', '{\"risk\": 0.31}', "
+                           "'doc', '2026-01-01T00:00:00+00:00')", (pid,))
+    pred = seeded_db.conn.execute("SELECT MAX(id) FROM predictions").fetchone()[0]
+    seeded_db.conn.execute("INSERT INTO feedback (prediction_id, username, verdict, reason, created_at) VALUES "
+                           "(?, 'doc', 'disagree', 'recent HbA1c normal', '2026-01-02T00:00:00+00:00')", (pred,))
+    at = open_page("patient", role="clinician", username="doc")
+    at.selectbox(key="patient_source").set_value("pima_diabetes").run()
+    at.selectbox(key="patient_pick").set_value("PIMA-0002").run()
+    table = frame_with(at, "model", "feedback")
+    assert table.iloc[0]["model"] == "diabetes-risk 1.0.0"
+    assert table.iloc[0]["feedback"] == "disagree" and table.iloc[0]["reason"] == "recent HbA1c normal"
