@@ -7,10 +7,8 @@ or absent. After each kill the store is reopened (which recovers the WAL) and
 each active dataset version holding exactly its ``n_rows`` patients, the audit
 chain verifying.
 
-Import commands are data (:data:`CRASH_COMMANDS`); the lead adds the records
-import after merging, e.g.::
-
-    CRASH_COMMANDS["ingest"] = lambda: [sys.executable, "-m", "engine", "ingest", str(FIXTURE_CSV)]
+Import commands are data (:data:`CRASH_COMMANDS`): the demo seed and the records
+import (``python -m engine ingest FILE`` on a 20,000-row CSV); add others the same way.
 
 A command that completes before its kill is not wasted: when a run ends on its
 own, the next trial starts from an empty store so kills keep landing mid-import.
@@ -29,8 +27,25 @@ from pathlib import Path
 
 from engine.config import REPO_ROOT
 
+def ingest_fixture(rows: int = 20_000) -> Path:
+    """A CSV export to import (synthetic rows, made once per machine: the crash test needs volume, not realism)."""
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"clinsight-crash-ingest-{rows}.csv"
+    if not path.exists():
+        rng = random.Random(42)
+        lines = ["patient_id,age,sex,glucose,bmi,systolic_bp"]
+        lines += [f"P{i:06d},{rng.randint(20, 85)},{rng.choice(['female', 'male'])},{rng.randint(70, 200)},"
+                  f"{rng.uniform(18, 40):.1f},{rng.randint(95, 180)}" for i in range(rows)]
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text("\n".join(lines) + "\n")
+        os.replace(tmp, path)
+    return path
+
+
 CRASH_COMMANDS: dict[str, Callable[[], list[str]]] = {
     "seed": lambda: [sys.executable, "-m", "engine", "seed"],
+    "ingest": lambda: [sys.executable, "-m", "engine", "ingest", str(ingest_fixture())],
 }
 
 

@@ -463,5 +463,75 @@ register_door(Door(
     time_bound_s=10.0,
 ))
 
+# ---------------------------------------------------------------- records import (merged from feat/records)
+
+@functools.cache
+def corpus_records() -> tuple[bytes, ...]:
+    """Small exports of each format the import reads (synthetic rows written by the libraries that read them)."""
+    import json as _json
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"patient_id": ["A1", "A2", "A3"], "age": [54, 91, 33], "sex": ["female", "male", "F"],
+                          "glucose": [5.4, 130, None], "bmi": [31.2, 24.0, 27.5],
+                          "diagnosis": ["E11", "I10;E11", ""], "visit_date": ["2021-03-04", "04/05/2020", "x"]})
+    csv_bytes = frame.to_csv(index=False).encode()
+    xlsx, parquet = io.BytesIO(), io.BytesIO()
+    frame.to_excel(xlsx, index=False)
+    frame.to_parquet(parquet)
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1960"}},
+        {"resource": {"resourceType": "Observation", "subject": {"reference": "Patient/p1"},
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+                      "valueQuantity": {"value": 99, "unit": "mg/dL"}, "effectiveDateTime": "2021-01-01"}},
+        {"resource": {"resourceType": "Condition", "subject": {"reference": "Patient/p1"},
+                      "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11"}]}}}]}
+    return (csv_bytes, xlsx.getvalue(), parquet.getvalue(), _json.dumps(bundle).encode(),
+            csv_bytes.replace(b",", b";"))
+
+
+def _ingest(data: bytes, db) -> Any:
+    """The page's import in one go (as ``python -m engine ingest``): sniff, map, validate, import."""
+    from engine.ingest import DEFAULT_DECISIONS, import_source, open_source, propose_mapping, validate_source
+
+    source = open_source(data, file_name="upload")
+    mapping = propose_mapping(source.columns, source.preview(200))
+    report = validate_source(db, source, mapping)
+    return import_source(db, source, report, dict(DEFAULT_DECISIONS), dataset="fuzz", username="fuzz",
+                         file_name="upload")
+
+
+register_door(Door(
+    name="records.ingest_file",
+    strategy=lambda: st.one_of(S.any_bytes(corpus_records()), S.csv_text()),
+    call=_ingest,
+    store="seeded",
+    may_change=frozenset({"audit"}),  # a refused import may be audited; it must write nothing else
+    time_bound_s=20.0,
+))
+
+
+# ---------------------------------------------------------------- imaging (merged from feat/imaging)
+
+def _image(data: bytes, db) -> dict:
+    from engine.imaging.service import predict_image
+
+    return predict_image(data, "upload")
+
+
+def _check_image(data: bytes, result: dict) -> None:
+    p = result.get("probability")
+    assert p is None or 0.0 <= p <= 1.0, p
+
+
+register_door(Door(
+    name="imaging.predict_image",
+    strategy=lambda: S.any_bytes(corpus_uploads()[:3]),  # PNG, JPEG, DICOM seeds
+    call=_image,
+    check=_check_image,
+    expected=(InputError,),
+    time_bound_s=30.0,
+))
+
 # Every engine refusal is an EngineError; doors list the specific ones they may raise.
 __all__ = ["DOORS", "Door", "EngineError", "register_door"]

@@ -83,6 +83,12 @@ CLI_ACTIONS: dict[tuple[str, ...], str] = {
     ("models", "list"): "models.view",
     ("models", "train"): "models.train",
     ("predict",): "predict.run",
+    ("ingest",): "records.import",
+    ("records", "versions"): "records.view",
+    ("records", "rollback"): "records.import",
+    ("records", "mappings"): "records.view",
+    ("imaging", "train"): "models.train",
+    ("imaging", "evaluate"): "models.view",
 }
 
 

@@ -14,7 +14,11 @@ from tests.reliability.crash import CRASH_COMMANDS, run_crash_trials
 TRIALS = int(os.environ.get("CLINSIGHT_CRASH_TRIALS", "2"))
 
 
-@pytest.mark.parametrize("name", sorted(CRASH_COMMANDS))
+# The normal suite kills the records import (the real import path); make soak kills every command 20 times.
+REDUCED = [name for name in ("ingest",) if name in CRASH_COMMANDS] or ["seed"]
+
+
+@pytest.mark.parametrize("name", REDUCED)
 def test_kill_9_leaves_a_sound_store(name, tmp_path):
     report = run_crash_trials(name, TRIALS, tmp_path / "crash.db", rng_seed=11)
     assert not report.problems, report.summary()
