@@ -154,7 +154,26 @@ def scenario_predict(db, tmp: Path, out: Collector) -> None:
                                        pseudo_id=p["mrn"]))
 
 
+def scenario_ingest(db, tmp: Path, out: Collector) -> None:
+    """A records export carrying every identifier kind, imported as the page and the CLI do.
+
+    The import must drop or pseudonymise them (names, SSN, e-mail, phone, record number) and keep only the
+    year of the birth date; the store file is scanned afterwards.
+    """
+    from engine.ingest import DEFAULT_DECISIONS, import_source, open_source, propose_mapping, validate_source
+
+    for data in (planted_csv(), planted_csv().replace(b",", b";")):
+        def run(data=data):
+            source = open_source(data, file_name="planted.csv")
+            mapping = propose_mapping(source.columns, source.preview(200))
+            report = validate_source(db, source, mapping)
+            return import_source(db, source, report, dict(DEFAULT_DECISIONS), dataset="privacy",
+                                 username="privacyadmin", file_name="planted.csv").summary()
+        out.attempt(run)
+
+
 SCENARIOS: dict[str, Callable[[Any, Path, Collector], None]] = {
+    "ingest": scenario_ingest,
     "predict": scenario_predict,
     "treatment": scenario_treatment,
     "uploads": scenario_uploads, "login": scenario_login, "user_forms": scenario_user_forms,
