@@ -8,7 +8,7 @@ import streamlit as st
 from engine.errors import EngineError
 from engine.patient_record import filter_options, search, view_patient
 from engine.store import open_db
-from pages.components.session import require_page
+from pages.components.session import SELECTED_PATIENT_KEY, require_page
 
 ANY = "(any)"
 
@@ -18,6 +18,10 @@ def render() -> None:
     st.title("Patient")
     st.caption("Patients are shown by pseudonymous id only; names, contact details and record numbers are never "
                "stored. Opening a record is logged in the audit trail.")
+    handed_over = st.session_state.pop(SELECTED_PATIENT_KEY, None)
+    if handed_over:  # another page linked here for one patient: search for and open it
+        st.session_state["patient_search"] = handed_over
+        st.session_state["patient_pick"] = handed_over
     with open_db() as db:
         options = filter_options(db)
     c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
@@ -92,11 +96,28 @@ def _render_record(record: dict) -> None:
         for pred in record["predictions"]:
             fb = pred["feedback"][-1] if pred["feedback"] else {}
             rows.append({"when": pred["created_at"], "model": f"{pred['model_name']} {pred['model_version']}",
-                         "output": str(pred["output"])[:120], "by": pred["username"],
-                         "feedback": fb.get("verdict"), "reason": fb.get("reason")})
-        st.dataframe(pd.DataFrame(rows), hide_index=True, key="patient_predictions")
+                         "result": _format_output(pred["output"]), "by": pred["username"],
+                         "feedback": fb.get("verdict") or "none yet", "reason": fb.get("reason") or ""})
+        # A plain table (not a canvas grid): few rows, and the reasons stay readable and searchable.
+        st.table(pd.DataFrame(rows))
     else:
         st.caption("No predictions recorded for this patient.")
+
+
+def _format_output(output) -> str:
+    """'probability 0.73 (95% 0.65-0.80), high' from a stored prediction output; withheld reads as such."""
+    if not isinstance(output, dict):
+        return str(output)[:120]
+    probability = output.get("probability")
+    if probability is None:
+        return "probability withheld (image did not pass the quality check)"
+    text = f"probability {probability:.2f}"
+    interval = output.get("interval")
+    if interval and len(interval) == 2 and None not in interval:
+        text += f" (95% {interval[0]:.2f}-{interval[1]:.2f})"
+    if output.get("risk_band"):
+        text += f", {output['risk_band']}"
+    return text
 
 
 if __name__ == "__main__":

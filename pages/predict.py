@@ -14,11 +14,11 @@ from engine.models.predict import record_feedback, record_for_patient, run_predi
 from engine.models.registry import get_card, list_models
 from engine.store import open_db
 from pages.components.navigation import render_page_link
-from pages.components.session import require_page, user_can
+from pages.components.session import SELECTED_PATIENT_KEY, require_page, user_can
 
 RESULT_KEY = "predict_result"
 AUDITED_KEY = "predict_audited_patient"
-PATIENT_KEY = "selected_patient"  # shared with the patient page when it sets one
+PATIENT_KEY = SELECTED_PATIENT_KEY
 
 
 @st.cache_data(ttl=10, show_spinner=False)

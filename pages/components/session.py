@@ -17,6 +17,8 @@ from engine.roles import can, can_open_page
 USER_KEY = "auth_user"
 LAST_SEEN_KEY = "auth_last_seen"
 NOTICE_KEY = "auth_notice"
+# The patient another page was working on; the patient page opens it (e.g. "Open this patient's record").
+SELECTED_PATIENT_KEY = "selected_patient"
 
 
 def sign_in(user: User) -> None:

@@ -8,8 +8,8 @@ from tests.pages.apptest_helpers import open_page
 
 
 def frame_with(at, *columns: str):
-    """The first st.dataframe on the page whose table has all ``columns`` (dataframes carry no key here)."""
-    for df in at.dataframe:
+    """The first st.dataframe or st.table on the page whose table has all ``columns`` (they carry no key here)."""
+    for df in [*at.dataframe, *at.table]:
         value = df.value
         if all(c in value.columns for c in columns):
             return value
