@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.api.features import FeatureUnavailableError
 from engine.errors import (AuthError, EngineError, InputError, IntegrityError, ModelUnavailableError,
-                           NotFoundError)
+                           NotFoundError, StoreBusyError)
 
 # Most specific first: the first matching class decides the status.
 ENGINE_ERROR_STATUS: list[tuple[type[EngineError], int, str]] = [
@@ -24,6 +24,7 @@ ENGINE_ERROR_STATUS: list[tuple[type[EngineError], int, str]] = [
     (ModelUnavailableError, 503, "model_unavailable"),
     (AuthError, 403, "forbidden"),
     (IntegrityError, 500, "integrity_error"),
+    (StoreBusyError, 503, "store_busy"),  # nothing was written; the client may retry
     (EngineError, 400, "bad_request"),
 ]
 
