@@ -23,6 +23,8 @@ from engine.store import Database, transaction, utcnow
 from engine.store import users as user_rows
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verified against when the username is unknown, so that case costs the same time as a wrong password.
+_DUMMY_HASH = _hasher.hash("no user has this password")
 _USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{1,39}$")
 
 
@@ -66,10 +68,11 @@ def create_user(db: Database, username: str, password: str, role: str, *, actor:
     _validate_username(username)
     _validate_role(role)
     validate_new_password(password)
+    password_hash = hash_password(password)  # slow on purpose: done before taking the write lock
     with transaction(db):
         if user_rows.get_user(db, username) is not None:
             raise InputError(f"A user named '{username}' already exists.")
-        user_rows.insert_user(db, username, hash_password(password), role)
+        user_rows.insert_user(db, username, password_hash, role)
         audit.record(db, username=actor, action="user.create", target_type="user", target_id=username,
                      details={"role": role})
     return User(username, role)
@@ -79,10 +82,11 @@ def create_first_admin(db: Database, username: str, password: str) -> User:
     """Create the first admin, only while the store has no users at all (checked under the lock)."""
     _validate_username(username)
     validate_new_password(password)
+    password_hash = hash_password(password)
     with transaction(db):
         if has_users(db):
             raise AuthError("An administrator already exists; sign in instead.")
-        user_rows.insert_user(db, username, hash_password(password), "admin")
+        user_rows.insert_user(db, username, password_hash, "admin")
         audit.record(db, username=username, action="user.create_first_admin", target_type="user",
                      target_id=username, details={"role": "admin"})
     return User(username, "admin")
@@ -96,23 +100,39 @@ def authenticate(db: Database, username: str, password: str, *, now: datetime | 
     """Check a password; count failures, lock after too many, audit every attempt.
 
     The same message is given for an unknown user and a wrong password so that
-    usernames cannot be enumerated. The failure counter and the audit row are
-    committed before the refusal is raised (raising inside the transaction
-    would roll them back and make lockout impossible).
+    usernames cannot be enumerated. The argon2 check (deliberately slow) runs
+    before the write lock is taken, so other writers do not queue behind it;
+    the decision is then recorded under the lock. The failure counter and the
+    audit row are committed before the refusal is raised (raising inside the
+    transaction would roll them back and make lockout impossible).
     """
+    now = now or datetime.now(timezone.utc)
+    before = user_rows.get_user(db, username)
+    checked_hash = before["password_hash"] if before else _DUMMY_HASH
+    password_ok = _verify(checked_hash, password) and before is not None
     with transaction(db):
-        user, refusal = _check_login(db, username, password, now or datetime.now(timezone.utc))
+        row = user_rows.get_user(db, username)
+        if row is not None and row["password_hash"] != checked_hash:  # changed meanwhile: check again
+            password_ok = _verify(row["password_hash"], password)
+        user, refusal = _record_login(db, row, password_ok, password, now)
     if refusal:
         raise AuthError(refusal)
     assert user is not None
     return user
 
 
-def _check_login(db: Database, username: str, password: str, now: datetime) -> tuple[User | None, str | None]:
-    """Decide one login attempt and record it; returns (user, None) or (None, refusal message)."""
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _record_login(db: Database, row: dict | None, password_ok: bool, password: str,
+                  now: datetime) -> tuple[User | None, str | None]:
+    """Record one decided login attempt; returns (user, None) or (None, refusal message)."""
     settings = get_settings()
     failure = "Wrong username or password."
-    row = user_rows.get_user(db, username)
     if row is None:
         audit.record(db, username=None, action="login", outcome="failed", details={"reason": "unknown user"})
         return None, failure
@@ -125,9 +145,7 @@ def _check_login(db: Database, username: str, password: str, now: datetime) -> t
     if row["disabled"]:
         audit.record(db, username=row["username"], action="login", outcome="disabled")
         return None, "This account is disabled; ask an administrator."
-    try:
-        _hasher.verify(row["password_hash"], password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+    if not password_ok:
         attempts = row["failed_attempts"] + 1
         if attempts >= settings.lockout_attempts:
             user_rows.update_user(db, row["username"], failed_attempts=0,
@@ -175,9 +193,10 @@ def set_disabled(db: Database, username: str, disabled: bool, *, actor: str) -> 
 def reset_password(db: Database, username: str, new_password: str, *, actor: str | None) -> None:
     """Set a new password and clear any lockout (an admin unlocking a user does this)."""
     validate_new_password(new_password)
+    password_hash = hash_password(new_password)
     with transaction(db):
         row = _require_existing(db, username)
-        user_rows.update_user(db, row["username"], password_hash=hash_password(new_password), failed_attempts=0,
+        user_rows.update_user(db, row["username"], password_hash=password_hash, failed_attempts=0,
                               locked_until=None)
         audit.record(db, username=actor, action="user.reset_password", target_type="user",
                      target_id=row["username"])
