@@ -153,16 +153,19 @@ def _conditions(items: Any, warnings: list[str]) -> list[dict[str, Any]]:
         if not isinstance(item, dict) or not isinstance(item.get("code"), str) or not item["code"].strip():
             raise InputError(f"Condition {i} must be an object with a 'code' (ICD-10-CM, e.g. E11).")
         system = item.get("system") or "ICD-10-CM"
-        if not isinstance(system, str) or \
-                system.upper().replace("-", "").replace(" ", "") not in {"ICD10CM", "HTTP://HL7.ORG/FHIR/SID/ICD10CM"}:
+        icd_system = isinstance(system, str) and \
+            system.upper().replace("-", "").replace(" ", "") in {"ICD10CM", "HTTP://HL7.ORG/FHIR/SID/ICD10CM"}
+        code = icd10cm_code(item["code"]) if icd_system else None
+        if code is None and item.get("source") == "store":
+            # Accepted earlier by another path (the import keeps SNOMED CT codes): left out and reported, so the
+            # review still opens on the conditions the rules can read.
+            warnings.append(f"Stored condition {i} does not have an ICD-10-CM code; the treatment rules did not "
+                            "use it.")
+            continue
+        if not icd_system:
             raise InputError(f"Condition {i} uses a code system other than ICD-10-CM; only ICD-10-CM codes are "
                              "supported.")
-        code = icd10cm_code(item["code"])
         if code is None:
-            if item.get("source") == "store":
-                # Accepted earlier by another path: left out and reported, so the review still opens.
-                warnings.append(f"Stored condition {i} does not have an ICD-10-CM code; it was not used.")
-                continue
             raise InputError(f"Condition {i} must have {ICD10CM_HINT}; the code given is not in that form.")
         out.append({"code": code, "system": "ICD-10-CM", "display": item.get("display"),
                     "source": item.get("source", "record")})

@@ -252,3 +252,14 @@ def test_an_implausible_stored_value_is_left_out_and_reported_not_fatal():
     assert any("stored eGFR (CKD-EPI) value was not used" in w for w in result["warnings"])
     metformin = next(o for o in result["options"] if o["id"] == "ada2020.t2d.metformin-initial")
     assert metformin["status"] == "data missing"  # left out means missing, never normal
+
+
+def test_stored_condition_without_an_icd10cm_code_is_left_out_with_a_warning():
+    # Synthetic: the import keeps SNOMED CT conditions in the store; the review must still open without them.
+    record = {**patient(conditions=("E11",)),
+              "conditions": [{"code": "E11", "source": "store"},
+                             {"code": "44054006", "system": "http://snomed.info/sct", "source": "store"}]}
+    result = suggest(record)
+    assert [c["code"] for c in result["inputs"]["conditions"]] == ["E11"] and result["options"]
+    assert any(w.startswith("Stored condition 2 does not have an ICD-10-CM code") and "44054006" not in w
+               for w in result["warnings"])
