@@ -21,6 +21,7 @@ from engine.models.specs import PATIENT_AGE, PATIENT_SEX
 from engine.store import Database, transaction
 from engine.store import models as model_rows
 from engine.store import patients as patient_rows
+from engine.unit_text import readable_unit, with_unit
 
 _TRUE = {"1", "true", "yes", "y"}
 _FALSE = {"0", "false", "no", "n"}
@@ -31,15 +32,21 @@ def _fmt(x: float) -> str:
 
 
 def _range_text(f: dict) -> str:
-    unit = f" {f['unit']}" if f.get("unit") else ""
+    """What a numeric input must be, in the card's unit written for people ("a number between 0 and 120 years")."""
     if f.get("plausible"):
         low, high = f["plausible"]
-        return f"a number in {f['unit'] or 'the units on the card'} between {_fmt(low)} and {_fmt(high)}{unit}"
-    return "a number"
+        return with_unit(f"a number between {_fmt(low)} and {_fmt(high)}", f.get("unit"))
+    unit = readable_unit(f.get("unit"))
+    return f"a number in {unit}" if unit else "a number"
+
 
 
 def _parse_value(f: dict, value: Any) -> Any:
-    """One input checked against its card entry; returns float / category / NaN (missing)."""
+    """One input checked against its card entry; returns float / category / NaN (missing).
+
+    Messages name the input (the card's own name and label) and what it must be, never the submitted
+    value: a form field or API record can hold anything, including an identifier typed into the wrong box.
+    """
     name = f["name"]
     if value is None or (isinstance(value, str) and not value.strip()) or \
             (isinstance(value, float) and math.isnan(value)):
@@ -48,7 +55,8 @@ def _parse_value(f: dict, value: Any) -> Any:
         text = str(value).strip().lower()
         cats = {c.lower(): c for c in f["categories"]}
         if text not in cats:
-            raise InputError(f"Input '{name}' must be one of: {', '.join(f['categories'])} (got '{value}').")
+            raise InputError(f"Input '{name}' ({f['label']}) must be one of: {', '.join(f['categories'])}; "
+                             "the value given is not one of them.")
         return cats[text]
     if f["kind"] == "binary":
         if isinstance(value, bool):
@@ -58,20 +66,21 @@ def _parse_value(f: dict, value: Any) -> Any:
             return 1.0
         if text in _FALSE or text == "0.0":
             return 0.0
-        raise InputError(f"Input '{name}' ({f['label']}) must be 0 (no) or 1 (yes) (got '{value}').")
+        raise InputError(f"Input '{name}' ({f['label']}) must be 0 (no) or 1 (yes); the value given is neither.")
     if isinstance(value, bool):
         raise InputError(f"Input '{name}' ({f['label']}) must be {_range_text(f)}, not true/false.")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InputError(f"Input '{name}' ({f['label']}) must be {_range_text(f)} (got '{value}').") from None
+        raise InputError(f"Input '{name}' ({f['label']}) must be {_range_text(f)}; the value given is not a "
+                         "number.") from None
     if not math.isfinite(number):
         raise InputError(f"Input '{name}' ({f['label']}) must be a finite number.")
     if f.get("plausible"):
         low, high = f["plausible"]
         if not low <= number <= high:
-            raise InputError(f"Input '{name}' ({f['label']}) = {_fmt(number)} is outside the plausible range "
-                             f"{_fmt(low)}-{_fmt(high)} {f['unit']}; check the value and its unit.".rstrip())
+            raise InputError(f"Input '{name}' ({f['label']}) is outside the plausible range "
+                             f"{with_unit(f'{_fmt(low)}-{_fmt(high)}', f.get('unit'))}; check the value and its unit.")
     return number
 
 
@@ -82,8 +91,10 @@ def validate_record(card: dict[str, Any], record: dict[str, Any]) -> tuple[dict[
     known = {f["name"]: f for f in card["features"]}
     unknown = [k for k in record if k not in known]
     if unknown:
-        raise InputError(f"Unknown input '{unknown[0]}' for model '{card['name']}'; expected feature names: "
-                         f"{', '.join(known)}.")
+        # Count the unknown names, never repeat them: a key is free text too (a name typed as a field).
+        count = f"{len(unknown)} input name{'s are' if len(unknown) > 1 else ' is'}"
+        raise InputError(f"{count} not among the inputs of model '{card['name']}' and the record was refused; "
+                         f"accepted names: {', '.join(known)}.")
     parsed = {name: _parse_value(f, record.get(name)) for name, f in known.items()}
     missing = [n for n, v in parsed.items() if isinstance(v, float) and math.isnan(v)]
     if len(missing) == len(parsed):
@@ -94,9 +105,10 @@ def validate_record(card: dict[str, Any], record: dict[str, Any]) -> tuple[dict[
         if f["kind"] == "numeric" and not (isinstance(value, float) and math.isnan(value)) and "min" in train:
             if value < train["min"] or value > train["max"]:
                 side = "below" if value < train["min"] else "above"
-                warnings.append(f"{f['label']} = {_fmt(value)} {f['unit']} is {side} the training range "
-                                f"({_fmt(train['min'])}-{_fmt(train['max'])} {f['unit']}); the model has not seen "
-                                "such values.".replace("  ", " "))
+                label = with_unit(f"{f['label']} = {_fmt(value)}", f.get("unit"))
+                train_range = with_unit(f"{_fmt(train['min'])}-{_fmt(train['max'])}", f.get("unit"))
+                warnings.append(f"{label} is {side} the training range ({train_range}); the model has not seen "
+                                "such values.")
         if f["kind"] == "categorical" and isinstance(value, str) and value not in train.get("categories", {}):
             warnings.append(f"{f['label']} = '{value}' never occurred in the training data.")
     if len(missing) > len(parsed) / 2:
@@ -293,7 +305,7 @@ def score_frame(name: str, frame: pd.DataFrame, version: str | None = None) -> n
                     bad = (values < low) | (values > high)  # NaN compares False: missing is allowed
                 if bad.any():
                     raise InputError(f"Column '{f['name']}' has {int(bad.sum())} values outside the plausible range "
-                                     f"{_fmt(low)}-{_fmt(high)} {f['unit']}.")
+                                     f"{with_unit(f'{_fmt(low)}-{_fmt(high)}', f.get('unit'))}.")
             columns[f["name"]] = values
     X = pd.DataFrame(columns, index=frame.index, copy=False)  # no block consolidation copy of 100k rows
     return loaded.pipeline.predict_proba(X)[:, 1]

@@ -14,7 +14,7 @@ from typing import Any
 from engine.errors import InputError
 from engine.treatment.evaluate import evaluate
 from engine.treatment.knowledge import KnowledgeBase, load_knowledge_base
-from engine.treatment.record import record_from_store, validate_record
+from engine.treatment.record import icd10cm_code, record_from_store, validate_record
 
 __all__ = ["suggest", "load_knowledge_base", "record_from_store", "DISCLAIMER", "InputError"]
 
@@ -32,9 +32,10 @@ def suggest(record: dict, *, condition: str | None = None, kb: KnowledgeBase | N
     """
     kb = kb or load_knowledge_base()
     if condition is not None:
-        if not isinstance(condition, str) or not condition.strip():
-            raise InputError("The selected condition must be an ICD-10-CM code such as E11.")
-        condition = condition.strip().upper()
+        # Checked for the ICD-10-CM shape before it is used or repeated in a note: free text never comes back.
+        condition = icd10cm_code(condition)
+        if condition is None:
+            raise InputError("The selected condition must be an ICD-10-CM code such as E11 or I25.10.")
     working = copy.deepcopy(record) if isinstance(record, dict) else record
     notes: list[str] = []
     patient = validate_record(working, kb)

@@ -111,14 +111,14 @@ def to_canonical(code: str, value: float, unit: str, *, label: str | None = None
     quantity = quantity_for_code(code)
     what = label or code
     if quantity is None:
-        raise InputError(f"Observation code '{code}' is not a known concept, so its unit cannot be checked.")
+        raise InputError(f"{what} has a code that is not a known concept, so its unit cannot be checked.")
     ucum = normalise_unit(unit)
     if ucum == quantity.canonical:
         return float(value), ucum
     convert = quantity.to_canonical.get(ucum)
     if convert is None:
-        raise InputError(f"{what} has unit '{unit}', which ClinSight cannot convert; use one of: "
-                         f"{', '.join(quantity.units())}.")
+        # The unit given is not repeated: it is free text and may be anything the user typed.
+        raise InputError(f"{what} has a unit ClinSight cannot convert; use one of: {', '.join(quantity.units())}.")
     return float(convert(float(value))), quantity.canonical
 
 

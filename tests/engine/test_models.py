@@ -126,19 +126,26 @@ def test_out_of_population_warning_for_absurd_inputs(db_path):
 
 
 @pytest.mark.parametrize("record, fragment", [
-    ({"glucose_ogtt_2h": 5000}, "glucose_ogtt_2h"),
-    ({"bmi": "heavy"}, "kg/m2"),
-    ({"weight_kg": 80}, "Unknown input 'weight_kg'"),
+    ({"glucose_ogtt_2h": 5000}, "'glucose_ogtt_2h'.*outside the plausible range 10-1500 mg/dL"),
+    ({"bmi": "heavy"}, "'bmi'.*a number between 10 and 90 kg/m2; the value given is not a number"),
+    ({"age": "elderly"}, "'age'.*a number between 0 and 120 years;"),
+    ({"pregnancies": "several"}, "'pregnancies'.*a number between 0 and 25;"),
+    ({"weight_kg": 80}, "1 input name is not among the inputs of model 'diabetes_pima'.*accepted names: age, "),
+    ({"weight_kg": 80, "height_cm": 170}, "2 input names are not among"),
     ({}, "No inputs"),
 ])
 def test_bad_input_is_refused_with_a_sentence_naming_the_feature(record, fragment, db_path):
-    with pytest.raises(InputError, match=fragment.replace("(", r"\(")):
+    with pytest.raises(InputError, match=fragment) as excinfo:
         predict_record("diabetes_pima", record)
+    # What was typed is never repeated back (it may be an identifier in the wrong box), nor are unknown names.
+    for typed in ("5000", "heavy", "elderly", "several", "weight_kg", "height_cm"):
+        assert typed not in str(excinfo.value)
 
 
 def test_categorical_input_must_be_a_listed_category(db_path):
-    with pytest.raises(InputError, match="chest_pain_type.*typical angina"):
+    with pytest.raises(InputError, match="chest_pain_type.*typical angina") as excinfo:
         predict_record("cad_uci", {"age": 60, "chest_pain_type": "crushing"})
+    assert "crushing" not in str(excinfo.value)
 
 
 @pytest.fixture

@@ -92,13 +92,17 @@ def test_unit_conversions_match_reference_values(code, value, unit, expected):
 
 
 def test_unknown_unit_is_refused_with_the_accepted_ones():
-    with pytest.raises(InputError, match=r"unit 'g/L'.*mg/dL, mmol/L"):
+    with pytest.raises(InputError, match=r"Observation 1 \(Glucose.*\) has a unit ClinSight cannot convert; "
+                                         r"use one of: mg/dL, mmol/L") as excinfo:
         suggest(patient(conditions=("E11",), observations=(obs("2345-7", 1.2, "g/L"),)))
+    assert "g/L" not in str(excinfo.value)  # the submitted unit is free text: never repeated back
 
 
 def test_implausible_value_is_refused():
-    with pytest.raises(InputError, match="plausible range"):
+    with pytest.raises(InputError, match=r"Observation 1 \(Hemoglobin A1c.*\) is outside the plausible range "
+                                         r"[0-9.]+-[0-9.]+ %") as excinfo:
         suggest(patient(conditions=("E11",), observations=(obs("4548-4", 53, "%"),)))
+    assert "53" not in str(excinfo.value)
 
 
 # --- record validation ---------------------------------------------------------------------------
@@ -107,25 +111,39 @@ def test_implausible_value_is_refused():
     ({"age": "fifty"}, "age"),
     ({"age": 50, "sex": "x"}, "sex"),
     ({"conditions": "E11"}, "'conditions' must be a list"),
-    ({"conditions": [{"code": "44054006", "system": "SNOMED CT"}]}, "only ICD-10-CM"),
+    ({"conditions": [{"code": "44054006", "system": "SNOMED CT"}]}, "Condition 1 uses a code system other than "
+                                                                     "ICD-10-CM; only ICD-10-CM"),
+    ({"conditions": [{"code": "E11"}, {"code": "type 2 diabetes"}]}, "Condition 2 must have an ICD-10-CM code"),
     ({"observations": [{"code": "62238-1", "value": "low", "unit": "mL/min/{1.73_m2}"}]}, "numeric 'value'"),
     ({"observations": [{"code": "62238-1", "value": 40}]}, "needs a 'unit'"),
     ({"medications": [5]}, "Medication 1"),
     ({"allergies": [{}]}, "Allergy 1"),
 ])
 def test_bad_records_raise_input_error(record, message):
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(InputError, match=message) as excinfo:
         suggest(record)
+    for typed in ("SNOMED", "type 2 diabetes", "fifty", "low"):  # submitted text is never repeated back
+        assert typed not in str(excinfo.value)
 
 
 def test_unknown_fields_are_ignored_with_a_warning():
-    result = suggest({**patient(conditions=("E11",)), "birth_year": 1970})
-    assert any("birth_year" in w and "ignored" in w for w in result["warnings"])
+    result = suggest({**patient(conditions=("E11",)), "birth_year": 1970, "nickname": "x"})
+    warning = next(w for w in result["warnings"] if "ignored" in w)
+    # Counted and the accepted fields listed; the unknown names are free text and are not repeated.
+    assert warning.startswith("2 fields not used by the treatment rules were ignored") and "observations" in warning
+    assert "birth_year" not in warning and "nickname" not in warning
 
 
 def test_unknown_observation_code_is_a_warning_not_an_error():
     result = suggest(patient(conditions=("E11",), observations=(obs("1234-5", 1, "1"),)))
-    assert any("1234-5" in w for w in result["warnings"])
+    assert any(w.startswith("Observation 1 has a code that is not in ClinSight's vocabulary") and "1234-5" not in w
+               for w in result["warnings"])
+
+
+def test_selected_condition_must_look_like_an_icd10cm_code():
+    with pytest.raises(InputError, match="selected condition must be an ICD-10-CM code") as excinfo:
+        suggest(patient(conditions=("E11",)), condition="diabetes please")
+    assert "diabetes please" not in str(excinfo.value)
 
 
 def test_result_contract_for_the_api():
@@ -234,3 +252,14 @@ def test_an_implausible_stored_value_is_left_out_and_reported_not_fatal():
     assert any("stored eGFR (CKD-EPI) value was not used" in w for w in result["warnings"])
     metformin = next(o for o in result["options"] if o["id"] == "ada2020.t2d.metformin-initial")
     assert metformin["status"] == "data missing"  # left out means missing, never normal
+
+
+def test_stored_condition_without_an_icd10cm_code_is_left_out_with_a_warning():
+    # Synthetic: the import keeps SNOMED CT conditions in the store; the review must still open without them.
+    record = {**patient(conditions=("E11",)),
+              "conditions": [{"code": "E11", "source": "store"},
+                             {"code": "44054006", "system": "http://snomed.info/sct", "source": "store"}]}
+    result = suggest(record)
+    assert [c["code"] for c in result["inputs"]["conditions"]] == ["E11"] and result["options"]
+    assert any(w.startswith("Stored condition 2 does not have an ICD-10-CM code") and "44054006" not in w
+               for w in result["warnings"])

@@ -1,0 +1,37 @@
+"""UCUM unit codes written for people, for messages and warnings.
+
+The engine stores and converts units as UCUM codes ("a" is a year, "mm[Hg]" is
+mmHg, "{count}" is an annotation on a plain number). Those codes are exact but read
+badly in a sentence ("between 0 and 120 a"), so messages pass them through
+:func:`readable_unit`. Codes not listed are shown as they are.
+"""
+from __future__ import annotations
+
+READABLE_UNITS: dict[str, str] = {
+    "a": "years", "mo": "months", "wk": "weeks", "d": "days", "h": "hours", "min": "minutes",
+    "/d": "per day", "/min": "per minute", "/h": "per hour",
+    "mm[Hg]": "mmHg", "Cel": "°C", "[degF]": "°F",
+    "[lb_av]": "lb", "[in_i]": "in", "meq/L": "mEq/L", "umol/L": "µmol/L",
+    "mL/min/{1.73_m2}": "mL/min/1.73 m2", "10*3/uL": "x10^3/µL", "u[IU]/mL": "µIU/mL",
+    "1": "",
+}
+
+
+def readable_unit(unit: str | None) -> str:
+    """The unit as a reader expects it; "" for a plain number (no unit, or an annotation like {count})."""
+    if not unit:
+        return ""
+    unit = unit.strip()
+    if unit in READABLE_UNITS:
+        return READABLE_UNITS[unit]
+    if unit.startswith("{") and unit.endswith("}"):
+        # A UCUM annotation alone is a dimensionless number; a few annotations still say what is counted.
+        inner = unit[1:-1].strip()
+        return "" if inner in {"count", "score", "ratio", "0/1", ""} else inner
+    return unit
+
+
+def with_unit(text: str, unit: str | None) -> str:
+    """``text`` followed by the readable unit, if there is one ("0-120 years", "0-25")."""
+    readable = readable_unit(unit)
+    return f"{text} {readable}" if readable else text
