@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,11 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 ROUNDS = 8
 sys.path.insert(0, str(REPO))
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.api.api_helpers import example_record  # noqa: E402 - needs the repository on sys.path
+from tests.servers import running_api  # noqa: E402
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -54,26 +49,6 @@ def _time_calls(call: Callable[[], object], n: int, max_seconds: float) -> list[
     return latencies
 
 
-def _example_record(model: dict) -> dict:
-    """A plausible record for ``model`` from its listed features: an example or (training) median if listed,
-    else the first category (categorical), 0 (binary), the middle of the plausible or listed range, else 1."""
-    record: dict = {}
-    for feature in model.get("features", []):
-        value = next((feature[k] for k in ("example", "default", "median", "mean") if feature.get(k) is not None),
-                     (feature.get("training") or {}).get("median"))
-        if value is None and feature.get("categories"):
-            value = list(feature["categories"])[0]
-        elif value is None and feature.get("kind") == "binary":
-            value = 0
-        elif value is None and feature.get("plausible"):
-            low, high = feature["plausible"]
-            value = round((low + high) / 2, 1)
-        elif value is None and feature.get("min") is not None and feature.get("max") is not None:
-            value = (feature["min"] + feature["max"]) / 2
-        record[feature["name"]] = 1 if value is None else value
-    return record
-
-
 def _choose_target():
     """(label, method, path, json body or None, in-process callable) for the richest route this build serves."""
     from engine.api import features
@@ -89,7 +64,7 @@ def _choose_target():
             predict_record = None
         if predict_record is not None:
             name = models[0]["name"]
-            record = _example_record(features.load("model_card")(name))  # the card has training medians
+            record = example_record(features.load("model_card")(name))  # the card has training medians
             predict_record(name, record)  # fail early, before the server starts, if the record is refused
             return (f"single prediction ({name})", "POST", f"/v1/predict/{name}", {"record": record},
                     lambda: predict_record(name, record))
@@ -128,52 +103,28 @@ def main() -> int:
         token = create_token(db, "bench_clinician", actor="bench_admin", label="bench")
 
     label, method, path, body, in_process = _choose_target()
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "engine.api.app:create_app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        cwd=REPO, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if client.get("/health").status_code in (200, 503):
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("error: the API server did not start: " + (server.stderr.read() or b"").decode())
-                time.sleep(0.2)
+    with running_api(ready_statuses=(200, 503)) as base, \
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        def http_call() -> None:
+            response = client.request(method, path, json=body)
+            if response.status_code != 200:
+                raise SystemExit(f"error: {method} {path} answered {response.status_code}: {response.text}")
 
-            def http_call() -> None:
-                response = client.request(method, path, json=body)
-                if response.status_code != 200:
-                    raise SystemExit(f"error: {method} {path} answered {response.status_code}: {response.text}")
+        from engine.store import connect
 
-            from engine.store import connect
-
-            # Both loops alternate in rounds, so a load change on this shared machine hits both alike.
-            keeper = connect()  # as the server's lifespan does: the WAL stays open between per-use connections
-            try:
-                _time_calls(http_call, 20, 10)  # warm-up (imports, model load, connection)
-                _time_calls(in_process, 20, 10)
-                http, local = [], []
-                per_round = max(1, args.requests // ROUNDS)
-                for _ in range(ROUNDS):
-                    http += _time_calls(http_call, per_round, args.max_seconds / ROUNDS)
-                    local += _time_calls(in_process, per_round, args.max_seconds / ROUNDS)
-            finally:
-                keeper.conn.close()
-    finally:
-        server.terminate()
+        # Both loops alternate in rounds, so a load change on this shared machine hits both alike.
+        keeper = connect()  # as the server's lifespan does: the WAL stays open between per-use connections
         try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+            _time_calls(http_call, 20, 10)  # warm-up (imports, model load, connection)
+            _time_calls(in_process, 20, 10)
+            http, local = [], []
+            per_round = max(1, args.requests // ROUNDS)
+            for _ in range(ROUNDS):
+                http += _time_calls(http_call, per_round, args.max_seconds / ROUNDS)
+                local += _time_calls(in_process, per_round, args.max_seconds / ROUNDS)
+        finally:
+            keeper.conn.close()
+
 
     rps = len(http) / sum(http)
     rps_local = len(local) / sum(local)

@@ -16,20 +16,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+
+from tests.servers import running_streamlit  # noqa: E402 - needs the repository on sys.path
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -74,12 +72,6 @@ ACTIONS: dict[str, Callable[[object, int], Awaitable[float | None]]] = {"home": 
                                                                          "predict": action_predict}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def prepare_store(db_path: Path, users: int) -> None:
     from engine import auth
     from engine.seed import seed_all
@@ -92,24 +84,6 @@ def prepare_store(db_path: Path, users: int) -> None:
     for i in range(users):
         auth.create_user(db, f"load{i}", PASSWORD, "clinician", actor=None)
     db.conn.close()
-
-
-def start_server(db_path: Path, port: int) -> subprocess.Popen:
-    env = dict(os.environ, CLINSIGHT_DB=str(db_path))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
-                if resp.read().decode().strip() == "ok":
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("the Streamlit server did not become healthy in 90 s")
 
 
 async def one_session(browser, url: str, username: str, action, index: int = 0) -> dict:
@@ -151,11 +125,11 @@ def _p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
 
 
-async def run(sessions: int, action_name: str, port: int) -> dict:
+async def run(sessions: int, action_name: str, base: str) -> dict:
     from playwright.async_api import async_playwright
 
     action = ACTIONS[action_name]
-    url = f"http://127.0.0.1:{port}/"
+    url = f"{base}/"
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         # Warm-up (discarded: the server's first run loads models and builds caches), then the baseline.
@@ -197,17 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="clinsight-load-") as tmp:
         db_path = Path(tmp) / "load.db"
         prepare_store(db_path, args.sessions)
-        port = _free_port()
-        server = start_server(db_path, port)
-        try:
-            report = asyncio.run(run(args.sessions, args.action, port))
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+        with running_streamlit(db_path) as base:
+            report = asyncio.run(run(args.sessions, args.action, base))
     print(json.dumps(report))
     return 0 if report["errors"] == 0 else 1
 
