@@ -63,3 +63,50 @@ def seeded_db(seeded_db_template: Path, db_path: Path):
     db = connect(db_path)
     yield db
     db.conn.close()
+
+
+ROLE_USERS_PASSWORD = "correct horse battery"  # test-only password for users created in temp stores
+
+
+@pytest.fixture(scope="session")
+def role_users_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Users ada (admin), cleo (clinician), ana (analyst), made once: argon2 is slow on purpose."""
+    from engine import auth
+    from engine.store import connect
+
+    path = tmp_path_factory.mktemp("role-users") / "users.db"
+    db = connect(path)
+    auth.create_user(db, "ada", ROLE_USERS_PASSWORD, "admin", actor=None)
+    auth.create_user(db, "cleo", ROLE_USERS_PASSWORD, "clinician", actor="ada")
+    auth.create_user(db, "ana", ROLE_USERS_PASSWORD, "analyst", actor="ada")
+    db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.conn.close()
+    return path
+
+
+@pytest.fixture
+def role_users_db(role_users_template: Path, db_path: Path):
+    """A private copy of the three-role users store at CLINSIGHT_DB, open."""
+    import shutil
+
+    from engine.store import connect
+
+    shutil.copy(role_users_template, db_path)
+    db = connect(db_path)
+    yield db
+    db.conn.close()
+
+
+@pytest.fixture
+def models_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A private copy of assets/models at CLINSIGHT_MODELS, for tests that promote, retire or tamper."""
+    import shutil
+
+    from engine.models import registry
+
+    root = tmp_path / "models"
+    shutil.copytree(registry.models_dir(), root)
+    monkeypatch.setenv("CLINSIGHT_MODELS", str(root))
+    registry.clear_cache()
+    yield root
+    registry.clear_cache()

@@ -3,16 +3,13 @@ and the engine features (real where this build has them, stand-ins only where it
 from __future__ import annotations
 
 import importlib
-import shutil
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.api.api_standins import MODULES, build_module
 
-PASSWORD = "correct horse battery"  # test-only password for users created in a temp store
 
 
 def _import_or_none(name: str) -> bool:
@@ -45,31 +42,10 @@ def engine_features(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return kinds
 
 
-@pytest.fixture(scope="session")
-def users_template(tmp_path_factory) -> Path:
-    """Users ada (admin), cleo (clinician), ana (analyst) made once the real way (argon2 is slow on purpose)."""
-    from engine import auth
-    from engine.store import connect
-
-    path = tmp_path_factory.mktemp("api-users") / "users.db"
-    db = connect(path)
-    auth.create_user(db, "ada", PASSWORD, "admin", actor=None)
-    auth.create_user(db, "cleo", PASSWORD, "clinician", actor="ada")
-    auth.create_user(db, "ana", PASSWORD, "analyst", actor="ada")
-    db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    db.conn.close()
-    return path
-
-
 @pytest.fixture
-def api_db(users_template, db_path):
-    """A private copy of the users store at CLINSIGHT_DB, open."""
-    from engine.store import connect
-
-    shutil.copy(users_template, db_path)
-    db = connect(db_path)
-    yield db
-    db.conn.close()
+def api_db(role_users_db):
+    """The three-role users store (tests/conftest.py) at CLINSIGHT_DB, open."""
+    return role_users_db
 
 
 @pytest.fixture

@@ -9,34 +9,12 @@ import pytest
 from engine import api_tokens, audit, auth
 from engine.errors import AuthError, InputError, NotFoundError
 
-PASSWORD = "correct horse battery"  # test-only, temp store
-
-
-@pytest.fixture(scope="module")
-def people_template(tmp_path_factory):
-    """Three users made once (argon2 hashing is deliberately slow); each test copies the file."""
-    from engine.store import connect
-
-    path = tmp_path_factory.mktemp("people") / "people.db"
-    db = connect(path)
-    auth.create_user(db, "ada", PASSWORD, "admin", actor=None)
-    auth.create_user(db, "cleo", PASSWORD, "clinician", actor="ada")
-    auth.create_user(db, "ana", PASSWORD, "analyst", actor="ada")
-    db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    db.conn.close()
-    return path
 
 
 @pytest.fixture
-def people(people_template, db_path):
-    import shutil
-
-    from engine.store import connect
-
-    shutil.copy(people_template, db_path)
-    db = connect(db_path)
-    yield db
-    db.conn.close()
+def people(role_users_db):
+    """ada (admin), cleo (clinician), ana (analyst): the shared three-role store."""
+    return role_users_db
 
 
 def test_token_is_shown_once_and_only_its_hash_is_stored(people):
@@ -129,15 +107,12 @@ def test_token_admin_actions_are_audited(people):
     assert audit.verify_chain(people).ok
 
 
-def test_tokens_command_line(people_template, db_path, capsys):
+def test_tokens_command_line(people, capsys):
     """`python -m engine tokens create NAME` prints the token once; list shows no secret; revoke stops it.
     (In-process through engine.__main__.main: the same parser and error handling, without interpreter start-ups.)"""
     import json
-    import shutil
 
     from engine.__main__ import main
-
-    shutil.copy(people_template, db_path)
 
     def run(*args):
         code = main(["tokens", *args])

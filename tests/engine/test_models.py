@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,16 +145,6 @@ def test_categorical_input_must_be_a_listed_category(db_path):
     with pytest.raises(InputError, match="chest_pain_type.*typical angina") as excinfo:
         predict_record("cad_uci", {"age": 60, "chest_pain_type": "crushing"})
     assert "crushing" not in str(excinfo.value)
-
-
-@pytest.fixture
-def models_copy(tmp_path, monkeypatch):
-    root = tmp_path / "models"
-    shutil.copytree(registry.models_dir(), root)
-    monkeypatch.setenv("CLINSIGHT_MODELS", str(root))
-    registry.clear_cache()
-    yield root
-    registry.clear_cache()
 
 
 def test_tampered_bundle_is_refused(models_copy, db_path):

@@ -2,22 +2,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
 from engine.models import registry
 from tests.pages.apptest_helpers import open_page
-
-
-@pytest.fixture
-def models_copy(tmp_path, monkeypatch):
-    root = tmp_path / "models"
-    shutil.copytree(registry.models_dir(), root)
-    monkeypatch.setenv("CLINSIGHT_MODELS", str(root))
-    registry.clear_cache()
-    yield root
-    registry.clear_cache()
 
 
 @pytest.mark.parametrize("role", ["clinician", None])
