@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from engine import audit
-from engine.errors import InputError, NotFoundError
+from engine import audit, feedback
+from engine.errors import NotFoundError
 from engine.imaging.decode import decode_image
 from engine.imaging.deid import deidentify
 from engine.imaging.service import ImageAnalysis, result_json
@@ -19,7 +19,6 @@ from engine.store import Database, transaction
 from engine.store import images as image_store
 from engine.store.patients import get_patient
 
-VERDICTS = ("agree", "disagree")
 
 
 def store_analysis(db: Database, *, pseudo_id: str, data: bytes, analysis: ImageAnalysis, username: str) -> dict:
@@ -97,18 +96,9 @@ def list_patient_images(db: Database, pseudo_id: str) -> list[dict]:
 
 
 def record_feedback(db: Database, *, prediction_id: int, verdict: str, reason: str | None, username: str) -> int:
-    """Record a clinician's agree/disagree on an image result, audited."""
-    if verdict not in VERDICTS:
-        raise InputError("Feedback must be 'agree' or 'disagree'.")
-    prediction = image_store.get_prediction(db, prediction_id)
-    if prediction is None:
-        raise NotFoundError("That result does not exist.")
-    with transaction(db):
-        feedback_id = image_store.insert_feedback(db, prediction_id=prediction_id, username=username, verdict=verdict,
-                                                  reason=(reason or "").strip()[:1000] or None)
-        audit.record(db, username=username, action="feedback.record", target_type="prediction", target_id=prediction_id,
-                     details={"verdict": verdict, "model": prediction["model_name"]})
-    return feedback_id
+    """Record a clinician's agree/disagree on an image result (the reason is optional here), audited."""
+    return feedback.record_feedback(db, prediction_id=prediction_id, verdict=verdict, reason=reason,
+                                    username=username, reason_required_to_disagree=False)
 
 
 def analyse_and_store(db: Database, *, pseudo_id: str, data: bytes, filename: str | None, username: str,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine import audit
+from engine import audit, feedback
 from engine.errors import InputError, NotFoundError
 from engine.models.registry import LoadedModel, get_card, load_model
 from engine.models.specs import PATIENT_AGE, PATIENT_SEX
@@ -358,23 +358,8 @@ def run_prediction(db: Database, *, username: str, name: str, record: dict, pseu
 
 
 def record_feedback(db: Database, *, username: str, prediction_id: int, verdict: str, reason: str | None) -> int:
-    """Store a clinician's agree / disagree (a reason is required to disagree); audited."""
-    if verdict not in ("agree", "disagree"):
-        raise InputError("The verdict must be 'agree' or 'disagree'.")
-    reason = (reason or "").strip() or None
-    if verdict == "disagree" and not reason:
-        raise InputError("Please give a reason when you disagree with a prediction.")
-    if reason and len(reason) > 2000:
-        raise InputError("The reason is too long (2,000 characters at most).")
-    with transaction(db):
-        prediction = model_rows.get_prediction(db, prediction_id)
-        if prediction is None:
-            raise NotFoundError("That prediction does not exist.")
-        feedback_id = model_rows.insert_feedback(db, prediction_id=prediction_id, username=username,
-                                                 verdict=verdict, reason=reason)
-        audit.record(db, username=username, action="feedback.record", target_type="prediction",
-                     target_id=prediction_id, details={"verdict": verdict, "model": prediction["model_name"]})
-    return feedback_id
+    """Store a clinician's agree / disagree on a risk prediction (a reason is required to disagree); audited."""
+    return feedback.record_feedback(db, prediction_id=prediction_id, verdict=verdict, reason=reason, username=username)
 
 
 def predictions_for_patient(db: Database, pseudo_id: str) -> list[dict[str, Any]]:

@@ -60,17 +60,6 @@ def latest_image_prediction(db: Database, *, patient_id: int, model_name: str, m
     return rows[0] if rows else None
 
 
-def get_prediction(db: Database, prediction_id: int) -> dict[str, Any] | None:
-    rows = _rows(db, "SELECT * FROM predictions WHERE id = ?", (prediction_id,))
-    return rows[0] if rows else None
 
 
-def insert_feedback(db: Database, *, prediction_id: int, username: str, verdict: str, reason: str | None) -> int:
-    cur = db.conn.execute(
-        "INSERT INTO feedback (prediction_id, username, verdict, reason, created_at) VALUES (?, ?, ?, ?, ?)",
-        (prediction_id, username, verdict, reason, utcnow()))
-    return int(cur.lastrowid)
 
-
-def feedback_for(db: Database, prediction_id: int) -> list[dict[str, Any]]:
-    return _rows(db, "SELECT * FROM feedback WHERE prediction_id = ? ORDER BY id", (prediction_id,))

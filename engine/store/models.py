@@ -55,17 +55,8 @@ def insert_prediction(db: Database, *, patient_id: int | None, model_name: str, 
     return int(cur.lastrowid)
 
 
-def get_prediction(db: Database, prediction_id: int) -> dict[str, Any] | None:
-    rows = _rows(db, "SELECT p.*, pt.pseudo_id FROM predictions p LEFT JOIN patients pt ON pt.id = p.patient_id "
-                     "WHERE p.id = ?", (prediction_id,))
-    return rows[0] if rows else None
 
 
-def insert_feedback(db: Database, *, prediction_id: int, username: str, verdict: str, reason: str | None) -> int:
-    cur = db.conn.execute(
-        "INSERT INTO feedback (prediction_id, username, verdict, reason, created_at) VALUES (?, ?, ?, ?, ?)",
-        (prediction_id, username, verdict, reason, utcnow()))
-    return int(cur.lastrowid)
 
 
 def predictions_for_patient(db: Database, patient_id: int, limit: int = 50) -> list[dict[str, Any]]:
