@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageFile
 
 from engine.errors import InputError
+from engine.uploads import sniff_type
 
 #: Largest image we decode (pixels). A 4,096 x 4,096 radiograph is 16.8 M; 40 M
 #: leaves room for large detectors while refusing bombs well before they cost
@@ -56,13 +57,10 @@ class DecodedImage:
 
 
 def sniff_kind(data: bytes) -> str:
-    """Return "png", "jpeg" or "dicom" from the bytes' signature, or raise InputError."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if data[:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if len(data) >= 132 and data[128:132] == b"DICM":
-        return "dicom"
+    """Return "png", "jpeg" or "dicom" from the bytes' signature (engine.uploads), or raise InputError."""
+    kind = sniff_type(data)
+    if kind in ("png", "jpeg", "dicom"):
+        return kind
     raise InputError(
         "The file is not a PNG, JPEG or DICOM image (its content does not start like one), "
         "whatever its name says."
