@@ -5,6 +5,10 @@ import csv
 import io
 from typing import Any
 
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
 from engine.roles import can
 from engine.store import Database, count_rows
 from engine.store.audit_log import distinct_audit_values, query_audit
@@ -61,3 +65,13 @@ def _neutralise_formula(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
+
+
+def build_audit_per_day_figure(rows: list[dict[str, Any]]) -> go.Figure:
+    """Bar chart of audit events per day, stacked by outcome (days as categories: one day is one bar)."""
+    frame = pd.DataFrame(rows, columns=["ts", "outcome"])
+    per_day = (frame.assign(day=frame["ts"].str[:10]).groupby(["day", "outcome"]).size()
+               .reset_index(name="events"))
+    figure = px.bar(per_day, x="day", y="events", color="outcome", title="Events per day")
+    figure.update_xaxes(type="category")
+    return figure

@@ -4,11 +4,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from engine import audit, auth
-from engine.activity import audit_filter_values, audit_rows_to_csv, search_audit
+from engine.activity import audit_filter_values, audit_rows_to_csv, build_audit_per_day_figure, search_audit
 from engine.errors import EngineError
 from engine.roles import ROLES
 from engine.store import open_db
@@ -111,13 +110,8 @@ def _render_audit(actor: str) -> None:
     if not rows:
         st.info("No audit events match these filters.")
         return
-    frame = pd.DataFrame(rows)
-    frame["day"] = frame["ts"].str[:10]
-    per_day = frame.groupby(["day", "outcome"]).size().reset_index(name="events")
-    figure = px.bar(per_day, x="day", y="events", color="outcome", title="Events per day")
-    figure.update_xaxes(type="category")
-    st.plotly_chart(figure, key="audit_per_day")
-    st.dataframe(frame.drop(columns=["prev_hash", "hash", "day"]), hide_index=True, key="audit_table")
+    st.plotly_chart(build_audit_per_day_figure(rows), key="audit_per_day")
+    st.dataframe(pd.DataFrame(rows).drop(columns=["prev_hash", "hash"]), hide_index=True, key="audit_table")
     if st.download_button("Export CSV", data=audit_rows_to_csv(rows), file_name="clinsight-audit.csv",
                           mime="text/csv", key="audit_export", on_click="rerun"):
         with open_db() as db:
