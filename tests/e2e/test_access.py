@@ -78,6 +78,8 @@ def test_idle_session_expires_in_the_browser(tmp_path, browser, seeded_db_templa
         page.get_by_role("textbox", name="Password", exact=True).fill("a long enough password")
         page.get_by_role("button", name="Log in").click()
         page.get_by_text("Your session expired").wait_for(timeout=30_000)
+        wait_for_app(page)  # the notice renders before the form: let the run finish before looking
+        page.get_by_role("button", name="Log in").wait_for(timeout=30_000)
         assert page.get_by_role("button", name="Log in").is_visible()
         assert page.locator('[data-testid="stSidebarNav"]').count() == 0
         context.close()
