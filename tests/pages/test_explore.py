@@ -250,9 +250,9 @@ def test_report_controls(seeded_db):
 
 def test_export_audit_callback_records_without_identifiers(seeded_db):
     from engine.auth import User
-    from pages.explore import _audit
+    from pages.explore import record_audit
 
-    _audit("explore.export", User("ana", "analyst"), dataset="pima_diabetes", result="report", pins=2,
+    record_audit("explore.export", User("ana", "analyst"), dataset="pima_diabetes", result="report", pins=2,
            format="html")
     action, details = _audit_actions(seeded_db)[-1]
     assert action == "explore.export" and "PIMA-" not in (details or "")
