@@ -222,20 +222,29 @@ def compare_k_groups(frame: pd.DataFrame, value: str, group: str, test: str = "a
 
 
 def _eta2_ci(f: float, df1: int, df2: int, confidence: float = 0.95) -> tuple[float, float]:
-    """CI of eta squared by inverting the noncentral F (Steiger 2004)."""
+    """CI of eta squared by inverting the noncentral F (Steiger 2004; as MBESS ``conf.limits.ncf``).
+
+    Each limit is the noncentrality lambda at which the observed F sits at the upper (for the lower
+    limit) or lower (for the upper limit) alpha/2 tail; a limit is 0 only when even lambda = 0 puts
+    F below that quantile. lambda converts to eta squared as lambda / (lambda + N), N = df1 + df2 + 1.
+    """
     from scipy.optimize import brentq
 
-    def bound(target: float) -> float:
-        fn = lambda nc: stats.ncf.cdf(f, df1, df2, nc) - target  # noqa: E731
-        if fn(0) < target:
+    if not np.isfinite(f) or f < 0:
+        return float("nan"), float("nan")
+
+    def noncentrality(cdf_target: float) -> float:
+        """The lambda with P(F' <= f | lambda) = cdf_target; the CDF falls as lambda grows."""
+        gap = lambda nc: float(stats.ncf.cdf(f, df1, df2, nc)) - cdf_target  # noqa: E731
+        if gap(0.0) <= 0:          # F is not extreme enough even with no effect: the limit is 0
             return 0.0
-        hi = max(10.0, f * df1 * 10)
-        while fn(hi) > target:
+        hi = max(10.0, f * df1 * 2)
+        while gap(hi) > 0:
             hi *= 2
-        return brentq(fn, 0, hi)
+        return float(brentq(gap, 0.0, hi, xtol=1e-10, rtol=1e-12))
 
     alpha = 1 - confidence
-    lam_low, lam_high = bound(1 - alpha / 2), bound(alpha / 2)
+    lam_low, lam_high = noncentrality(1 - alpha / 2), noncentrality(alpha / 2)
     n = df1 + df2 + 1
     return lam_low / (lam_low + n), lam_high / (lam_high + n)
 
