@@ -23,6 +23,7 @@ from engine.stats.common import (
     SMALL_N,
     format_p,
     group_codes,
+    join_names,
     numeric_values,
     require_columns,
 )
@@ -56,6 +57,8 @@ class TestResult:
     caveats: list[str] = field(default_factory=list)
     p_adjusted: float | None = None
     methods: str = ""
+    variable: str = ""              # the compared variable (set by run_tests), for combined methods text
+    adjustment: str = ""            # the multiple-comparison sentence appended to ``methods``
 
     def as_row(self) -> dict:
         return {"comparison": self.name, "test": self.test, "statistic": self.statistic, "df": self.df,
@@ -369,16 +372,37 @@ def run_tests(frame: pd.DataFrame, values: list[str], group: str, correction: st
     results = []
     for value in values:
         if len(levels) == 2:
-            results.append(compare_two_groups(frame, value, group, test if test in TWO_GROUP_TESTS else "auto"))
+            result = compare_two_groups(frame, value, group, test if test in TWO_GROUP_TESTS else "auto")
         else:
-            results.append(compare_k_groups(frame, value, group, test if test in K_GROUP_TESTS else "auto"))
+            result = compare_k_groups(frame, value, group, test if test in K_GROUP_TESTS else "auto")
+        result.variable = value
+        results.append(result)
     if correction and len(results) > 1:
         adjusted = adjust_pvalues([r.p_value for r in results], correction)
         for r, q in zip(results, adjusted):
             r.p_adjusted = float(q)
-            r.methods += (f" P-values of the {len(results)} comparisons were adjusted with "
-                          f"{'Holm' if correction == 'holm' else 'Benjamini-Hochberg'}'s method.")
+            r.adjustment = (f" P-values of the {len(results)} comparisons were adjusted with "
+                            f"{'Holm' if correction == 'holm' else 'Benjamini-Hochberg'}'s method.")
+            r.methods += r.adjustment
     return results, pd.DataFrame([r.as_row() for r in results])
+
+
+def summarize_methods(results: list[TestResult]) -> str:
+    """One methods paragraph for several comparisons: each test used, named with the variables it
+    was used for ("glucose and bmi were compared ... with Welch's t-test ...; insulin ... with the
+    Mann-Whitney U test ..."), and the multiple-comparison adjustment once."""
+    by_test: dict[str, list[TestResult]] = {}
+    for r in results:
+        by_test.setdefault(r.test, []).append(r)
+    sentences = []
+    for group in by_test.values():
+        first = group[0]
+        text = first.methods[: len(first.methods) - len(first.adjustment)] if first.adjustment else first.methods
+        lead = f"{first.variable} was compared"
+        if len(group) > 1 and first.variable and text.startswith(lead):
+            text = f"{join_names([r.variable for r in group])} were compared" + text[len(lead):]
+        sentences.append(text)
+    return " ".join(sentences) + (results[0].adjustment if results else "")
 
 
 def _label(key: str) -> str:

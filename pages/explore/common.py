@@ -11,6 +11,7 @@ import streamlit as st
 from engine import audit
 from engine.stats import clustering, quality, regression, survival, table_one
 from engine.stats import tests as hyp
+from engine.stats.common import format_table
 from engine.stats.cohort import CohortSpec, cohort_from_frame, column_kinds
 from engine.stats.report import make_pin
 from engine.frames import dataset_frame
@@ -128,5 +129,6 @@ def md(text: str) -> str:
 
 
 def fmt(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.round(4)
+    """A result table for display and pins: p-values as "<0.001" / "0.012", the rest to 4 decimals."""
+    return format_table(frame)
 

@@ -8,6 +8,7 @@ import streamlit as st
 from engine.errors import EngineError
 from engine.stats import figures as fig
 from engine.stats import regression
+from engine.stats.common import format_statistic
 from pages.explore.common import Context, fmt, follow, md, pick, show_caveats
 
 
@@ -47,7 +48,7 @@ def render_regression(ctx: Context) -> None:
         return
     cols = st.columns(len(res.fit))
     for col, (k, v) in zip(cols, res.fit.items()):
-        col.metric(k.replace("_", " "), f"{v:.4g}")
+        col.metric(k.replace("_", " "), format_statistic(k, v))
     st.dataframe(fmt(res.coefficients), hide_index=True, key="explore_reg_table")
     show_caveats(res.caveats)
     st.caption(res.methods)

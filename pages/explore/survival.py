@@ -5,6 +5,7 @@ import streamlit as st
 
 from engine.errors import EngineError
 from engine.stats import figures as fig
+from engine.stats.common import format_p
 from engine.stats.cohort import guess_survival_columns
 from pages.explore.common import NONE, Context, fmt, follow, md, pick, show_caveats
 
@@ -36,7 +37,7 @@ def render_survival(ctx: Context) -> None:
     figure = fig.build_km_figure(km, ctx.label)
     st.plotly_chart(figure, key="explore_km_chart")
     if km.logrank:
-        st.metric("Log-rank p", f"{km.logrank['p_value']:.4g}",
+        st.metric("Log-rank p", format_p(km.logrank["p_value"]),
                   help=f"chi-square {km.logrank['statistic']:.3f} on {km.logrank['df']:.0f} df")
     st.dataframe(fmt(km.summary()), hide_index=True, key="explore_km_summary")
     st.markdown("**Numbers at risk**")

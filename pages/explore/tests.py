@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.errors import EngineError
+from engine.stats import tests as hyp
 from pages.explore.common import Context, fmt, md, pick, show_caveats
 
 
@@ -27,10 +28,11 @@ def render_tests(ctx: Context) -> None:
             for r in results:
                 show_caveats([f"{r.name}: {c}" for c in r.caveats])
             with st.expander("Assumption checks"):
-                st.dataframe(pd.DataFrame([{"comparison": r.name, **r.assumptions} for r in results]).round(4),
+                st.dataframe(fmt(pd.DataFrame([{"comparison": r.name, **r.assumptions} for r in results])),
                              hide_index=True, key="explore_test_assumptions")
-            st.caption(results[0].methods)
-            ctx.pin_button("explore_pin_tests", f"Tests by {group}", "tests", results[0].methods, table=fmt(table),
+            methods = hyp.summarize_methods(results)
+            st.caption(methods)
+            ctx.pin_button("explore_pin_tests", f"Tests by {group}", "tests", methods, table=fmt(table),
                         caveats=[c for r in results for c in r.caveats])
         except EngineError as exc:
             st.error(str(exc))

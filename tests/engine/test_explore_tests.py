@@ -205,3 +205,40 @@ def test_anova_result_carries_the_noncentral_ci(pima):
     ref_low, ref_high = _eta2_limits_by_bisection(res.statistic, 3, int(sum(res.n.values())) - 4)
     assert res.ci_low == pytest.approx(ref_low, abs=1e-6) and res.ci_high == pytest.approx(ref_high, abs=1e-6)
     assert 0 < res.ci_low < res.effect < res.ci_high
+
+
+def test_p_values_never_print_as_zero():
+    """Issue 12: Tests, Regression and Cox tables rounded p to 4 decimals ("0"); Table 1 printed "<0.001".
+    One formatter now serves every table (engine.stats.common.format_table)."""
+    from engine.stats.common import format_p, format_statistic, format_table
+
+    table = pd.DataFrame({"term": ["a", "b", "c"], "estimate": [1.234567, 2.0, 3.0],
+                          "p_value": [1e-20, 0.01234, float("nan")], "p_adjusted": [3e-5, 0.5, 0.049999],
+                          "levene_p": [0.0004, 0.2, 1.0]})
+    shown = format_table(table)
+    assert list(shown["p_value"]) == ["<0.001", "0.012", ""]
+    assert list(shown["p_adjusted"]) == ["<0.001", "0.500", "0.050"]
+    assert list(shown["levene_p"]) == ["<0.001", "0.200", "1.000"]
+    assert shown["estimate"].iloc[0] == 1.2346                        # other numbers still rounded
+    assert format_p(1e-20) == "<0.001" == format_statistic("llr_p_value", 1e-40)
+    assert format_statistic("aic", 1234.5678) == "1235"
+
+
+def test_methods_name_each_test_with_its_variables(pima):
+    """Issue 12: one methods caption named Welch's t-test for every variable, though some used Mann-Whitney."""
+    results, _ = T.run_tests(pima, ["Glucose", "BMI", "Insulin"], "Outcome", correction="holm")
+    used = {r.variable: r.test for r in results}
+    assert used == {"Glucose": "Welch t-test", "BMI": "Mann-Whitney U", "Insulin": "Mann-Whitney U"}
+    methods = T.summarize_methods(results)
+    assert methods.startswith("Glucose was compared between Outcome groups with Welch's t-test")
+    assert "BMI and Insulin were compared between Outcome groups with the Mann-Whitney U test" in methods
+    assert methods.count("adjusted with Holm's method") == 1
+
+
+def test_table_one_methods_list_each_test_with_its_variables(pima):
+    from engine.stats.table_one import compute_table_one
+
+    res = compute_table_one(pima, ["Glucose", "BMI", "Insulin", "Age"], "Outcome")
+    by_test = res.tests.groupby("test", sort=False)["variable"].apply(list).to_dict()
+    assert by_test == {"Welch t-test": ["Glucose", "BMI"], "Mann-Whitney U": ["Insulin", "Age"]}
+    assert "compared with Welch t-test (Glucose, BMI); Mann-Whitney U (Insulin, Age)" in res.methods
