@@ -11,8 +11,8 @@ import streamlit as st
 from engine import audit
 from engine.stats import clustering, quality, regression, survival, table_one
 from engine.stats import tests as hyp
-from engine.stats.common import format_table
 from engine.stats.cohort import CohortSpec, cohort_from_frame, column_kinds
+from engine.stats.common import format_table, is_binary
 from engine.stats.report import make_pin
 from engine.frames import dataset_frame
 from engine.store import open_db
@@ -66,8 +66,7 @@ class Context:
         self.numeric = [c for c, k in self.kinds.items() if k == "numeric"]
         self.categorical = [c for c, k in self.kinds.items() if k == "categorical"]
         self.groupable = [c for c in self.categorical if 2 <= self.cohort.frame[c].nunique() <= 20]
-        self.binary = [c for c in self.categorical if set(self.cohort.frame[c].dropna().unique()) <= {0, 1}
-                       and self.cohort.frame[c].nunique() == 2]
+        self.binary = [c for c in self.categorical if is_binary(self.cohort.frame[c])]
 
     def result(self, what: str, spinner: str = "Computing…", **params: Any) -> Any:
         with st.spinner(spinner):
@@ -102,14 +101,39 @@ def show_caveats(caveats: list[str]) -> None:
         st.warning(caveat, icon=":material/warning:")
 
 
+def initial(key: str, default: Any) -> Any:
+    """The default for a keyed widget: ``default`` the first time, None once Session State holds the key.
+    (A widget given both a default and a Session State value logs a warning on the server.)"""
+    return None if key in st.session_state else default
+
+
 def pick(label: str, options: list[str], key: str, default: str | None = None, none: bool = False) -> str | None:
+    """A column selectbox; ``default`` applies until the user (or the page) chose a value."""
     opts = ([NONE] if none else []) + options
     if not opts:
         st.info(f"No column in this cohort fits “{label}”.")
         return None
-    index = opts.index(default) if default in opts else 0
-    value = st.selectbox(label, opts, index=index, key=key)
+    if key in st.session_state:
+        if st.session_state[key] not in opts:     # e.g. a column the new cohort no longer has
+            st.session_state[key] = default if default in opts else opts[0]
+        value = st.selectbox(label, opts, key=key)
+    else:
+        value = st.selectbox(label, opts, index=opts.index(default) if default in opts else 0, key=key)
     return None if value == NONE else value
+
+
+def keep_choice(key: str, options: list[str], default: list[str]) -> None:
+    """A multiselect's value when its options change (another dataset, cohort or derived variable):
+    choices still offered are kept, and with none left it starts again from ``default``.
+
+    The value is *set* in Session State, which also updates the browser: with a deleted key the
+    browser keeps showing (and sends back) the old dataset's choice, so the correlation map opened
+    with one column or none."""
+    marker = f"{key}__options"
+    if st.session_state.get(marker) != options:
+        st.session_state[marker] = list(options)
+        kept = [v for v in st.session_state.get(key, []) if v in options]
+        st.session_state[key] = kept or list(default)
 
 
 def follow(key: str, source: list[str], default: list[str]) -> None:

@@ -5,7 +5,7 @@ import streamlit as st
 
 from engine.errors import EngineError
 from engine.stats import figures as fig
-from pages.explore.common import Context, fmt, md, pick
+from pages.explore.common import Context, fmt, keep_choice, md, pick
 
 
 def render_distributions(ctx: Context) -> None:
@@ -46,7 +46,8 @@ def render_distributions(ctx: Context) -> None:
 
     st.markdown("**Correlation heat-map**")
     c1, c2 = st.columns([3, 1])
-    cols = c1.multiselect("Columns", ctx.numeric, default=ctx.numeric[:8], key="explore_corr_cols")
+    keep_choice("explore_corr_cols", ctx.numeric, ctx.numeric[:8])
+    cols = c1.multiselect("Columns", ctx.numeric, key="explore_corr_cols")
     method = c2.radio("Method", ["pearson", "spearman"], key="explore_corr_method")
     if len(cols) < 2:
         st.info("Choose at least two columns.")

@@ -5,13 +5,13 @@ import streamlit as st
 
 from engine.errors import EngineError
 from engine.stats import figures as fig
-from pages.explore.common import Context, fmt, md, show_caveats
+from pages.explore.common import Context, fmt, keep_choice, md, show_caveats
 
 
 def render_quality(ctx: Context) -> None:
     st.caption(f"Cohort: {md(ctx.label)}")
-    outcomes = st.multiselect("Outcome columns (class balance)", ctx.categorical, default=ctx.binary,
-                              key="explore_q_outcomes")
+    keep_choice("explore_q_outcomes", ctx.categorical, ctx.binary)
+    outcomes = st.multiselect("Outcome columns (class balance)", ctx.categorical, key="explore_q_outcomes")
     try:
         res = ctx.result("quality", "Checking data quality…", outcome_columns=outcomes)
     except EngineError as exc:

@@ -61,4 +61,6 @@ def render_regression(ctx: Context) -> None:
         st.markdown("**Variance inflation factors**")
         st.dataframe(fmt(res.vif), hide_index=True, key="explore_reg_vif")
     ctx.pin_button("explore_pin_reg", f"{kind.capitalize()} regression of {outcome}", "regression", res.methods,
-                table=fmt(res.coefficients), figure=forest, caveats=res.caveats)
+                   table=fmt(res.coefficients), figure=forest, caveats=res.caveats,
+                   statistics={"n": f"{res.n:,}", "rows left out (missing values)": f"{res.n_dropped:,}",
+                               **{k.replace("_", " "): format_statistic(k, v) for k, v in res.fit.items()}})

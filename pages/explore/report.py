@@ -37,7 +37,8 @@ def render_report(ctx: Context) -> None:
         if c1.button("Prepare PDF", key="explore_report_pdf_make", disabled=not pins):
             try:
                 with st.spinner("Printing the report to PDF…"):
-                    st.session_state["explore_report_pdf"] = (signature, build_report_pdf(html))
+                    printable = build_report_html(pins, title=title, author=ctx.user.username, for_print=True)
+                    st.session_state["explore_report_pdf"] = (signature, build_report_pdf(printable))
             except EngineError as exc:
                 st.error(str(exc))
         ready = st.session_state.get("explore_report_pdf")

@@ -72,4 +72,7 @@ def render_survival(ctx: Context) -> None:
     show_caveats(cox.caveats)
     st.caption(cox.methods)
     ctx.pin_button("explore_pin_cox", f"Cox model of {time}", "cox", cox.methods, table=fmt(cox.hazard_ratios),
+                   statistics={"n": f"{cox.n:,}", "events": f"{cox.events:,}",
+                               "rows left out (missing values)": f"{cox.n_dropped:,}",
+                               "concordance": f"{cox.concordance:.3f}"},
                    figure=forest, caveats=cox.caveats)

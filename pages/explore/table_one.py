@@ -5,14 +5,15 @@ import streamlit as st
 
 from engine.errors import EngineError
 from pages.components.session import user_can
-from pages.explore.common import Context, md, pick, record_audit, show_caveats
+from pages.explore.common import Context, keep_choice, md, pick, record_audit, show_caveats
 
 
 def render_table_one(ctx: Context) -> None:
     st.caption(f"Cohort: {md(ctx.label)}")
     columns = [c for c in ctx.kinds if ctx.kinds[c] != "date"]
     c1, c2 = st.columns([3, 1])
-    variables = c1.multiselect("Variables", columns, default=columns[:15], key="explore_t1_vars")
+    keep_choice("explore_t1_vars", columns, columns[:15])
+    variables = c1.multiselect("Variables", columns, key="explore_t1_vars")
     with c2:
         group = pick("Group by", ctx.groupable, "explore_t1_group", none=True,
                       default="sex" if "sex" in ctx.groupable else None)
