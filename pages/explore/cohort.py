@@ -86,7 +86,7 @@ def _range_filter(col: str, series: pd.Series) -> Filter | None:
         _set_range(key, lo, hi)
     s, a, b = st.columns([4, 1, 1], vertical_alignment="bottom")
     low, high = s.slider(col, lo, hi, key=key, step=1.0 if whole else None, on_change=_slider_moved, args=(key,))
-    fmt = "%.0f" if whole else "%.4g"
+    fmt = "%.0f" if whole else "%g"
     a.number_input(f"{col} from", lo, hi, key=f"{key}__from", format=fmt, step=1.0 if whole else None,
                    on_change=_bound_typed, args=(key, lo, hi))
     b.number_input(f"{col} to", lo, hi, key=f"{key}__to", format=fmt, step=1.0 if whole else None,
