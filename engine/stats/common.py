@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import InputError
+from engine.vocabulary import value_labels
 
 ALPHA = 0.05
 # A group smaller than this gets a "small n" caveat (tests are imprecise, normality unverifiable).
@@ -76,23 +77,21 @@ def level_text(value: Any) -> str:
     return str(value)
 
 
+# A derived binary column's name holds its comparison, e.g. "cad_grade > 0" (engine.stats.cohort).
+DERIVED_MARK = re.compile(r" (>|>=|<|<=|==|!=) ")
+TRUE_TEXT = frozenset({"true", "yes"})
+FALSE_TEXT = frozenset({"false", "no"})
+
+
 def level_label(column: Any, text: str) -> str:
     """A level as tables and legends show it: '1 (yes)' for a 0/1 column whose labels the vocabulary
     (or a derived variable's definition) gives, the plain level text otherwise."""
-    from engine.vocabulary import value_labels
-
     labels = value_labels(column) if column is not None else None
     if labels is None and column is not None and DERIVED_MARK.search(str(column)):
         labels = {0: "no", 1: "yes"}
     if labels and text in ("0", "1"):
         return f"{text} ({labels[int(text)]})"
     return text
-
-
-# A derived binary column's name holds its comparison, e.g. "cad_grade > 0" (engine.stats.cohort).
-DERIVED_MARK = re.compile(r" (>|>=|<|<=|==|!=) ")
-TRUE_TEXT = frozenset({"true", "yes"})
-FALSE_TEXT = frozenset({"false", "no"})
 
 
 def binary_values(series: pd.Series) -> pd.Series | None:

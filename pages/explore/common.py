@@ -9,12 +9,12 @@ import pandas as pd
 import streamlit as st
 
 from engine import audit
+from engine.frames import dataset_frame
 from engine.stats import clustering, quality, regression, survival, table_one
 from engine.stats import tests as hyp
 from engine.stats.cohort import CohortSpec, cohort_from_frame, column_kinds
 from engine.stats.common import format_table, is_binary
 from engine.stats.report import make_pin
-from engine.frames import dataset_frame
 from engine.store import open_db
 
 PINS_KEY = "explore_pins"
