@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import PurePath
 
 import pandas as pd
 import streamlit as st
@@ -10,7 +9,8 @@ import streamlit as st
 from engine.errors import EngineError
 from engine.ingest import (ACTIONS, CLASS_LABELS, DEID_ACTIONS, FIELDS, import_source, open_source, propose_mapping,
                            rollback_version, validate_source)
-from engine.ingest.records import list_versions, load_named_mapping, mapping_names, save_named_mapping
+from engine.ingest.records import (default_dataset_name, list_versions, load_named_mapping, mapping_names,
+                                   save_named_mapping)
 from engine.ingest.validate import ACTION_HELP
 from engine.store import open_db
 from engine.vocabulary import CONCEPTS
@@ -90,8 +90,10 @@ def _render_import(user) -> None:
         decisions[cls] = st.selectbox(f"{CLASS_LABELS[cls].capitalize()} ({count:,} rows)", ACTIONS[cls],
                                       key=f"records_decide_{cls}",
                                       format_func=lambda a: f"{a}: {ACTION_HELP[a]}")
-    default_name = PurePath(state["name"]).stem or "import"
-    dataset = st.text_input("Dataset name", value=default_name, key="records_dataset")
+    if "default_dataset" not in state:
+        with open_db() as db:
+            state["default_dataset"] = default_dataset_name(db)  # never the file name: it may name the patient
+    dataset = st.text_input("Dataset name", value=state["default_dataset"], key="records_dataset")
     left, right = st.columns(2)
     if right.button("Cancel", key="records_cancel", icon=":material/cancel:"):
         st.session_state.pop(STATE, None)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import getpass
 import json
-import re
 from pathlib import Path
 
 from engine.errors import InputError
 from engine.ingest import (DEFAULT_DECISIONS, import_source, open_source, propose_mapping, rollback_version,
                            validate_source)
-from engine.ingest.records import list_versions
+from engine.ingest.records import default_dataset_name, list_versions
 from engine.store import open_db, transaction
 from engine.store import records as record_rows
 
@@ -26,7 +25,8 @@ def register(subparsers) -> None:
     parser.add_argument("file", help="the file to import (format is sniffed from its content)")
     parser.add_argument("--mapping", help="name of a saved column mapping to use")
     parser.add_argument("--save-mapping", metavar="NAME", help="save the mapping used under this name")
-    parser.add_argument("--dataset", help="dataset name (default: the file name without extension)")
+    parser.add_argument("--dataset", help="dataset name (default: import-YYYY-MM-DD-N; never the file name, "
+                                          "which may carry the patient's name)")
     parser.add_argument("--user", default=None, help="who is importing (recorded in the audit trail)")
     parser.add_argument("--outliers", choices=("zscore", "iqr"), default="zscore")
     parser.add_argument("--decide", action="append", default=[], metavar="CLASS=ACTION",
@@ -69,8 +69,8 @@ def run_ingest(args) -> int:
     path = Path(args.file)
     decisions = _decisions(args.decide)
     source = open_source(path)
-    dataset = args.dataset or re.sub(r"[^A-Za-z0-9_.-]+", "-", path.stem).strip("-") or "import"
     with open_db() as db:
+        dataset = args.dataset or default_dataset_name(db)
         if args.mapping:
             mapping = record_rows.load_mapping(db, args.mapping)
             if mapping is None:

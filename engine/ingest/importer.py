@@ -22,7 +22,8 @@ from engine.errors import InputError, IntegrityError, NotFoundError
 from engine.ingest.prepare import ZIP3_CODE, build_plan, prepare_chunk
 from engine.ingest.sources import Source
 from engine.ingest.validate import ProgressFn, ValidationReport, check_decisions
-from engine.privacy import date_shift_days, generalise_age, new_pseudonym_key, pseudonymiser, scrub_text
+from engine.privacy import (date_shift_days, generalise_age, new_pseudonym_key, pseudonymiser, safe_file_name,
+                            scrub_text)
 from engine.store import Database, transaction, utcnow
 from engine.store import datasets as dataset_rows
 from engine.store import patients as patient_rows
@@ -93,6 +94,7 @@ def import_source(db: Database, source: Source, report: ValidationReport, decisi
     if not dataset:
         raise InputError("Give the dataset a name.")
     chosen = check_decisions(report, decisions)
+    file_name = safe_file_name(file_name)  # a file name may carry the patient's name: kept only word by word
     reference = reference or datetime.now(timezone.utc).date()
     plan = build_plan(report.mapping, set(report.numeric_columns))
     plan.date_formats.update(report.date_formats)
@@ -192,7 +194,7 @@ def import_source(db: Database, source: Source, report: ValidationReport, decisi
         stored_report["result"] = dict(counts)
         record_rows.set_version_report(db, version_id, stored_report, counts["added"] + counts["merged"])
         audit.record(db, username=username, action="records.import", target_type="dataset_version",
-                     target_id=version_id, details={"dataset": dataset, "version": version, "sha256": source.sha256,
+                     target_id=version_id, details={"dataset": dataset, "version": version, "file": file_name, "sha256": source.sha256,
                                                     "rows": report.n_rows, **counts, "decisions": chosen})
     return ImportResult(dataset, version_id, version, counts["added"], counts["merged"], counts["obs"],
                         counts["cond"], counts["meds"], counts["dropped"], counts["flagged"], counts["converted"])

@@ -28,6 +28,7 @@ import pandas as pd
 
 from engine.config import get_settings
 from engine.errors import InputError
+from engine.privacy import safe_file_name
 
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", ".", "-", "#n/a", "missing"})
 DELIMITERS = (",", ";", "\t", "|")
@@ -112,7 +113,7 @@ def _binary_opener(data: bytes | Path | str):
         return opener, len(raw), raw[:_SNIFF_BYTES], raw[-8:]
     path = Path(data)
     if not path.is_file():
-        raise InputError(f"There is no file at '{path.name}'.")
+        raise InputError(f"There is no file at '{safe_file_name(path.name)}'.")
 
     def opener() -> BinaryIO:
         return open(path, "rb")

@@ -154,22 +154,50 @@ def scenario_predict(db, tmp: Path, out: Collector) -> None:
                                        pseudo_id=p["mrn"]))
 
 
+def planted_file_names() -> list[str]:
+    """File names that carry identifiers, as ward exports and FHIR generators name them."""
+    p = PLANTED
+    given, family = p["name"].split()
+    return [f"{family.lower()}_{given.lower()}_labs.csv",
+            f"{given}123_{family}456_0b2c7c5e-1f3a-4c1e-9d59-7b2e1c2f0a11.json",
+            f"{p['mrn']}_{p['birth_date']}_{p['ssn'].replace('-', '')}.csv",
+            f"{p['email']}.csv", f"{p['phone']} vitals.csv"]
+
+
 def scenario_ingest(db, tmp: Path, out: Collector) -> None:
     """A records export carrying every identifier kind, imported as the page and the CLI do.
 
     The import must drop or pseudonymise them (names, SSN, e-mail, phone, record number) and keep only the
-    year of the birth date; the store file is scanned afterwards.
+    year of the birth date; the store file is scanned afterwards. The files are named after the patient
+    too (issue 18), and imported under the default dataset name.
     """
     from engine.ingest import DEFAULT_DECISIONS, import_source, open_source, propose_mapping, validate_source
+    from engine.ingest.records import default_dataset_name
 
-    for data in (planted_csv(), planted_csv().replace(b",", b";")):
-        def run(data=data):
-            source = open_source(data, file_name="planted.csv")
+    names = planted_file_names()
+    for i, data in enumerate((planted_csv(), planted_csv().replace(b",", b";"))):
+        def run(data=data, file_name=names[i % len(names)]):
+            source = open_source(data, file_name=file_name)
             mapping = propose_mapping(source.columns, source.preview(200))
             report = validate_source(db, source, mapping)
-            return import_source(db, source, report, dict(DEFAULT_DECISIONS), dataset="privacy",
-                                 username="privacyadmin", file_name="planted.csv").summary()
+            return import_source(db, source, report, dict(DEFAULT_DECISIONS), dataset=default_dataset_name(db),
+                                 username="privacyadmin", file_name=file_name).summary()
         out.attempt(run)
+    for file_name in names:  # every name, on a file that imports (its first row's id differs per file)
+        data = f"patient_id,age,glucose\nF-{len(file_name)}-{file_name.count('_')},40,5.1\n".encode()
+        out.attempt(lambda data=data, file_name=file_name: _import_with_defaults(db, data, file_name))
+    for file_name in names:  # and a file that does not exist, named after the patient
+        out.attempt(lambda file_name=file_name: open_source(tmp / file_name))
+
+
+def _import_with_defaults(db, data: bytes, file_name: str) -> str:
+    from engine.ingest import DEFAULT_DECISIONS, import_source, open_source, propose_mapping, validate_source
+    from engine.ingest.records import default_dataset_name
+
+    source = open_source(data, file_name=file_name)
+    report = validate_source(db, source, propose_mapping(source.columns, source.preview(200)))
+    return import_source(db, source, report, dict(DEFAULT_DECISIONS), dataset=default_dataset_name(db),
+                         username="privacyadmin", file_name=file_name).summary()
 
 
 SCENARIOS: dict[str, Callable[[Any, Path, Collector], None]] = {
