@@ -213,7 +213,7 @@ SAFE_FILE_WORDS = frozenset({
     "diagnoses", "diagnosis", "problems", "meds", "drugs", "prescriptions", "observations", "observation",
     "conditions", "condition", "medications", "medication", "encounters", "encounter", "allergies", "allergy",
     "immunizations", "immunization", "immunisations", "procedures", "procedure", "patients", "patient", "claims",
-    "claim", "bundle", "bundles", "fhir", "bulk", "ndjson", "resources", "resource", "r4", "hl7", "csv", "xlsx",
+    "claim", "bundle", "bundles", "fhir", "bulk", "ndjson", "resources", "resource", "files", "more", "r4", "hl7", "csv", "xlsx",
     "tsv", "parquet", "json", "sheet", "table", "xray", "cxr", "chest", "frontal", "lateral", "pa", "ap", "ct",
     "mr", "mri", "dicom", "dcm", "image", "images", "scan", "film", "heart", "cardiac", "cardiology", "diabetes",
     "glucose", "hba1c", "lipids", "cholesterol", "bp", "ecg", "final", "draft", "new", "old", "copy", "latest",
@@ -224,8 +224,8 @@ SAFE_FILE_WORDS = frozenset({
 })
 SAFE_FILE_EXTENSIONS = frozenset({"csv", "tsv", "txt", "json", "ndjson", "xlsx", "xls", "parquet", "png", "jpg",
                                   "jpeg", "dcm", "dicom", "gz", "zip"})
-_FILE_TOKEN = re.compile(r"[^\W\d_]+|\d+|[\W_]+")
-_FILE_SEPARATORS = frozenset("_-. ")
+_FILE_TOKEN = re.compile(r"\[name\]|\[number\]|[^\W\d_]+|\d+|[^\w\[]+|[\[_]")
+_FILE_SEPARATORS = frozenset("_-. ,")
 
 
 def safe_file_name(name: str | None) -> str | None:
@@ -255,7 +255,10 @@ def safe_file_name(name: str | None) -> str | None:
 
     pending = ""  # a separator after a removed run: dropped if the run goes on ("Given123_Family456")
     for token in _FILE_TOKEN.findall(stem):
-        if token.isalpha() and token.isascii() and token.lower() in SAFE_FILE_WORDS:
+        if token in ("[name]", "[number]"):  # already removed (the function is idempotent)
+            pending = ""
+            run.append("x" if token == "[name]" else "0")
+        elif token.isalpha() and token.isascii() and token.lower() in SAFE_FILE_WORDS:
             flush()
             out.append(pending + token.lower())
             pending = ""
@@ -263,7 +266,7 @@ def safe_file_name(name: str | None) -> str | None:
             pending = ""
             run.append(token)
         else:
-            sep = token[0] if set(token) <= _FILE_SEPARATORS else "_"
+            sep = token if set(token) <= _FILE_SEPARATORS else "_"
             if run:
                 pending = sep
             else:

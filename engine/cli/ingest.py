@@ -16,13 +16,17 @@ from engine.errors import InputError
 from engine.ingest import (DEFAULT_DECISIONS, import_source, open_source, propose_mapping, rollback_version,
                            validate_source)
 from engine.ingest.records import default_dataset_name, list_versions
+from engine.ingest.sources import fhir_files_in, open_fhir_files
+from engine.privacy import safe_file_name
 from engine.store import open_db, transaction
 from engine.store import records as record_rows
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("ingest", help="import a CSV / Excel / Parquet / FHIR file as a dataset version")
-    parser.add_argument("file", help="the file to import (format is sniffed from its content)")
+    parser.add_argument("file", nargs="+",
+                        help="the file to import (format is sniffed from its content); several FHIR NDJSON/JSON files "
+                             "or a folder of them (a FHIR Bulk Data export) are imported together as one version")
     parser.add_argument("--mapping", help="name of a saved column mapping to use")
     parser.add_argument("--save-mapping", metavar="NAME", help="save the mapping used under this name")
     parser.add_argument("--dataset", help="dataset name (default: import-YYYY-MM-DD-N; never the file name, "
@@ -65,10 +69,21 @@ def _user(value: str | None) -> str:
         return "cli"
 
 
+def _open(items: list[str]):
+    """(source, file name to record): one file as sniffed, or several FHIR files / a bulk-export folder."""
+    paths = [Path(p) for p in items]
+    if len(paths) == 1 and not paths[0].is_dir():
+        return open_source(paths[0]), paths[0].name
+    if len(paths) == 1:
+        paths = fhir_files_in(paths[0])
+    names = [safe_file_name(p.name) or "?" for p in paths]
+    label = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    return open_fhir_files(paths), label
+
+
 def run_ingest(args) -> int:
-    path = Path(args.file)
     decisions = _decisions(args.decide)
-    source = open_source(path)
+    source, file_name = _open(args.file)
     with open_db() as db:
         dataset = args.dataset or default_dataset_name(db)
         if args.mapping:
@@ -84,7 +99,7 @@ def run_ingest(args) -> int:
         user = _user(args.user)
         try:
             result = import_source(db, source, report, decisions, dataset=dataset, username=user,
-                                   file_name=path.name)
+                                   file_name=file_name)
         except InputError as exc:
             if str(exc).startswith("Import cancelled"):
                 raise InputError(f"{exc} To import anyway, choose with --decide CLASS=ACTION (see --help).") from None

@@ -10,6 +10,7 @@ PATIENT_COLUMNS = ("pseudo_id", "dataset_version_id", "source", "licence", "sex"
 OBSERVATION_COLUMNS = ("patient_id", "dataset_version_id", "code", "system", "name", "value_num", "value_text",
                        "unit", "time", "flag")
 CONDITION_COLUMNS = ("patient_id", "dataset_version_id", "code", "system", "display", "onset")
+FHIR_CONDITION_COLUMNS = CONDITION_COLUMNS + ("clinical_status", "abatement")
 MEDICATION_COLUMNS = ("patient_id", "dataset_version_id", "code", "system", "display", "drug_class", "status")
 
 
@@ -40,8 +41,9 @@ def insert_observations(db: Database, rows: Iterable[Sequence[Any]]) -> int:
     return _insert_many(db, "observations", OBSERVATION_COLUMNS, rows)
 
 
-def insert_conditions(db: Database, rows: Iterable[Sequence[Any]]) -> int:
-    return _insert_many(db, "conditions", CONDITION_COLUMNS, rows)
+def insert_conditions(db: Database, rows: Iterable[Sequence[Any]], *, with_status: bool = False) -> int:
+    """Bulk insert tuples in :data:`CONDITION_COLUMNS` order (``with_status``: :data:`FHIR_CONDITION_COLUMNS`)."""
+    return _insert_many(db, "conditions", FHIR_CONDITION_COLUMNS if with_status else CONDITION_COLUMNS, rows)
 
 
 def insert_medications(db: Database, rows: Iterable[Sequence[Any]]) -> int:
@@ -105,8 +107,8 @@ def observations_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
 
 
 def conditions_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
-    return _rows(db, "SELECT code, system, display, onset FROM conditions WHERE patient_id = ? ORDER BY code",
-                 (patient_id,))
+    return _rows(db, "SELECT code, system, display, onset, clinical_status, abatement FROM conditions "
+                     "WHERE patient_id = ? ORDER BY code", (patient_id,))
 
 
 def medications_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
@@ -115,7 +117,8 @@ def medications_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
 
 
 def allergies_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
-    return _rows(db, "SELECT substance, drug_class, reaction FROM allergies WHERE patient_id = ?", (patient_id,))
+    return _rows(db, "SELECT substance, code, system, drug_class, reaction, criticality, clinical_status "
+                     "FROM allergies WHERE patient_id = ?", (patient_id,))
 
 
 def dataset_long_rows(db: Database, dataset_name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
