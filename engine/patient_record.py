@@ -12,7 +12,9 @@ from typing import Any
 from engine import audit
 from engine.errors import AuthError, NotFoundError
 from engine.roles import can
+from engine.terminology import rules_note
 from engine.store import Database
+from engine.store import clinical as clinical_rows
 from engine.store import patients as patient_rows
 from engine.store import records as record_rows
 
@@ -50,8 +52,12 @@ def view_patient(db: Database, pseudo_id: str, *, username: str, role: str) -> d
     return {
         "patient": {k: patient[k] for k in ("pseudo_id", "source", "sex", "age", "age_group", "birth_year")},
         "observations": observations,
-        "conditions": patient_rows.conditions_for(db, patient["id"]),
+        "conditions": [{**c, "rules": rules_note(c["code"], c["system"])}
+                       for c in patient_rows.conditions_for(db, patient["id"])],
         "medications": patient_rows.medications_for(db, patient["id"]),
         "allergies": patient_rows.allergies_for(db, patient["id"]),
+        "encounters": clinical_rows.encounters_for(db, patient["id"]),
+        "immunizations": clinical_rows.immunizations_for(db, patient["id"]),
+        "procedures": clinical_rows.procedures_for(db, patient["id"]),
         "predictions": predictions,
     }

@@ -87,9 +87,13 @@ def _render_record(record: dict) -> None:
         st.dataframe(pd.DataFrame(record["conditions"]), hide_index=True, key="patient_conditions")
     else:
         st.caption("No conditions recorded.")
-    if record["medications"]:
-        st.markdown("**Medications**")
-        st.dataframe(pd.DataFrame(record["medications"]), hide_index=True, key="patient_medications")
+    for key, title in (("medications", "Medications"), ("allergies", "Allergies and intolerances"),
+                       ("encounters", "Encounters"), ("immunizations", "Immunizations"),
+                       ("procedures", "Procedures")):
+        rows = record.get(key) or []
+        if rows:
+            st.markdown(f"**{title}**")
+            st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"patient_{key}")
     st.markdown("**Past predictions and feedback**")
     if record["predictions"]:
         rows = []

@@ -77,7 +77,7 @@ def _open(items: list[str]):
     if len(paths) == 1:
         paths = fhir_files_in(paths[0])
     names = [safe_file_name(p.name) or "?" for p in paths]
-    label = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    label = ", ".join(names[:30]) + (" and more" if len(names) > 30 else "")
     return open_fhir_files(paths), label
 
 

@@ -5,6 +5,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from engine.store import Database, utcnow, where_clause
+from engine.terminology import SNOMED_SYSTEM, snomed_codes_for_icd_prefix
 
 PATIENT_COLUMNS = ("pseudo_id", "dataset_version_id", "source", "licence", "sex", "age", "age_group", "birth_year")
 OBSERVATION_COLUMNS = ("patient_id", "dataset_version_id", "code", "system", "name", "value_num", "value_text",
@@ -88,13 +89,22 @@ def search_patients(db: Database, *, text: str | None = None, source: str | None
         ("p.pseudo_id LIKE ? ESCAPE '\\'", f"%{_escape_like(text)}%" if text else None),
         ("p.source = ?", source),
         ("p.sex = ?", sex),
-        ("EXISTS (SELECT 1 FROM conditions c WHERE c.patient_id = p.id AND c.code LIKE ? ESCAPE '\\')",
-         f"{_escape_like(condition_code)}%" if condition_code else None),
+        (_condition_filter(condition_code), f"{_escape_like(condition_code)}%" if condition_code else None),
     ])
     sql = "SELECT p.id, p.pseudo_id, p.source, p.sex, p.age, p.age_group FROM patients p" + where
     sql += " ORDER BY p.id LIMIT ?"
     params.append(limit)
     return _rows(db, sql, params)
+
+
+def _condition_filter(prefix: str | None) -> str:
+    """Patients with a condition whose code starts with ``prefix``, or a SNOMED CT concept the curated map
+    sends to such an ICD-10-CM code (a FHIR patient's diabetes is found under E11 too)."""
+    sql = "EXISTS (SELECT 1 FROM conditions c WHERE c.patient_id = p.id AND (c.code LIKE ? ESCAPE '\\'"
+    snomed = [c for c in snomed_codes_for_icd_prefix(prefix) if c.isdigit()] if prefix else []
+    if snomed:  # digits from the map file, never user input: safe to inline
+        sql += f" OR (c.system = '{SNOMED_SYSTEM}' AND c.code IN ({', '.join(repr(c) for c in snomed)}))"
+    return sql + "))"
 
 
 def list_sources(db: Database) -> list[str]:
