@@ -29,7 +29,7 @@ from engine.errors import InputError, NotFoundError
 from engine.store import Database
 from engine.store import patients as patient_rows
 from engine.store import treatment as treatment_rows
-from engine.terminology import NOT_USED, is_icd10cm, rules_code
+from engine.terminology import NOT_USED, SNOMED_SYSTEM, rules_code
 from engine.treatment import units
 from engine.treatment.knowledge import KnowledgeBase
 from engine.unit_text import with_unit
@@ -157,6 +157,11 @@ def _conditions(items: Any, warnings: list[str]) -> list[dict[str, Any]]:
         icd_system = isinstance(system, str) and \
             system.upper().replace("-", "").replace(" ", "") in {"ICD10CM", "HTTP://HL7.ORG/FHIR/SID/ICD10CM"}
         code = icd10cm_code(item["code"]) if icd_system else None
+        mapped_from = None
+        if system == SNOMED_SYSTEM and rules_code(item["code"].strip(), system) is not None:
+            # A SNOMED CT concept in the curated map reaches the rules as its ICD-10-CM code (issue 18).
+            code, icd_system, mapped_from = rules_code(item["code"].strip(), system), True, \
+                f"SNOMED CT {item['code'].strip()}"
         if code is None and item.get("source") == "store":
             # Accepted earlier by another path (the import keeps SNOMED CT codes): left out and reported, so the
             # review still opens on the conditions the rules can read.
@@ -164,14 +169,14 @@ def _conditions(items: Any, warnings: list[str]) -> list[dict[str, Any]]:
                             "is not in the SNOMED CT map.")
             continue
         if not icd_system:
-            raise InputError(f"Condition {i} uses a code system other than ICD-10-CM; only ICD-10-CM codes are "
-                             "supported.")
+            raise InputError(f"Condition {i} uses a code system other than ICD-10-CM; only ICD-10-CM codes "
+                             "(and the concepts of ClinSight's curated code map) are supported.")
         if code is None:
             raise InputError(f"Condition {i} must have {ICD10CM_HINT}; the code given is not in that form.")
         entry = {"code": code, "system": "ICD-10-CM", "display": item.get("display"),
                  "source": item.get("source", "record")}
-        if item.get("mapped_from"):
-            entry["mapped_from"] = item["mapped_from"]
+        if mapped_from:
+            entry["mapped_from"] = mapped_from
         out.append(entry)
     return out
 
@@ -298,22 +303,13 @@ def record_from_store(db: Database, pseudo_id: str) -> dict[str, Any]:
         "pseudo_id": patient["pseudo_id"],
         "age": patient["age"],
         "sex": patient["sex"] or "unknown",
-        "conditions": [_stored_condition(c) for c in patient_rows.conditions_for(db, patient["id"])],
+        "conditions": [{"code": c["code"], "system": c["system"] or "ICD-10-CM", "display": c["display"],
+                        "source": "store"} for c in patient_rows.conditions_for(db, patient["id"])],
         "observations": observations,
         "medications": medications,
         "allergies": allergies,
         "predictions": predictions,
     }
-
-
-def _stored_condition(row: dict[str, Any]) -> dict[str, Any]:
-    """A stored condition as the rules read it: SNOMED CT concepts in the curated map become their ICD-10-CM
-    code (with ``mapped_from``); anything else stays as recorded and is reported as not used."""
-    item = {"code": row["code"], "system": row["system"] or "ICD-10-CM", "display": row["display"], "source": "store"}
-    mapped = rules_code(row["code"], row["system"])
-    if mapped is not None and not is_icd10cm(row["system"]):
-        item.update(code=mapped, system="ICD-10-CM", mapped_from=f"SNOMED CT {row['code']}")
-    return item
 
 
 def _json_or_text(value: str | None) -> Any:

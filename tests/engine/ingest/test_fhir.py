@@ -166,3 +166,36 @@ def test_one_bad_file_among_several_is_named_by_position(tmp_path):
     with pytest.raises(InputError) as err:
         open_fhir_files([*fhir_files_in(good), bad])
     assert "File 14 of 14" in str(err.value) and ex.FAMILY not in str(err.value)
+
+
+def test_imported_snomed_conditions_reach_the_rules_and_the_patient_page(fresh_db, tmp_path):
+    from engine.patient_record import search, view_patient
+    from engine.treatment import record_from_store, suggest
+
+    _import(fresh_db, open_source(ex.write_bundle(tmp_path)), ex.FILE_NAME)
+    pseudo_id = fresh_db.conn.execute("SELECT pseudo_id FROM patients").fetchone()[0]
+    assert [p["pseudo_id"] for p in search(fresh_db, condition_code="E11")] == [pseudo_id]
+    assert [p["pseudo_id"] for p in search(fresh_db, condition_code="I10")] == [pseudo_id]
+    result = suggest(record_from_store(fresh_db, pseudo_id))
+    assert sorted(c["code"] for c in result["inputs"]["conditions"]) == ["E11.9", "I10"]
+    assert any("not used by the rules" in w for w in result["warnings"])  # the sinusitis
+    fired = {o["id"] for o in result["options"]} | {o["id"] for o in result["blocked"]}
+    assert any(i.startswith("ada2020.t2d") for i in fired) and any(i.startswith("acc2017.htn") for i in fired)
+    view = view_patient(fresh_db, pseudo_id, username="tester", role="clinician")
+    notes = {c["code"]: c["rules"] for c in view["conditions"]}
+    assert notes == {"44054006": "ICD-10-CM E11.9 (mapped from SNOMED CT 44054006)",
+                     "59621000": "ICD-10-CM I10 (mapped from SNOMED CT 59621000)",
+                     "444814009": "not used by the rules"}
+    assert [e["class_code"] for e in view["encounters"]] == ["IMP", "AMB"]
+    assert [i["code"] for i in view["immunizations"]] == ["140"] and len(view["procedures"]) == 1
+    assert {a["substance"] for a in view["allergies"]} == {"Cashew nuts", "penicillin"}
+    penicillin = next(a for a in record_from_store(fresh_db, pseudo_id)["allergies"] if a["substance"] == "penicillin")
+    assert penicillin["reaction"] == "Hives"
+
+
+def test_encounters_are_listed_for_capacity_planning(fresh_db, tmp_path):
+    from engine.store.clinical import list_encounters
+
+    _import(fresh_db, open_source(ex.write_bundle(tmp_path)), ex.FILE_NAME)
+    inpatient = list_encounters(fresh_db, class_codes=["IMP"])
+    assert len(inpatient) == 1 and inpatient[0]["period_end"] > inpatient[0]["period_start"]
