@@ -351,7 +351,8 @@ def _wide_frame(patients: dict[str, dict[str, Any]], obs: dict[tuple[str, str | 
     seen: set[str] = set()
     order = {pid: i for i, pid in enumerate(patients)}  # bundle order, then time
     for (pid, when), values in sorted(obs.items(), key=lambda kv: (order[kv[0][0]], kv[0][1] or "")):
-        records.append({**patients[pid], "effective_time": when, **values})
+        patient = patients[pid] if pid not in seen else {**patients[pid], "postal_code": None}  # ZIP3 once
+        records.append({**patient, "effective_time": when, **values})
         seen.add(pid)
     records.extend(patient for pid, patient in patients.items() if pid not in seen)
     base = ["patient_id", "name", "mrn", "sex", "birth_date", "postal_code", "effective_time"]

@@ -190,6 +190,45 @@ def scenario_ingest(db, tmp: Path, out: Collector) -> None:
         out.attempt(lambda file_name=file_name: open_source(tmp / file_name))
 
 
+def scenario_fhir(db, tmp: Path, out: Collector) -> None:
+    """A FHIR bundle and a Bulk Data NDJSON export of a patient carrying the planted identifiers in the
+    resources and in the file names (issue 18), imported with the defaults."""
+    import json
+
+    from engine.ingest import open_fhir_files
+    from tests.engine.ingest import fhir_examples as ex
+
+    p = PLANTED
+    given, family = p["name"].split()
+    text = json.dumps(ex.bundle("transaction"))
+    for old, new in ((ex.GIVEN, given), (ex.FAMILY, family), (ex.MRN, p["mrn"]), (ex.BIRTH_DATE, p["birth_date"]),
+                     (ex.PHONE, p["phone"]), (ex.PATIENT_ID, p["ssn"])):
+        text = text.replace(old, new)
+    bundle = json.loads(text)
+    bundle["entry"][0]["resource"]["telecom"].append({"system": "email", "value": p["email"]})
+    names = planted_file_names()
+    out.attempt(lambda: _import_with_defaults(db, json.dumps(bundle).encode(), names[1]))
+    entries = [e["resource"] for e in bundle["entry"]]
+    for e in entries:  # bulk files refer to the patient as Patient/<id>, with another id than the bundle's
+        if e["resourceType"] != "Patient":
+            for key in ("subject", "patient"):
+                if key in e:
+                    e[key] = {"reference": f"Patient/{p['ssn']}-bulk"}
+    entries[0]["id"] = f"{p['ssn']}-bulk"
+    files = [(f"{family}_{given}_{e['resourceType']}.ndjson", json.dumps(e).encode()) for e in entries]
+
+    def bulk():
+        from engine.ingest import DEFAULT_DECISIONS, import_source, propose_mapping, validate_source
+        from engine.ingest.records import default_dataset_name
+
+        source = open_fhir_files(files)
+        report = validate_source(db, source, propose_mapping(source.columns, source.preview(200)))
+        return import_source(db, source, report, dict(DEFAULT_DECISIONS), dataset=default_dataset_name(db),
+                             username="privacyadmin", file_name=", ".join(n for n, _ in files)).summary()
+    out.attempt(bulk)
+    out.attempt(lambda: open_fhir_files([*files, (names[0], b"name,ssn\n" + p["name"].encode())]))
+
+
 def _import_with_defaults(db, data: bytes, file_name: str) -> str:
     from engine.ingest import DEFAULT_DECISIONS, import_source, open_source, propose_mapping, validate_source
     from engine.ingest.records import default_dataset_name
@@ -202,6 +241,7 @@ def _import_with_defaults(db, data: bytes, file_name: str) -> str:
 
 SCENARIOS: dict[str, Callable[[Any, Path, Collector], None]] = {
     "ingest": scenario_ingest,
+    "fhir": scenario_fhir,
     "predict": scenario_predict,
     "treatment": scenario_treatment,
     "uploads": scenario_uploads, "login": scenario_login, "user_forms": scenario_user_forms,
