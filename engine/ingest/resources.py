@@ -9,9 +9,8 @@ removal), so intervals between an encounter and a lab value survive and calendar
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 from typing import Any
-
-import pandas as pd
 
 from engine.ingest.fhir import DATE_FIELDS, TEXT_FIELDS, FhirContent
 from engine.ingest.sources import cell_text
@@ -39,18 +38,21 @@ def deid_datetime(value: Any, mode: str, shift_days: int) -> str | None:
     text = value.strip()
     if len(text) == 4 and text.isdigit():
         return text
+    if len(text) == 7:  # FHIR's year-month ("2012-09"): read as its first day
+        text += "-01"
     try:
-        stamp = pd.Timestamp(text)
-    except (ValueError, OverflowError):
-        return None
-    if pd.isna(stamp):
+        stamp = datetime.fromisoformat(text)  # FHIR dateTime is ISO 8601; Python 3.11 reads offsets and "Z"
+    except ValueError:
         return None
     if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
+        stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
     if mode == "generalise":
         return f"{stamp.year:04d}"
     if mode == "shift":
-        stamp = stamp + pd.Timedelta(days=shift_days)
+        try:
+            stamp = stamp + timedelta(days=shift_days)
+        except OverflowError:
+            return None
     elif mode != "keep":
         return None
     return stamp.strftime("%Y-%m-%dT%H:%M" if "T" in text else "%Y-%m-%d")
