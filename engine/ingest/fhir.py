@@ -217,6 +217,14 @@ class _References:
         return self.medications.get(ref) or self.medications.get("Medication/" + ref.rsplit("/", 1)[-1])
 
 
+def _contained(resource: dict, reference: Any) -> dict | None:
+    """A resource contained in ``resource`` and referenced as ``#id``."""
+    ref = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(ref, str) or not ref.startswith("#"):
+        return None
+    return next((c for c in resource.get("contained") or [] if isinstance(c, dict) and c.get("id") == ref[1:]), None)
+
+
 # --- flattening ----------------------------------------------------------------------------------------
 
 def _observation_values(res: dict) -> list[tuple[str, str | None, Any, str]]:
@@ -291,7 +299,8 @@ def fhir_content(entries: list[dict]) -> FhirContent:
         elif kind in ("MedicationRequest", "MedicationStatement"):
             concept = res.get("medicationCodeableConcept")
             if concept is None:
-                medication = refs.medication(res.get("medicationReference"))
+                medication = refs.medication(res.get("medicationReference")) or _contained(
+                    res, res.get("medicationReference"))
                 concept = medication.get("code") if medication else None
                 if concept is None and isinstance(res.get("medicationReference"), dict):
                     concept = {"text": res["medicationReference"].get("display")}

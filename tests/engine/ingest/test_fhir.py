@@ -44,6 +44,7 @@ def _assert_whole_record(db, result, skipped=SKIPPED):
     meds = {r[0]: r[1:] for r in db.conn.execute("SELECT code, system, display, status FROM medications")}
     assert meds["314076"][0] == ex.RXNORM and meds["314076"][1] == "lisinopril 10 MG Oral Tablet"
     assert meds["860975"][1].startswith("24 HR metformin")  # through the medicationReference
+    assert meds["617312"][1:] == ("atorvastatin 10 MG Oral Tablet", "stopped")  # a contained Medication
     allergies = {r[0]: r[1:] for r in db.conn.execute("SELECT substance, reaction, criticality, dataset_version_id "
                                                       "FROM allergies")}
     assert allergies["Cashew nuts"][:2] == ("Anaphylactic reaction", "high")
