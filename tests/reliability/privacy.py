@@ -239,9 +239,38 @@ def _import_with_defaults(db, data: bytes, file_name: str) -> str:
                          username="privacyadmin", file_name=file_name).summary()
 
 
+def scenario_imaging_file_name(db, tmp: Path, out: Collector) -> None:
+    """A chest film uploaded under a file name that carries the patient's identifiers (issue 18): the image is
+    stored without its name (only the de-identified bytes, their hash, kind and size)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from engine.config import get_settings
+
+    root = get_settings().models_dir / "chest_xray_pneumonia"
+    if not (root.is_dir() and any((p / "card.json").exists() for p in root.iterdir())):
+        return  # no model bundle installed: nothing stores images
+    from engine.imaging.records import analyse_and_store
+
+    rng = np.random.default_rng(0)
+    film = (rng.random((256, 256)) * 255).astype(np.uint8)  # synthetic pixels, made up for this test
+    buf = io.BytesIO()
+    Image.fromarray(film).save(buf, format="PNG")
+    pseudo_id = db.conn.execute("SELECT pseudo_id FROM patients ORDER BY id LIMIT 1").fetchone()
+    if pseudo_id is None:
+        return
+    for name in planted_file_names():
+        out.attempt(lambda name=name: {k: v for k, v in analyse_and_store(
+            db, pseudo_id=pseudo_id[0], data=buf.getvalue(), filename=name.replace(".csv", ".png"),
+            username="privacyadmin").items() if k != "analysis"})
+
+
 SCENARIOS: dict[str, Callable[[Any, Path, Collector], None]] = {
     "ingest": scenario_ingest,
     "fhir": scenario_fhir,
+    "imaging_file_name": scenario_imaging_file_name,
     "predict": scenario_predict,
     "treatment": scenario_treatment,
     "uploads": scenario_uploads, "login": scenario_login, "user_forms": scenario_user_forms,
