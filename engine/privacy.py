@@ -204,23 +204,23 @@ def compute_k_anonymity(records: Iterable[tuple[int, tuple]], quasi_identifiers:
 # characters (names, numbers such as record numbers or dates, UUIDs) becomes one placeholder.
 
 SAFE_FILE_WORDS = frozenset({
-    # what the file holds
+    # words that describe a file's content (never initials, titles or words that are also common names)
     "labs", "lab", "results", "result", "vitals", "vital", "signs", "notes", "note", "export", "exports", "extract",
     "data", "dataset", "cohort", "cohorts", "records", "record", "report", "reports", "import", "upload", "file",
     "sample", "samples", "test", "tests", "demo", "synthetic", "deidentified", "deid", "anonymised", "anonymized",
-    "pseudonymised", "pseudonymized", "summary", "admissions", "admission", "discharges", "discharge", "ward",
-    "icu", "ed", "clinic", "outpatient", "inpatient", "bloods", "chemistry", "haematology", "hematology",
-    "diagnoses", "diagnosis", "problems", "meds", "drugs", "prescriptions", "observations", "observation",
-    "conditions", "condition", "medications", "medication", "encounters", "encounter", "allergies", "allergy",
-    "immunizations", "immunization", "immunisations", "procedures", "procedure", "patients", "patient", "claims",
-    "claim", "bundle", "bundles", "fhir", "bulk", "ndjson", "resources", "resource", "files", "more", "r4", "hl7", "csv", "xlsx",
-    "tsv", "parquet", "json", "sheet", "table", "xray", "cxr", "chest", "frontal", "lateral", "pa", "ap", "ct",
-    "mr", "mri", "dicom", "dcm", "image", "images", "scan", "film", "heart", "cardiac", "cardiology", "diabetes",
-    "glucose", "hba1c", "lipids", "cholesterol", "bp", "ecg", "final", "draft", "new", "old", "copy", "latest",
-    "all", "full", "daily", "weekly", "monthly", "batch", "part", "of", "and", "the", "for", "v", "version",
-    "medicationrequest", "medicationstatement", "allergyintolerance", "diagnosticreport", "documentreference",
-    "careplan", "careteam", "explanationofbenefit", "imagingstudy", "device", "supplydelivery", "goal",
-    "organization", "practitioner", "practitionerrole", "location", "provenance", "medicationadministration",
+    "pseudonymised", "pseudonymized", "summary", "admissions", "admission", "discharges", "discharge", "icu",
+    "clinic", "outpatient", "inpatient", "bloods", "chemistry", "haematology", "hematology", "diagnoses",
+    "diagnosis", "problems", "meds", "drugs", "prescriptions", "observations", "observation", "conditions",
+    "condition", "medications", "medication", "encounters", "encounter", "allergies", "allergy", "immunizations",
+    "immunization", "immunisations", "procedures", "procedure", "patients", "patient", "claims", "claim", "bundle",
+    "bundles", "fhir", "bulk", "ndjson", "resources", "resource", "files", "more", "r4", "hl7", "csv", "xlsx",
+    "tsv", "parquet", "json", "sheet", "table", "xray", "cxr", "chest", "frontal", "lateral", "ct", "mri", "dicom",
+    "dcm", "image", "images", "scan", "film", "heart", "cardiac", "cardiology", "diabetes", "glucose", "hba1c",
+    "lipids", "cholesterol", "bp", "ecg", "final", "draft", "new", "old", "copy", "latest", "all", "full", "daily",
+    "weekly", "monthly", "batch", "part", "of", "and", "the", "for", "version", "medicationrequest",
+    "medicationstatement", "allergyintolerance", "diagnosticreport", "documentreference", "careplan", "careteam",
+    "explanationofbenefit", "imagingstudy", "device", "supplydelivery", "goal", "organization", "practitioner",
+    "practitionerrole", "location", "provenance", "medicationadministration",
 })
 SAFE_FILE_EXTENSIONS = frozenset({"csv", "tsv", "txt", "json", "ndjson", "xlsx", "xls", "parquet", "png", "jpg",
                                   "jpeg", "dcm", "dicom", "gz", "zip"})

@@ -37,7 +37,8 @@ def _assert_whole_record(db, result, skipped=SKIPPED):
     assert result.patients_added == 1
     obs = dict(db.conn.execute("SELECT code, value_num FROM observations WHERE value_num IS NOT NULL"))
     assert obs["8480-6"] == 107 and obs["8462-4"] == 60 and obs["4548-4"] == pytest.approx(7.9)
-    conditions = {r[0]: r[1:] for r in db.conn.execute("SELECT code, system, clinical_status, abatement FROM conditions")}
+    conditions = {r[0]: r[1:] for r in db.conn.execute("SELECT code, system, clinical_status, abatement "
+                                                       "FROM conditions")}
     assert set(conditions) == {"44054006", "59621000", "444814009"}
     assert conditions["444814009"][1] == "resolved" and conditions["444814009"][2] is not None
     assert result.conditions == 3 and result.conditions_not_used == 1  # sinusitis is outside the map

@@ -74,3 +74,10 @@ def test_missing_file_message_does_not_repeat_the_name(db_path, tmp_path):
     done = _cli("ingest", str(tmp_path / f"{FAMILY}_{GIVEN}.csv"))
     assert done.returncode != 0
     assert FAMILY not in done.stderr and GIVEN not in done.stderr
+
+
+@pytest.mark.parametrize("name", ["ed_ward_labs.csv", "Mr_V_Smith_PA_film.png"])
+def test_names_that_are_also_words_or_initials_are_removed(name):
+    kept = safe_file_name(name).lower()
+    for word in ("ed", "ward", "mr", "smith", "pa"):
+        assert not re.search(rf"(^|[^a-z]){word}([^a-z]|$)", kept), (word, kept)
