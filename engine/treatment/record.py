@@ -175,8 +175,8 @@ def _conditions(items: Any, warnings: list[str]) -> list[dict[str, Any]]:
             raise InputError(f"Condition {i} must have {ICD10CM_HINT}; the code given is not in that form.")
         entry = {"code": code, "system": "ICD-10-CM", "display": item.get("display"),
                  "source": item.get("source", "record")}
-        if mapped_from:
-            entry["mapped_from"] = mapped_from
+        if mapped_from or item.get("mapped_from"):
+            entry["mapped_from"] = mapped_from or str(item["mapped_from"])[:40]
         out.append(entry)
     return out
 
@@ -303,13 +303,22 @@ def record_from_store(db: Database, pseudo_id: str) -> dict[str, Any]:
         "pseudo_id": patient["pseudo_id"],
         "age": patient["age"],
         "sex": patient["sex"] or "unknown",
-        "conditions": [{"code": c["code"], "system": c["system"] or "ICD-10-CM", "display": c["display"],
-                        "source": "store"} for c in patient_rows.conditions_for(db, patient["id"])],
+        "conditions": [_stored_condition(c) for c in patient_rows.conditions_for(db, patient["id"])],
         "observations": observations,
         "medications": medications,
         "allergies": allergies,
         "predictions": predictions,
     }
+
+
+def _stored_condition(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored condition as the rules and the treatment page read it: a SNOMED CT concept in the curated map
+    is given as its ICD-10-CM code (with ``mapped_from``); anything else stays as recorded."""
+    item = {"code": row["code"], "system": row["system"] or "ICD-10-CM", "display": row["display"], "source": "store"}
+    mapped = rules_code(row["code"], row["system"])
+    if mapped is not None and row["system"] == SNOMED_SYSTEM:
+        item.update(code=mapped, system="ICD-10-CM", mapped_from=f"SNOMED CT {row['code']}")
+    return item
 
 
 def _json_or_text(value: str | None) -> Any:

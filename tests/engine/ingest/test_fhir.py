@@ -201,3 +201,16 @@ def test_encounters_are_listed_for_capacity_planning(fresh_db, tmp_path):
     _import(fresh_db, open_source(ex.write_bundle(tmp_path)), ex.FILE_NAME)
     inpatient = list_encounters(fresh_db, class_codes=["IMP"])
     assert len(inpatient) == 1 and inpatient[0]["period_end"] > inpatient[0]["period_start"]
+
+
+def test_treatment_page_reads_mapped_conditions_as_icd10cm(fresh_db, tmp_path):
+    from engine.treatment import record_from_store, suggest
+
+    _import(fresh_db, open_source(ex.write_bundle(tmp_path)), ex.FILE_NAME)
+    pseudo_id = fresh_db.conn.execute("SELECT pseudo_id FROM patients").fetchone()[0]
+    stored = record_from_store(fresh_db, pseudo_id)
+    codes = {c["code"]: c.get("mapped_from") for c in stored["conditions"]}
+    assert codes == {"E11.9": "SNOMED CT 44054006", "I10": "SNOMED CT 59621000", "444814009": None}
+    reviewed = suggest(stored, condition="E11.9")  # the page offers recorded codes as the condition to review
+    ids = [o["id"] for o in reviewed["options"]]
+    assert any(i.startswith("ada2020.t2d") for i in ids) and not any(i.startswith("acc2017.htn") for i in ids)
