@@ -51,15 +51,16 @@ def fhir_bulk_fixture(patients: int = 300) -> Path:
 
     from tests.engine.ingest import fhir_examples
 
-    folder = Path(tempfile.gettempdir()) / f"clinsight-crash-fhir-{patients}"
+    folder = Path(tempfile.gettempdir()) / f"clinsight-crash-fhir-v2-{patients}"
     if not folder.exists():
         tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
         tmp.mkdir()
         by_type: dict[str, list[str]] = {}
         template = json.dumps(fhir_examples.resources(f"Patient/{fhir_examples.PATIENT_ID}"))
         for i in range(patients):
-            for r in json.loads(template.replace(fhir_examples.PATIENT_ID, f"crash-{i:05d}")):
-                r["id"] = f"{r.get('id')}-{i}" if r["resourceType"] != "Patient" else r["id"]
+            text = template.replace(fhir_examples.PATIENT_ID, f"crash-{i:05d}")
+            for r in json.loads(text.replace('"med-metformin"', f'"med-metformin-{i}"').replace(
+                    '"Medication/med-metformin"', f'"Medication/med-metformin-{i}"')):
                 by_type.setdefault(r["resourceType"], []).append(json.dumps(r))
         for kind, lines in by_type.items():
             (tmp / f"{kind}.ndjson").write_text("\n".join(lines) + "\n")
