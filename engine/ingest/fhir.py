@@ -372,9 +372,3 @@ def _wide_frame(patients: dict[str, dict[str, Any]], obs: dict[tuple[str, str | 
     frame = frame.loc[:, [c for c in frame.columns if frame[c].notna().any()]]
     return frame
 
-
-def bundle_to_frame(doc: Any) -> pd.DataFrame:
-    """The wide frame of one parsed Bundle (kept for callers that only need the table)."""
-    if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
-        raise InputError("The JSON file is not a FHIR Bundle (its resourceType must be 'Bundle').")
-    return fhir_content(_bundle_entries(doc, "The FHIR bundle")).frame
