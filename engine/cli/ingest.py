@@ -94,7 +94,10 @@ def run_ingest(args) -> int:
             mapping = propose_mapping(source.columns, source.preview(200))
         report = validate_source(db, source, mapping, outlier_method=args.outliers)
         if args.dry_run:
-            print(json.dumps(report.to_dict(20), indent=2, default=str))
+            shown = report.to_dict(20)
+            if source.fhir is not None:  # resources beyond the table, and the ones skipped, by type
+                shown["fhir"] = source.fhir.summary()
+            print(json.dumps(shown, indent=2, default=str))
             return 0
         user = _user(args.user)
         try:

@@ -125,18 +125,35 @@ def _ndjson_entries(text: str, where: str) -> list[dict]:
 
 # --- small readers of FHIR datatypes -------------------------------------------------------------------
 
+def _list(value: Any) -> list:
+    """A FHIR array as a list (anything else, from a malformed resource, as empty)."""
+    return value if isinstance(value, list) else []
+
+
 def _coding(concept: Any, systems: tuple[str, ...]) -> tuple[str | None, str | None, str | None]:
-    """(system, code, display) of the first coding in one of ``systems`` (or the first coding at all)."""
+    """(system, code, display) of the first coding in one of ``systems`` (or the first coding at all).
+
+    Only text (or a number, for a code) is taken: a malformed resource's objects read as missing.
+    """
     if not isinstance(concept, dict):
         return None, None, None
-    codings = [c for c in concept.get("coding") or [] if isinstance(c, dict)]
+    text = concept.get("text") if isinstance(concept.get("text"), str) else None
+    codings = [c for c in _list(concept.get("coding"))
+               if isinstance(c, dict) and isinstance(c.get("code"), (str, int)) and not isinstance(c["code"], bool)
+               and str(c["code"]).strip()]
+
+    def parts(c: dict) -> tuple[str | None, str | None, str | None]:
+        system = c.get("system") if isinstance(c.get("system"), str) else None
+        display = c.get("display") if isinstance(c.get("display"), str) and c["display"] else text
+        return system, str(c["code"]).strip(), display
+
     for wanted in systems:
         for coding in codings:
-            if coding.get("system") == wanted and coding.get("code"):
-                return wanted, str(coding["code"]), coding.get("display") or concept.get("text")
-    if codings and codings[0].get("code"):
-        return codings[0].get("system"), str(codings[0]["code"]), codings[0].get("display") or concept.get("text")
-    return None, None, concept.get("text")
+            if coding.get("system") == wanted:
+                return parts(coding)
+    if codings:
+        return parts(codings[0])
+    return None, None, text
 
 
 def _text(concept: Any) -> str | None:
@@ -157,12 +174,12 @@ def _status(concept: Any) -> str | None:
 
 
 def _name(resource: dict) -> str | None:
-    for name in resource.get("name") or []:
+    for name in _list(resource.get("name")):
         if not isinstance(name, dict):
             continue
         if name.get("text"):
             return str(name["text"])
-        parts = [*(name.get("given") or []), name.get("family") or ""]
+        parts = [*(_list(name.get("given"))), name.get("family") or ""]
         text = " ".join(str(p) for p in parts if p)
         if text:
             return text
@@ -222,7 +239,7 @@ def _contained(resource: dict, reference: Any) -> dict | None:
     ref = reference.get("reference") if isinstance(reference, dict) else None
     if not isinstance(ref, str) or not ref.startswith("#"):
         return None
-    return next((c for c in resource.get("contained") or [] if isinstance(c, dict) and c.get("id") == ref[1:]), None)
+    return next((c for c in _list(resource.get("contained")) if isinstance(c, dict) and c.get("id") == ref[1:]), None)
 
 
 # --- flattening ----------------------------------------------------------------------------------------
@@ -230,7 +247,7 @@ def _contained(resource: dict, reference: Any) -> dict | None:
 def _observation_values(res: dict) -> list[tuple[str, str | None, Any, str]]:
     """(LOINC code, display, value, unit) of an Observation and of each of its components."""
     out = []
-    for part in [res, *[c for c in res.get("component") or [] if isinstance(c, dict)]]:
+    for part in [res, *[c for c in _list(res.get("component")) if isinstance(c, dict)]]:
         _, code, display = _coding(part.get("code"), (LOINC_SYSTEM,))
         if code is None:
             continue
@@ -266,8 +283,8 @@ def fhir_content(entries: list[dict]) -> FhirContent:
             continue  # read through the MedicationRequest/Statement that references it
         if kind == "Patient":
             pid = str(res["id"])
-            address = next((a for a in res.get("address") or [] if isinstance(a, dict)), {})
-            identifier = next((x for x in res.get("identifier") or [] if isinstance(x, dict)), {})
+            address = next((a for a in _list(res.get("address")) if isinstance(a, dict)), {})
+            identifier = next((x for x in _list(res.get("identifier")) if isinstance(x, dict)), {})
             patients[pid] = {"patient_id": pid, "name": _name(res), "mrn": identifier.get("value"),
                              "sex": res.get("gender"), "birth_date": res.get("birthDate"),
                              "postal_code": address.get("postalCode")}
@@ -305,7 +322,7 @@ def fhir_content(entries: list[dict]) -> FhirContent:
                 if concept is None and isinstance(res.get("medicationReference"), dict):
                     concept = {"text": res["medicationReference"].get("display")}
             system, code, display = _coding(concept, (RXNORM_SYSTEM,))
-            text = display or (concept or {}).get("text") or code
+            text = display or code
             if not text:
                 skipped[f"{kind} without a medication"] += 1
                 continue
@@ -315,9 +332,9 @@ def fhir_content(entries: list[dict]) -> FhirContent:
             system, code, display = _coding(res.get("code"), (SNOMED_SYSTEM, RXNORM_SYSTEM))
             substance = display or code
             reactions = []
-            for reaction in res.get("reaction") or []:
+            for reaction in _list(res.get("reaction")):
                 if isinstance(reaction, dict):
-                    reactions.extend(filter(None, (_text(m) for m in reaction.get("manifestation") or [])))
+                    reactions.extend(filter(None, (_text(m) for m in _list(reaction.get("manifestation")))))
             if not substance:
                 skipped["AllergyIntolerance without a substance"] += 1
                 continue
@@ -328,7 +345,7 @@ def fhir_content(entries: list[dict]) -> FhirContent:
         elif kind == "Encounter":
             klass = res.get("class")
             class_code = klass.get("code") if isinstance(klass, dict) else None
-            types = [t for t in res.get("type") or [] if isinstance(t, dict)]
+            types = [t for t in _list(res.get("type")) if isinstance(t, dict)]
             type_system, type_code, type_display = _coding(types[0], (SNOMED_SYSTEM,)) if types else (None,) * 3
             period = res.get("period") if isinstance(res.get("period"), dict) else {}
             hospitalization = res.get("hospitalization") if isinstance(res.get("hospitalization"), dict) else {}

@@ -82,8 +82,10 @@ def write_resources(db: Database, content: FhirContent, patient_rowids: dict[str
                 value = item.get(column)
                 if column in DATE_FIELDS:
                     value = deid_datetime(value, date_mode, shift)
-                elif column in TEXT_FIELDS and value is not None:
-                    value = scrub_text(str(value))[0]
+                elif not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                    value = None  # a malformed resource (an object where FHIR has a code): not stored
+                elif column in TEXT_FIELDS:
+                    value = scrub_text(str(value))[0][:500]
                 values.append(value)
             rows.append((rowid, version_id, *values))
             if table == "conditions" and rules_code(item.get("code"), item.get("system")) is None:

@@ -214,3 +214,40 @@ def test_treatment_page_reads_mapped_conditions_as_icd10cm(fresh_db, tmp_path):
     reviewed = suggest(stored, condition="E11.9")  # the page offers recorded codes as the condition to review
     ids = [o["id"] for o in reviewed["options"]]
     assert any(i.startswith("ada2020.t2d") for i in ids) and not any(i.startswith("acc2017.htn") for i in ids)
+
+
+def test_malformed_resources_end_in_a_result_or_a_clear_refusal(tmp_path):
+    """Values replaced by the wrong JSON type anywhere in the bundle (seeded, 60 cases): never a crash."""
+    import copy
+    import random
+
+    from engine.store import connect
+
+    rng = random.Random(18)
+    junk = [None, {}, [], {"a": 1}, [1, "x"], 0, -1, 1e308, True, "", "2012-13-45", "=cmd()", "Patient/"]
+    base = ex.bundle("transaction")
+
+    def paths(obj, prefix=()):
+        items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+        for key, value in items:
+            yield prefix + (key,)
+            yield from paths(value, prefix + (key,))
+
+    every = list(paths(base))
+    for case in range(60):
+        doc = copy.deepcopy(base)
+        for path in rng.sample(every, rng.randint(1, 4)):
+            target = doc
+            try:
+                for key in path[:-1]:
+                    target = target[key]
+                target[path[-1]] = copy.deepcopy(rng.choice(junk))
+            except (KeyError, IndexError, TypeError):
+                continue  # an earlier replacement removed this path
+        db = connect(tmp_path / f"case{case}.db")
+        try:
+            _import(db, open_source(json.dumps(doc).encode()), "x.json")
+        except InputError:
+            pass
+        finally:
+            db.conn.close()
