@@ -217,23 +217,16 @@ def scenario_fhir(db, tmp: Path, out: Collector) -> None:
     entries[0]["id"] = f"{p['ssn']}-bulk"
     files = [(f"{family}_{given}_{e['resourceType']}.ndjson", json.dumps(e).encode()) for e in entries]
 
-    def bulk():
-        from engine.ingest import DEFAULT_DECISIONS, import_source, propose_mapping, validate_source
-        from engine.ingest.records import default_dataset_name
-
-        source = open_fhir_files(files)
-        report = validate_source(db, source, propose_mapping(source.columns, source.preview(200)))
-        return import_source(db, source, report, dict(DEFAULT_DECISIONS), dataset=default_dataset_name(db),
-                             username="privacyadmin", file_name=", ".join(n for n, _ in files)).summary()
-    out.attempt(bulk)
+    out.attempt(lambda: _import_with_defaults(db, open_fhir_files(files), ", ".join(n for n, _ in files)))
     out.attempt(lambda: open_fhir_files([*files, (names[0], b"name,ssn\n" + p["name"].encode())]))
 
 
-def _import_with_defaults(db, data: bytes, file_name: str) -> str:
+def _import_with_defaults(db, data, file_name: str) -> str:
+    """Import ``data`` (bytes, or an opened Source) as the CLI does with its defaults; the summary."""
     from engine.ingest import DEFAULT_DECISIONS, import_source, open_source, propose_mapping, validate_source
     from engine.ingest.records import default_dataset_name
 
-    source = open_source(data, file_name=file_name)
+    source = open_source(data, file_name=file_name) if isinstance(data, bytes) else data
     report = validate_source(db, source, propose_mapping(source.columns, source.preview(200)))
     return import_source(db, source, report, dict(DEFAULT_DECISIONS), dataset=default_dataset_name(db),
                          username="privacyadmin", file_name=file_name).summary()
