@@ -132,7 +132,7 @@ def counting_checks(p: RosterProblem) -> list[str]:
     night_cap = sum(min(r.max_nights, a) for a in available)
     if nights_needed > night_cap:
         per_day = nights_needed / n_days
-        reasons.append(f"{len(p.nurses)} nurses cannot cover {per_day:g} night shifts a day with at most "
+        reasons.append(f"{len(p.nurses)} nurses cannot cover {per_day:.3g} night shifts a day with at most "
                        f"{r.max_nights} nights each in {weeks_text} ({nights_needed} nights needed, at most "
                        f"{night_cap} possible).")
     total = int(p.demand.sum())
