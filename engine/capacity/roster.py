@@ -303,7 +303,9 @@ def solve_roster(p: RosterProblem, *, time_limit_s: float | None = None, workers
     t0 = time.perf_counter()
     model, x, work, day, over_terms = _build(p)
     objective, spreads, over = _fairness(model, p, work, day, over_terms)
-    model.minimize(objective)
+    total = model.new_int_var(0, 10_000_000, "objective")  # never negative: states the trivial bound outright
+    model.add(total == objective)
+    model.minimize(total)
     solver, status = _solve(model, time_limit_s, workers, seed=seed)
     wall = time.perf_counter() - t0
     if status == cp_model.INFEASIBLE:
@@ -313,7 +315,7 @@ def solve_roster(p: RosterProblem, *, time_limit_s: float | None = None, workers
         return {**base, "status": "unknown", "wall_s": round(wall, 3),
                 "reasons": [f"No roster was found within {time_limit_s:g} s, and none was proven impossible; allow "
                             "more time or loosen a rule."]}
-    obj, bound = solver.objective_value, solver.best_objective_bound
+    obj, bound = solver.objective_value, max(solver.best_objective_bound, 0.0)  # the objective is never negative
     gap = 0.0 if obj <= bound + 1e-9 else (obj - bound) / max(abs(obj), 1e-9)
     grid = []
     for i, nurse in enumerate(p.nurses):
@@ -362,7 +364,8 @@ def explain_infeasible(p: RosterProblem, *, workers: int = 2, seconds: float = 1
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             culprits.append(text)
     if culprits:
-        return [f"No roster meets every rule; one becomes possible if this rule is loosened: {c}." for c in culprits]
+        return [f"No roster meets every rule together, although the counts allow one; it becomes possible if any one "
+                f"of these is loosened: {'; '.join(culprits)}."]
     return ["No roster meets every rule, and loosening any single rule is not enough: several rules together "
             "(or too few nurses for the need) make it impossible."]
 
