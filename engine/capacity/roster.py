@@ -382,8 +382,9 @@ def roster_csv(result: dict[str, Any]) -> bytes:
 
 
 def build_staff(n_nurses: int, units: list[str], *, dual_skilled: int | None = None,
-                leave: dict[str, list[int]] | None = None) -> list[Nurse]:
-    """Staff labels N01.. with skills spread over ``units`` (the first unit largest), some skilled for all."""
+                leave: dict[str, list[int]] | None = None, weights: list[float] | None = None) -> list[Nurse]:
+    """Staff labels N01.. : ``dual_skilled`` nurses (default a third) work every unit; the rest are split between
+    the units in proportion to ``weights`` (e.g. each unit's nurse-shifts needed; default equal)."""
     if n_nurses < 1:
         raise InputError("The roster needs at least one nurse.")
     leave = leave or {}
@@ -392,18 +393,17 @@ def build_staff(n_nurses: int, units: list[str], *, dual_skilled: int | None = N
         raise InputError(f"Leave is given for staff labels that are not on the roster: {', '.join(unknown)} "
                          f"(labels run N01 to N{n_nurses:02d}).")
     dual = n_nurses // 3 if dual_skilled is None else min(max(dual_skilled, 0), n_nurses)
-    nurses = []
-    single = n_nurses - dual
-    for i in range(n_nurses):
-        label = f"N{i + 1:02d}"
-        if i >= single or len(units) == 1:
-            skills = tuple(units)
-        else:
-            # Single-skilled nurses go to units in proportion: the first unit takes the larger share.
-            share = max(1, round(single * 0.75)) if len(units) > 1 else single
-            skills = (units[0],) if i < share else (units[1 + (i - share) % (len(units) - 1)],)
-        nurses.append(Nurse(label, skills, tuple(sorted(set(leave.get(label, []))))))
-    return nurses
+    single = n_nurses - dual if len(units) > 1 else 0
+    w = np.asarray(weights if weights is not None else [1.0] * len(units), dtype=float)
+    w = w / w.sum() if w.sum() > 0 else np.full(len(units), 1 / len(units))
+    quota = w * single
+    counts = np.floor(quota).astype(int)
+    for k in np.argsort(-(quota - counts))[: single - counts.sum()]:  # largest remainders
+        counts[k] += 1
+    skills: list[tuple[str, ...]] = [(unit,) for unit, c in zip(units, counts) for _ in range(c)]
+    skills += [tuple(units)] * (n_nurses - len(skills))
+    return [Nurse(f"N{i + 1:02d}", skills[i], tuple(sorted(set(leave.get(f"N{i + 1:02d}", [])))))
+            for i in range(n_nurses)]
 
 
 def bench_problem(n_nurses: int = 30, days: int = 28) -> RosterProblem:
@@ -413,4 +413,5 @@ def bench_problem(n_nurses: int = 30, days: int = 28) -> RosterProblem:
     demand[:, :, 0] = [5, 5, 4]
     demand[:, :, 1] = [2, 2, 1]
     leave = {"N03": list(range(7, 14)), "N12": list(range(14, 19)), "N27": list(range(0, 4))}
-    return RosterProblem(build_staff(n_nurses, units, leave=leave), units, demand, pd.Timestamp("2026-11-30"))
+    staff = build_staff(n_nurses, units, leave=leave, weights=[3.0, 1.0])
+    return RosterProblem(staff, units, demand, pd.Timestamp("2026-11-30"))

@@ -84,8 +84,9 @@ def plan_roster(forecasts: dict[str, dict[str, Any]], ratios: dict[str, float], 
     if len(starts) != 1:
         raise InputError("The units' forecasts start on different days; forecast them together.")
     units, demand = demand_from_census(census, ratios, days=days)
-    problem = RosterProblem(build_staff(n_nurses, units, dual_skilled=dual_skilled, leave=leave), units, demand,
-                            pd.Timestamp(starts.pop()), rules or RosterRules())
+    staff = build_staff(n_nurses, units, dual_skilled=dual_skilled, leave=leave,
+                        weights=[float(demand[:, :, k].sum()) for k in range(len(units))])
+    problem = RosterProblem(staff, units, demand, pd.Timestamp(starts.pop()), rules or RosterRules())
     result = solve_roster(problem, time_limit_s=time_limit_s, seed=seed)
     result["plan_for"] = plan_for
     result["ratios"] = {u: ratios[u] for u in units}
