@@ -113,11 +113,11 @@ def test_skills_shortage_is_named():
 def test_demand_from_census_and_csv_has_labels_only():
     units, demand = demand_from_census({"ICU": [5.0] * 28, "HDU": [7.0] * 28}, {"ICU": 2, "HDU": 3})
     assert demand[0, :, 0].tolist() == [3, 3, 3] and demand[0, :, 1].tolist() == [3, 3, 3]
-    p = _problem(n=10, days=7)
-    result = solve_roster(p, time_limit_s=3)
+    p = _problem(n=14, days=7)
+    result = solve_roster(p, time_limit_s=10)
     rows = list(csv.reader(io.StringIO(roster_csv(result).decode())))
-    assert rows[0][0] == "nurse" and len(rows) == 11
-    assert {r[0] for r in rows[1:]} == {f"N{i:02d}" for i in range(1, 11)}
+    assert rows[0] == ["nurse", *result["dates"]] and len(rows) == 15
+    assert {r[0] for r in rows[1:]} == {f"N{i:02d}" for i in range(1, 15)}
     with pytest.raises(InputError):
         demand_from_census({"ICU": [5.0] * 28}, {"ICU": 0})
     with pytest.raises(InputError, match="not on the roster"):
