@@ -22,7 +22,7 @@ from engine.errors import InputError
 from engine.store import open_db
 
 
-def _add_source(parser, *, need_los: bool = True) -> None:
+def _add_source(parser) -> None:
     parser.add_argument("--admissions", help="admissions export (CSV or Excel: unit, admit time, discharge time)")
     parser.add_argument("--units", help="the hospital's units, comma-separated (rows naming others are reported); "
                                         "default: the settings' list")
@@ -30,8 +30,9 @@ def _add_source(parser, *, need_los: bool = True) -> None:
     parser.add_argument("--sample", action="store_true", help="use the built-in SYNTHETIC sample history")
     parser.add_argument("--arrivals", help="arrivals per day, Mon..Sun (7 numbers) or one number, instead of an export")
     parser.add_argument("--census-now", type=int, default=0, help="patients in the unit now (with --arrivals)")
-    parser.add_argument("--los", default="icu" if need_los else None,
-                        help="length of stay with --arrivals: icu, icu:MICU, exp:MEAN, lognormal:MEAN,CV")
+    parser.add_argument("--los", default=None,
+                        help="length of stay: icu, icu:MICU, exp:MEAN, lognormal:MEAN,CV (default: fitted from the "
+                             "export; with --arrivals, icu)")
     parser.add_argument("--weeks", type=int, default=4, help="forecast horizon in weeks (default 4)")
     parser.add_argument("--reps", type=int, default=None, help="simulation replications")
     parser.add_argument("--seed", type=int, default=0)
@@ -99,10 +100,11 @@ def _forecasts(args) -> tuple[dict[str, dict[str, Any]], Any]:
     adm = _read_export(args)
     if adm is not None:
         units = args.unit or adm.units
-        return service.forecast_units(adm, units, weeks=args.weeks, reps=args.reps, seed=args.seed), adm
+        los = {u: parse_los_spec(args.los) for u in units} if args.los else None
+        return service.forecast_units(adm, units, weeks=args.weeks, reps=args.reps, seed=args.seed, los=los), adm
     if args.arrivals:
         label = (args.unit or ["unit"])[0]
-        f = service.forecast_from_parameters(parse_weekday_rates(args.arrivals), parse_los_spec(args.los),
+        f = service.forecast_from_parameters(parse_weekday_rates(args.arrivals), parse_los_spec(args.los or "icu"),
                                              weeks=args.weeks, census_now=args.census_now, reps=args.reps,
                                              seed=args.seed, label=label)
         return {label: f}, None
@@ -122,13 +124,16 @@ def run_forecast(args) -> int:
 
 def run_beds(args) -> int:
     if args.arrivals_per_day is not None:
-        _print({"beds": {"unit": size_beds(args.arrivals_per_day, parse_los_spec(args.los), target=args.target,
+        _print({"beds": {"unit": size_beds(args.arrivals_per_day, parse_los_spec(args.los or "icu"), target=args.target,
                                           simulate=not args.no_simulate, seed=args.seed)}})
         return 0
     forecasts, adm = _forecasts(args)
     out = {}
     for unit, f in forecasts.items():
-        los = service.los_for_unit(adm, unit) if adm is not None else parse_los_spec(args.los)
+        if args.los:
+            los = parse_los_spec(args.los)
+        else:
+            los = service.los_for_unit(adm, unit) if adm is not None else parse_los_spec("icu")
         out[unit] = service.beds_for_forecast(f, los, target=args.target, simulate=not args.no_simulate,
                                               seed=args.seed)
     _print({"beds": out})

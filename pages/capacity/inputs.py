@@ -63,12 +63,19 @@ def render_tab(user) -> None:
     for problem in summary["problems"]:
         st.warning(problem["message"])
     chosen = st.multiselect("Units to plan", adm.units, default=adm.units, key="cap_plan_units")
+    los_choice = st.selectbox("Length of stay", ["Fitted from the export", "Real ICU stays (PhysioNet 2012)"],
+                              key="cap_export_los")
     if st.button("Forecast census", key="cap_forecast_export", type="primary", disabled=not chosen):
         try:
             with st.spinner("Simulating the census..."):
-                st.session_state[state.FORECASTS] = service.forecast_units(adm, chosen, weeks=weeks)
-                st.session_state[state.LOS] = {u: service.los_for_unit(adm, u) for u in chosen}
+                if los_choice.startswith("Real"):
+                    los = {u: icu_los(u if u.upper() in icu_unit_types() else "ICU") for u in chosen}
+                else:
+                    los = {u: service.los_for_unit(adm, u) for u in chosen}
+                st.session_state[state.FORECASTS] = service.forecast_units(adm, chosen, weeks=weeks, los=los)
+                st.session_state[state.LOS] = los
             st.session_state[state.INPUTS] = {"source": adm.source, "units": chosen, "weeks": weeks,
+                                              "los": {u: d.describe() for u, d in los.items()},
                                               "rows": summary["rows"], "stays": summary["stays_used"],
                                               "period": [summary["first_admit_date"], summary["export_end_date"]]}
             for key in (state.BEDS, state.ROSTER, state.BACKTEST):
