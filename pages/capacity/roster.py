@@ -40,13 +40,16 @@ def render_tab(user) -> None:
                         rest_days_after_nights=r[1].number_input("Rest days after nights", 0, 5, 2, key="cap_rest"),
                         max_nights=r[2].number_input("Max nights each", 0, 28, 8, key="cap_max_nights"),
                         max_shifts=r[3].number_input("Max shifts each", 0, 28, 20, key="cap_max_shifts"))
-    leave_text = st.text_input("Leave (staff label: first-last day of the roster)", "", key="cap_leave",
-                               placeholder="N03:8-14, N12:15-19")
+    c = st.columns(2)
+    dual = c[0].number_input("Nurses skilled for every unit (the rest are split by each unit's need)", 0, 120,
+                             int(n_nurses) // 3, key="cap_dual")
+    leave_text = c[1].text_input("Leave (staff label: first-last day of the roster)", "", key="cap_leave",
+                                 placeholder="N03:8-14, N12:15-19")
     if st.button("Build roster", key="cap_build_roster", type="primary"):
         try:
             with st.spinner("Solving the roster (OR-Tools CP-SAT)..."):
                 st.session_state[state.ROSTER] = service.plan_roster(
-                    forecasts, ratios, n_nurses=int(n_nurses), plan_for=plan_for, rules=rules,
+                    forecasts, ratios, n_nurses=int(n_nurses), plan_for=plan_for, rules=rules, dual_skilled=int(dual),
                     leave=service.parse_leave(leave_text))
         except EngineError as exc:
             st.error(str(exc))
@@ -60,7 +63,9 @@ def render_tab(user) -> None:
     st.success(f"Roster for {result['nurses']} nurses x {result['days']} days: {proof} "
                f"(gap {result['gap']:.2%}, {result['wall_s']:.1f} s).")
     st.plotly_chart(build_roster_figure(result), key="cap_roster_fig")
-    st.dataframe(pd.DataFrame(result["per_nurse"]), hide_index=True, key="cap_roster_counts")
+    counts = pd.DataFrame(result["per_nurse"])
+    counts.insert(1, "units", [", ".join(result["skills"][n]) for n in counts["nurse"]])
+    st.dataframe(counts, hide_index=True, key="cap_roster_counts")
     st.caption(result["basis"])
     st.download_button("Download roster (CSV)", roster_csv(result), "roster.csv", "text/csv", key="cap_roster_csv",
                        on_click=_audit_download, args=(user.username, result))
