@@ -315,3 +315,29 @@ MIGRATIONS.append(
         """,
     )
 )
+
+# Issue 17 (capacity): the new 'manager' role, and saved capacity scenarios. SQLite cannot alter a CHECK
+# constraint, and rebuilding ``users`` would trip the foreign keys that point at it, so the role list in the
+# stored CREATE TABLE text is widened in place (SQLite's documented writable_schema procedure for loosening a
+# constraint; existing rows stay valid) and the schema is reloaded. Scenarios hold inputs and aggregate
+# results only (daily figures, roster by staff label), never a patient row.
+MIGRATIONS.append(
+    (
+        "1700_capacity_manager_role_and_scenarios",
+        """
+        PRAGMA writable_schema = ON;
+        UPDATE sqlite_master SET sql = replace(sql, '(''clinician'', ''analyst'', ''admin'')',
+                                               '(''clinician'', ''analyst'', ''admin'', ''manager'')')
+        WHERE type = 'table' AND name = 'users';
+        PRAGMA writable_schema = RESET;
+        CREATE TABLE capacity_scenarios (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            inputs TEXT NOT NULL,
+            results TEXT NOT NULL,
+            created_by TEXT,
+            created_at TEXT NOT NULL
+        );
+        """,
+    )
+)

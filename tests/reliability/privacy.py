@@ -260,10 +260,38 @@ def scenario_imaging_file_name(db, tmp: Path, out: Collector) -> None:
             username="privacyadmin").items() if k != "analysis"})
 
 
+def scenario_capacity(db, tmp: Path, out: Collector) -> None:
+    """An admissions export whose patient column holds the MRN (and name, SSN... in other columns), with bad
+    rows among good ones: the forecast, the bed answer, the roster CSV, a saved scenario and every message
+    must carry none of them (only pseudonyms, row numbers and staff labels)."""
+    from engine.capacity import scenarios, service
+    from engine.capacity.roster import roster_csv
+
+    p = PLANTED
+    rows = [f"{p['mrn']}{i % 9},ICU,2026-0{1 + i // 28}-{1 + i % 28:02d} 08:00,2026-0{1 + i // 28}-{1 + i % 28:02d} 20:00,"
+            f"{p['name']},{p['ssn']},{p['email']},\"{p['phone']}\",{p['birth_date']}" for i in range(70)]
+    rows += [f"{p['mrn']},Maternity,2026-01-05 08:00,2026-01-06 08:00,{p['name']},{p['ssn']},x,y,{p['birth_date']}",
+             f"{p['mrn']},ICU,{p['birth_date']} 08:00,1950-01-01 00:00,{p['name']},{p['ssn']},x,y,{p['birth_date']}"]
+    data = ("mrn,unit,admit_time,discharge_time,name,ssn,email,phone,birth_date\n" + "\n".join(rows) + "\n").encode()
+
+    def run():
+        adm = service.import_admissions(db, data, units=["ICU"])
+        forecasts = service.forecast_units(adm, ["ICU"], weeks=4, reps=20)
+        beds = {"ICU": service.beds_for_forecast(forecasts["ICU"], service.los_for_unit(adm, "ICU"), target=0.05,
+                                                 simulate=False)}
+        roster = service.plan_roster(forecasts, {"ICU": 4}, n_nurses=12, time_limit_s=3)
+        scenarios.save(db, "privacy", inputs={"rows": adm.n_rows}, forecasts=forecasts, beds=beds, roster=roster,
+                       username="privacyadmin", replace=True)
+        csv_text = roster_csv(roster).decode() if roster["status"] in ("optimal", "feasible") else ""
+        return adm.summary(), forecasts, beds, roster, csv_text, repr(adm.stays.to_dict())
+    out.attempt(run)
+
+
 SCENARIOS: dict[str, Callable[[Any, Path, Collector], None]] = {
     "ingest": scenario_ingest,
     "fhir": scenario_fhir,
     "imaging_file_name": scenario_imaging_file_name,
+    "capacity": scenario_capacity,
     "predict": scenario_predict,
     "treatment": scenario_treatment,
     "uploads": scenario_uploads, "login": scenario_login, "user_forms": scenario_user_forms,
