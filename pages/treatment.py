@@ -19,8 +19,8 @@ from engine.errors import EngineError
 from engine.store import open_db, utcnow
 from engine.store.patients import search_patients
 from engine.treatment import DISCLAIMER, load_knowledge_base, record_from_store, suggest
-from engine.treatment.decisions import list_decisions, record_decision
-from engine.treatment.similar import find_similar
+from engine.treatment.decisions import decision_label, list_decisions, record_decision
+from engine.treatment.similar import closest_features, find_similar
 from engine.treatment.summary import build_summary_html
 from engine.treatment.units import accepted_units
 from engine.vocabulary import CONCEPTS
@@ -173,18 +173,22 @@ def _render_decision_widgets(prefix: str, rule_id: str, user, pseudo_id: str, co
         return
     cols = st.columns([2, 4, 2])
     decision = cols[0].radio("Decision", ["accept", "decline"], key=f"{prefix}_dec_{rule_id}", horizontal=True)
-    reason = cols[1].text_input("Reason (required to decline)", key=f"{prefix}_reason_{rule_id}")
+    blocked = prefix == "txb"
+    reason = cols[1].text_input("Reason (required to decline or to override the block)" if blocked
+                                else "Reason (required to decline)", key=f"{prefix}_reason_{rule_id}")
     cols[2].write("")
     if cols[2].button("Record decision", key=f"{prefix}_save_{rule_id}"):
         try:
             with open_db() as db:
                 record_decision(db, username=user.username, pseudo_id=pseudo_id, rule_id=rule_id, decision=decision,
-                                reason=reason, condition=condition, inputs={"observations": record["observations"]})
+                                reason=reason, condition=condition, inputs={"observations": record["observations"]},
+                                record=record)
         except EngineError as exc:
             st.error(str(exc))
         else:
             get_similar.clear()
-            st.success(f"Decision recorded: {decision}.")
+            st.success(f"Decision recorded: {decision}" + (" (override of a block)." if blocked and decision == "accept"
+                                                            else "."))
 
 
 def _render_options(result: dict[str, Any], user, pseudo_id: str, condition: str | None, record: dict[str, Any], kb) -> None:
@@ -261,7 +265,7 @@ def _render_similar(settings, pseudo_id: str, record: dict[str, Any]) -> dict[st
     st.plotly_chart(fig, key="tx_similar_chart")
     table = pd.DataFrame([{
         "patient": n["pseudo_id"], "distance": n["distance"], "age": n["age"], "sex": n["sex"],
-        "closest on": ", ".join(c["feature"] for c in sorted(n["contributions"], key=lambda c: c["share"])[:3]),
+        "closest on": ", ".join(closest_features(n)),
         "conditions": ", ".join(n["conditions"]) or "-", "treatments recorded": "; ".join(n["treatments"]) or "none recorded",
         "outcomes": "; ".join(f"{k}: {v:g}" if isinstance(v, float) else f"{k}: {v}" for k, v in n["outcomes"].items()) or "-",
     } for n in similar["neighbours"]])
@@ -280,7 +284,8 @@ def _render_decisions_and_export(user, pseudo_id: str, result: dict[str, Any], s
     with open_db() as db:
         decisions = list_decisions(db, pseudo_id)
     if decisions:
-        st.dataframe(pd.DataFrame(decisions)[["created_at", "option", "decision", "reason", "username"]],
+        shown = pd.DataFrame([dict(d, decision=decision_label(d)) for d in decisions])
+        st.dataframe(shown[["created_at", "option", "decision", "reason", "username"]],
                      hide_index=True, key="tx_decisions_table")
     else:
         st.caption("No decision recorded yet.")

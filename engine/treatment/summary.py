@@ -10,6 +10,8 @@ from html import escape
 from typing import Any
 
 from engine.store import utcnow
+from engine.treatment.decisions import decision_label
+from engine.treatment.similar import closest_features
 
 _CSS = """
 @page { size: A4; margin: 12mm; }
@@ -34,6 +36,11 @@ def _value_text(v: dict[str, Any]) -> str:
     return text
 
 
+def _decision_cell(d: dict[str, Any]) -> str:
+    text = escape(decision_label(d))
+    return f"<b>{text}</b>" if d.get("override") else text
+
+
 def build_summary_html(pseudo_id: str, result: dict[str, Any], decisions: list[dict[str, Any]],
                        similar: dict[str, Any] | None = None, username: str | None = None) -> str:
     """The review as one printable HTML page."""
@@ -51,13 +58,13 @@ def build_summary_html(pseudo_id: str, result: dict[str, Any], decisions: list[d
     rows_obs = "".join(f"<tr><td>{escape(code)}</td><td>{escape(', '.join(_value_text(v) for v in values))}</td></tr>"
                        for code, values in inputs.get("observations", {}).items())
     rows_dec = "".join(
-        f"<tr><td>{escape(d['created_at'])}</td><td>{escape(d['option'])}</td><td>{escape(d['decision'])}</td>"
+        f"<tr><td>{escape(d['created_at'])}</td><td>{escape(d['option'])}</td><td>{_decision_cell(d)}</td>"
         f"<td>{escape(d['reason'] or '')}</td><td>{escape(d['username'])}</td></tr>" for d in decisions)
     rows_sim = ""
     if similar and similar.get("neighbours"):
         rows_sim = "".join(
             f"<tr><td>{escape(n['pseudo_id'])}</td><td>{n['distance']:.2f}</td>"
-            f"<td>{escape(', '.join(c['feature'] for c in n['contributions'][:3]))}</td>"
+            f"<td>{escape(', '.join(closest_features(n)))}</td>"
             f"<td>{escape(', '.join(n['conditions']) or '-')}</td>"
             f"<td>{escape('; '.join(str(k) + ': ' + str(v) for k, v in n['outcomes'].items()) or '-')}</td></tr>"
             for n in similar["neighbours"])
