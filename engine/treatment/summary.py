@@ -49,6 +49,7 @@ def build_summary_html(pseudo_id: str, result: dict[str, Any], decisions: list[d
         f"<tr><td>{o['rank']}</td><td><b>{escape(o['option'])}</b><br><span class=muted>{escape(o['statement'])}</span></td>"
         f"<td>{escape(o['strength']['text'])}</td><td>{_cite(o['citation'])}</td><td>{escape(o['status'])}"
         + ("".join(f"<br>missing: {escape(m['criterion'])}" for m in o["missing"]))
+        + ("".join(f"<br>switch from {escape(w['replaces'])}: {escape(w['washout'])}" for w in o.get("switch", [])))
         + ("".join(f"<br>to confirm: {escape(t)}" for t in o["to_confirm"]))
         + ("".join(f"<br>caution: {escape(t)}" for t in o["cautions"]))
         + "</td></tr>" for o in result.get("options", []))
@@ -71,6 +72,8 @@ def build_summary_html(pseudo_id: str, result: dict[str, Any], decisions: list[d
     conditions = ", ".join(c["code"] for c in inputs.get("conditions", []))
     warnings = "".join(f"<li>{escape(w)}</li>" for w in result.get("warnings", []))
     kb = ", ".join(f"{k} v{v}" for k, v in result.get("knowledge_base", {}).items())
+    currency = "".join(f"<li>{escape(g['title'])} ({escape(g['edition'])}): superseded by {escape(g['superseded_by'])}</li>"
+                       for g in result.get("guidelines", []) if g.get("superseded_by"))
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>ClinSight treatment review {escape(pseudo_id)}</title><style>{_CSS}</style></head><body>
 <h1>Treatment options review: patient {escape(pseudo_id)}</h1>
@@ -78,6 +81,7 @@ def build_summary_html(pseudo_id: str, result: dict[str, Any], decisions: list[d
 sex {escape(str(inputs.get('sex')))} | conditions {escape(conditions) or '-'} | condition reviewed {escape(str(result.get('condition') or 'all recorded'))}</div>
 <div class=disclaimer>{escape(result.get('disclaimer', ''))}</div>
 {'<ul>' + warnings + '</ul>' if warnings else ''}
+{'<div class=muted>Guideline currency:<ul>' + currency + '</ul></div>' if currency else ''}
 <h2>Options (ranked by the guideline's strength of recommendation)</h2>
 <table><tr><th>#</th><th>Option</th><th>Strength</th><th>Citation</th><th>Basis</th></tr>{rows_opt or '<tr><td colspan=5>None</td></tr>'}</table>
 <h2>Blocked options</h2>

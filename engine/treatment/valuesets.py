@@ -30,7 +30,12 @@ class ValueSetError(EngineError):
 
 @functools.cache
 def _icd():  # noqa: ANN202 - the library module
-    import simple_icd_10_cm as cm  # imported on first use: loading the tabular list takes seconds
+    import warnings
+
+    with warnings.catch_warnings():
+        # The library reads its bundled data with importlib.resources' legacy API (a DeprecationWarning).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import simple_icd_10_cm as cm  # imported on first use: loading the tabular list takes seconds
 
     return cm
 
