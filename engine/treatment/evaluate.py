@@ -67,12 +67,16 @@ class _Trace:
         self.not_met: list[dict[str, Any]] = []
         self.missing: list[dict[str, Any]] = []
         self.confirm: list[str] = []
+        # Values used that are older than their staleness window (or undated): shown "to confirm" whatever
+        # the criterion's outcome, since the outcome rests on them.
+        self.stale: list[str] = []
 
     def merge(self, other: "_Trace") -> None:
         self.matched += other.matched
         self.not_met += other.not_met
         self.missing += other.missing
         self.confirm += other.confirm
+        self.stale += other.stale
 
 
 def _months(delta: timedelta) -> int:
@@ -112,11 +116,11 @@ def _observation_basis(leaf: dict[str, Any], patient: PatientRecord, kb: Knowled
     stale_days = windows.get("stale_after_days", {}).get(obs.code)
     name = leaf["observation"]["name"]
     if obs.when is None:
-        trace.confirm.append(f"{name} has no date: confirm it is current")
+        trace.stale.append(f"{name} has no date: confirm it is current")
     elif stale_days is not None and patient.as_of - obs.when > timedelta(days=float(stale_days)):
         age = patient.as_of - obs.when
         ago = f"{_months(age)} months ago" if age.days >= 61 else f"{age.days} days ago"
-        trace.confirm.append(f"last {name} {ago} ({obs.time[:10]}): confirm it is current")
+        trace.stale.append(f"last {name} {ago} ({obs.time[:10]}): confirm it is current")
     return obs, value, unit, extra
 
 
@@ -355,7 +359,7 @@ def evaluate_rule(rule: Rule, kb: KnowledgeBase, patient: PatientRecord) -> tupl
     inclusion = evaluate_criterion(data["inclusion"], patient, trace, kb)
     entry["matched"] = trace.matched
     entry["missing"] = [dict(m, needed_for="inclusion") for m in trace.missing]
-    entry["to_confirm"] = trace.confirm
+    entry["to_confirm"] = trace.confirm + trace.stale
     if inclusion == NOT_MET:
         entry["why_not"] = [f"{m['criterion']}: not met (value {m['value']}"
                             + (f" {m['unit']}" if m.get("unit") else "") + (f", {m['time']}" if m.get("time") else "")
@@ -374,6 +378,7 @@ def evaluate_rule(rule: Rule, kb: KnowledgeBase, patient: PatientRecord) -> tupl
                                     for m in ctrace.missing)
         elif state == CONFIRM:
             entry["to_confirm"].extend(f"Check contraindication: {c}" for c in ctrace.confirm)
+        entry["to_confirm"].extend(c for c in ctrace.stale if c not in entry["to_confirm"])
     classes = data["option"]["drug_classes"]
     cautions: list[str] = []
     switch_from = {s["class"]: s for s in data["option"].get("switch_from", [])}
