@@ -34,13 +34,14 @@ def test_clinician_metformin_blocked_by_egfr_25_and_decision_recorded(page, e2e_
 
     blocked = page.locator(".st-key-tx_blocked_ada2020_t2d_metformin-initial")
     blocked.get_by_text("Blocked: Metformin").wait_for()
+    blocked.locator('[data-testid="stAlert"]').first.wait_for()
     text = blocked.inner_text()
     assert "eGFR below 30" in text and "value 25" in text
     assert page.locator(".st-key-tx_option_ada2020_t2d_metformin-initial").count() == 0
 
     blocked.get_by_text("decline", exact=True).click()
     wait_for_app(page)
-    reason = blocked.get_by_role("textbox", name="Reason (required to decline)")
+    reason = blocked.get_by_role("textbox", name="Reason (required to decline or to override the block)")
     reason.fill("eGFR 25 on today's labs")
     reason.press("Enter")
     wait_for_app(page)
@@ -61,3 +62,35 @@ def test_clinician_metformin_blocked_by_egfr_25_and_decision_recorded(page, e2e_
         actions = [r[0] for r in conn.execute("SELECT action FROM audit WHERE target_id = 'PIMA-0001'")]
     assert row == ("ada2020.t2d.metformin-initial", "decline", "eGFR 25 on today's labs", username)
     assert "treatment.view" in actions and "treatment.decide" in actions and "treatment.export" in actions
+
+
+def test_clinician_sees_pregnancy_check_switch_washout_and_unmapped_medication(page, e2e_server, e2e_users):
+    """Issue 13: HF-0015 (woman of 49, I50.2, LVEF 30%) with no pregnancy status recorded. Adding lisinopril for
+    the session turns the ARNi into a switch with its 36-hour washout; every option harmful in pregnancy asks to
+    confirm she is not pregnant; a medication name ClinSight cannot map is a visible warning."""
+    username, password = e2e_users["clinician"]
+    login(page, e2e_server, username, password)
+    goto_page(page, "Treatment")
+    search = page.get_by_role("textbox", name="Find a patient by pseudonymous id", exact=True)
+    search.fill("HF-0015")
+    search.press("Enter")
+    wait_for_app(page)
+    page.locator(".st-key-tx_option_aha2022_hfref_arni").get_by_text("To confirm: not pregnant").first.wait_for()
+
+    med = page.get_by_role("textbox", name="Add a current medication (e.g. lisinopril)")
+    for name in ("lisinopril 10 mg", "Foobarex 5 mg"):
+        med.fill(name)
+        med.press("Enter")
+        wait_for_app(page)
+        page.get_by_role("button", name="Add medication").click()
+        wait_for_app(page)
+
+    switch = page.locator(".st-key-tx_option_aha2022_hfref_arni-switch")
+    switch.get_by_text("Switch from lisinopril 10 mg").wait_for()
+    text = switch.inner_text()
+    assert "at least 36 hours after its last dose" in text
+    assert "To confirm: not pregnant" in text
+    assert "2022, 7.3.1" in text
+    main = page.locator('[data-testid="stMain"]')
+    main.get_by_text("is not in ClinSight's drug vocabulary").first.wait_for()
+    assert page.locator(".st-key-tx_option_aha2022_hfref_arni").count() == 0  # replaced by the switch
