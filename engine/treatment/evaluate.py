@@ -302,11 +302,14 @@ def _interactions(kb: KnowledgeBase, patient: PatientRecord, classes: list[str],
                 for med in patient.medications:
                     if med["active"] or not set(med["classes"]) & (set(item["classes"]) - {cls}):
                         continue
+                    # Texts name the class, never the medication text (it is free text and may hold anything).
+                    what = ", ".join(kb.drug_classes[c]["label"] for c in med["classes"]
+                                     if c in set(item["classes"]) - {cls})
                     if med["stopped"] is None:
-                        confirm.append(f"at least {washout:g} hours since the last dose of {med['display']}")
+                        confirm.append(f"at least {washout:g} hours since the last dose of the {what}")
                     elif patient.as_of - med["stopped"] < timedelta(hours=washout):
                         ends = (med["stopped"] + timedelta(hours=washout)).strftime("%Y-%m-%d %H:%M UTC")
-                        recent.append(f"{med['display']} stopped {med['stopped'].strftime('%Y-%m-%d %H:%M UTC')}; "
+                        recent.append(f"the {what} stopped {med['stopped'].strftime('%Y-%m-%d %H:%M UTC')}; "
                                       f"the {washout:g}-hour washout ends {ends}")
             if others or recent:
                 found.append({"class": cls, "with": others, "recent": recent, "reason": item["reason"],
@@ -404,7 +407,7 @@ def evaluate_rule(rule: Rule, kb: KnowledgeBase, patient: PatientRecord) -> tupl
             if dup and set(dup) == set(classes):
                 blocks.append({"type": "duplicate", "id": "contained-in-current", "evidence": [],
                                "citation": rule.citation(),
-                               "reason": f"The current {med['display']} already contains "
+                               "reason": f"A current {', '.join(kb.drug_classes[c]['label'] for c in med['classes'] if c not in med['contained'])} product already contains "
                                          f"{', '.join(kb.drug_classes[c]['label'] for c in dup)}."})
         harm_blocks, harm_cautions, harm_confirm = _harms(kb, patient, rule, classes)
         blocks += harm_blocks
@@ -421,11 +424,11 @@ def evaluate_rule(rule: Rule, kb: KnowledgeBase, patient: PatientRecord) -> tupl
                       if already else [])
     for cls in classes:
         parents = kb.ancestors(cls) - {cls}
-        others = [m["display"] for m in patient.medications if m["active"] and parents & set(m["classes"])
+        others = [m for m in patient.medications if m["active"] and parents & set(m["classes"])
                   and cls not in m["classes"]]
         if others and data["option"]["kind"] != "stop":
-            entry["notes"].append(f"Current {', '.join(others)} is a {', '.join(kb.drug_classes[p]['label'] for p in parents)} "
-                                  f"but not one this option names ({kb.drug_classes[cls]['label']}).")
+            entry["notes"].append(f"A current {', '.join(kb.drug_classes[p]['label'] for p in parents)} is recorded "
+                                  f"that is not one this option names ({kb.drug_classes[cls]['label']}).")
     if switch_from:
         current = [m for m in patient.medications if m["active"]]
         replaced = [(m, switch_from[c]) for m in current for c in switch_from if c in m["classes"]
@@ -433,11 +436,12 @@ def evaluate_rule(rule: Rule, kb: KnowledgeBase, patient: PatientRecord) -> tupl
         entry["switch"] = [{
             "replaces": m["display"], "class": kb.drug_classes[sw["class"]]["label"],
             "washout_hours": sw["washout_hours"],
-            "washout": (f"Stop {m['display']} and allow at least {sw['washout_hours']:g} hours after its last dose "
-                        f"before the first dose of the {kb.drug_classes[classes[0]]['label']}."
+            "washout": (f"Stop the {kb.drug_classes[sw['class']]['label']} and allow at least {sw['washout_hours']:g} "
+                        f"hours after its last dose before the first dose of the "
+                        f"{kb.drug_classes[classes[0]]['label']}."
                         if sw["washout_hours"] else
-                        f"Stop {m['display']} when the {kb.drug_classes[classes[0]]['label']} starts; no washout is "
-                        "needed."),
+                        f"Stop the {kb.drug_classes[sw['class']]['label']} when the "
+                        f"{kb.drug_classes[classes[0]]['label']} starts; no washout is needed."),
         } for m, sw in replaced]
     if blocks:
         entry["blocked_by"] = blocks
@@ -469,12 +473,13 @@ def current_medication_warnings(kb: KnowledgeBase, patient: PatientRecord) -> li
     """Current medications a cited guideline rates as harmful in this patient's state."""
     warnings = []
     for harm in kb.harms:
-        meds = [m["display"] for m in patient.medications if m["active"]
+        meds = [str(i) for i, m in enumerate(patient.medications, start=1) if m["active"]
                 and {p for c in m["classes"] for p in kb.ancestors(c)} & set(harm["classes"])]
         if not meds:
             continue
         if evaluate_criterion(harm["when"], patient, _Trace(), kb) == MET:
-            warnings.append(f"Current medication {', '.join(meds)}: {harm['reason']} "
+            # By position, never the medication text (free text may hold anything).
+            warnings.append(f"Current medication {', '.join(meds)} ({', '.join(kb.drug_classes[c]['label'] for c in harm['classes'])}): {harm['reason']} "
                             f"({_cite_short(harm['citation'], strength_text(harm['strength']))})")
     return warnings
 

@@ -49,7 +49,7 @@ def build_summary_html(pseudo_id: str, result: dict[str, Any], decisions: list[d
         f"<tr><td>{o['rank']}</td><td><b>{escape(o['option'])}</b><br><span class=muted>{escape(o['statement'])}</span></td>"
         f"<td>{escape(o['strength']['text'])}</td><td>{_cite(o['citation'])}</td><td>{escape(o['status'])}"
         + ("".join(f"<br>missing: {escape(m['criterion'])}" for m in o["missing"]))
-        + ("".join(f"<br>switch from {escape(w['replaces'])}: {escape(w['washout'])}" for w in o.get("switch", [])))
+        + ("".join(f"<br>switch from the {escape(w['class'])}: {escape(w['washout'])}" for w in o.get("switch", [])))
         + ("".join(f"<br>to confirm: {escape(t)}" for t in o["to_confirm"]))
         + ("".join(f"<br>caution: {escape(t)}" for t in o["cautions"]))
         + "</td></tr>" for o in result.get("options", []))

@@ -88,7 +88,7 @@ def test_clinician_sees_pregnancy_check_switch_washout_and_unmapped_medication(p
     switch = page.locator(".st-key-tx_option_aha2022_hfref_arni-switch")
     switch.get_by_text("Switch from lisinopril 10 mg").wait_for()
     text = switch.inner_text()
-    assert "at least 36 hours after its last dose" in text
+    assert "Stop the ACE inhibitor and allow at least 36 hours after its last dose" in text
     assert "To confirm: not pregnant" in text
     assert "2022, 7.3.1" in text
     main = page.locator('[data-testid="stMain"]')
