@@ -9,15 +9,20 @@ from pathlib import Path
 from tests.e2e.conftest import goto_page, login, wait_for_app
 
 
-def test_clinician_metformin_blocked_by_egfr_25_and_decision_recorded(page, e2e_server, e2e_users, e2e_db):
-    username, password = e2e_users["clinician"]
-    login(page, e2e_server, username, password)
+def _open_patient(page, server: str, users, pseudo_id: str) -> str:
+    """Log in as the clinician, open Treatment and select ``pseudo_id``; returns the username."""
+    username, password = users["clinician"]
+    login(page, server, username, password)
     goto_page(page, "Treatment")
-
     search = page.get_by_role("textbox", name="Find a patient by pseudonymous id", exact=True)
-    search.fill("PIMA-0001")
+    search.fill(pseudo_id)
     search.press("Enter")
     wait_for_app(page)
+    return username
+
+
+def test_clinician_metformin_blocked_by_egfr_25_and_decision_recorded(page, e2e_server, e2e_users, e2e_db):
+    username = _open_patient(page, e2e_server, e2e_users, "PIMA-0001")
     main = page.locator('[data-testid="stMain"]')
     metformin = page.locator(".st-key-tx_option_ada2020_t2d_metformin-initial")
     metformin.get_by_text("Metformin").first.wait_for()
@@ -68,13 +73,7 @@ def test_clinician_sees_pregnancy_check_switch_washout_and_unmapped_medication(p
     """Issue 13: HF-0015 (woman of 49, I50.2, LVEF 30%) with no pregnancy status recorded. Adding lisinopril for
     the session turns the ARNi into a switch with its 36-hour washout; every option harmful in pregnancy asks to
     confirm she is not pregnant; a medication name ClinSight cannot map is a visible warning."""
-    username, password = e2e_users["clinician"]
-    login(page, e2e_server, username, password)
-    goto_page(page, "Treatment")
-    search = page.get_by_role("textbox", name="Find a patient by pseudonymous id", exact=True)
-    search.fill("HF-0015")
-    search.press("Enter")
-    wait_for_app(page)
+    _open_patient(page, e2e_server, e2e_users, "HF-0015")
     page.locator(".st-key-tx_option_aha2022_hfref_arni").get_by_text("To confirm: not pregnant").first.wait_for()
 
     med = page.get_by_role("textbox", name="Add a current medication (e.g. lisinopril)")
