@@ -93,3 +93,35 @@ def test_clinician_sees_pregnancy_check_switch_washout_and_unmapped_medication(p
     main = page.locator('[data-testid="stMain"]')
     main.get_by_text("is not in ClinSight's drug vocabulary").first.wait_for()
     assert page.locator(".st-key-tx_option_aha2022_hfref_arni").count() == 0  # replaced by the switch
+
+
+def test_accepting_a_blocked_option_is_an_override_that_needs_a_reason(page, e2e_server, e2e_users):
+    """Issue 12: metformin blocked at eGFR 25 was accepted with an empty reason. Now the page refuses it, takes it
+    with a reason, and the printed summary marks it as an override."""
+    _open_patient(page, e2e_server, e2e_users, "PIMA-0001")
+    value = page.get_by_role("spinbutton", name="Value")
+    value.fill("25")
+    value.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Apply value").click()
+    wait_for_app(page)
+    blocked = page.locator(".st-key-tx_blocked_ada2020_t2d_metformin-initial")
+    blocked.get_by_text("Blocked: Metformin").wait_for()
+
+    blocked.get_by_role("button", name="Record decision").click()  # "accept" is preselected, reason empty
+    wait_for_app(page)
+    blocked.get_by_text("accepting it is an override and needs a reason").wait_for()
+
+    reason = blocked.get_by_role("textbox", name="Reason (required to decline or to override the block)")
+    reason.fill("eGFR rechecked at 34 today")
+    reason.press("Enter")
+    wait_for_app(page)
+    blocked.get_by_role("button", name="Record decision").click()
+    wait_for_app(page)
+    page.locator('[data-testid="stMain"]').get_by_text("Decision recorded: accept (override of a block).").wait_for()
+
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export one-page summary (printable HTML)").click()
+    summary = Path(download_info.value.path()).read_text(encoding="utf-8")
+    assert "<b>accept (override of a block)</b>" in summary and "eGFR rechecked at 34 today" in summary
+    wait_for_app(page)
