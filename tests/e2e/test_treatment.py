@@ -21,6 +21,19 @@ def _open_patient(page, server: str, users, pseudo_id: str) -> str:
     return username
 
 
+def _block_metformin_at_egfr_25(page):
+    """Enter eGFR 25 for the session (the measurement picker starts on eGFR); returns the blocked metformin box."""
+    value = page.get_by_role("spinbutton", name="Value")
+    value.fill("25")
+    value.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Apply value").click()
+    wait_for_app(page)
+    blocked = page.locator(".st-key-tx_blocked_ada2020_t2d_metformin-initial")
+    blocked.get_by_text("Blocked: Metformin").wait_for()
+    return blocked
+
+
 def test_clinician_metformin_blocked_by_egfr_25_and_decision_recorded(page, e2e_server, e2e_users, e2e_db):
     username = _open_patient(page, e2e_server, e2e_users, "PIMA-0001")
     main = page.locator('[data-testid="stMain"]')
@@ -29,19 +42,11 @@ def test_clinician_metformin_blocked_by_egfr_25_and_decision_recorded(page, e2e_
     assert "American Diabetes Association (ADA) 2020, Section 9" in metformin.inner_text()
     assert "eGFR" in metformin.inner_text()  # reported as missing data, not assumed normal
 
-    # The measurement picker starts on eGFR; enter 25 mL/min/1.73 m2 for this session.
-    value = page.get_by_role("spinbutton", name="Value")
-    value.fill("25")
-    value.press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Apply value").click()
-    wait_for_app(page)
-
-    blocked = page.locator(".st-key-tx_blocked_ada2020_t2d_metformin-initial")
-    blocked.get_by_text("Blocked: Metformin").wait_for()
-    blocked.locator('[data-testid="stAlert"]').first.wait_for()
-    text = blocked.inner_text()
-    assert "eGFR below 30" in text and "value 25" in text
+    blocked = _block_metformin_at_egfr_25(page)
+    # The reason renders after the box's header: wait for the alert that carries it, then read that alert.
+    reason_alert = blocked.locator('[data-testid="stAlert"]', has_text="eGFR below 30").first
+    reason_alert.wait_for()
+    assert "value 25" in reason_alert.inner_text()
     assert page.locator(".st-key-tx_option_ada2020_t2d_metformin-initial").count() == 0
 
     blocked.get_by_text("decline", exact=True).click()
@@ -99,14 +104,7 @@ def test_accepting_a_blocked_option_is_an_override_that_needs_a_reason(page, e2e
     """Issue 12: metformin blocked at eGFR 25 was accepted with an empty reason. Now the page refuses it, takes it
     with a reason, and the printed summary marks it as an override."""
     _open_patient(page, e2e_server, e2e_users, "PIMA-0001")
-    value = page.get_by_role("spinbutton", name="Value")
-    value.fill("25")
-    value.press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Apply value").click()
-    wait_for_app(page)
-    blocked = page.locator(".st-key-tx_blocked_ada2020_t2d_metformin-initial")
-    blocked.get_by_text("Blocked: Metformin").wait_for()
+    blocked = _block_metformin_at_egfr_25(page)
 
     blocked.get_by_role("button", name="Record decision").click()  # "accept" is preselected, reason empty
     wait_for_app(page)
