@@ -341,3 +341,14 @@ MIGRATIONS.append(
         """,
     )
 )
+
+# Issue 12 (treatment): accepting an option a contraindication, allergy or interaction blocked is an
+# override; it needs a reason and is marked as such wherever the decision is shown.
+MIGRATIONS.append(
+    (
+        "0710_treatment_decision_override",
+        """
+        ALTER TABLE treatment_decisions ADD COLUMN override INTEGER NOT NULL DEFAULT 0;
+        """,
+    )
+)
