@@ -42,6 +42,9 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "treatment.export": frozenset({"clinician", "admin"}),
     "explore.export": frozenset({"analyst", "admin"}),
     "explore.cohort_save": frozenset({"analyst", "admin"}),
+    # Issue 15 (clinical notes): importing a patient's notes and confirming/rejecting suggested problems.
+    "notes.import": frozenset({"clinician", "admin"}),
+    "notes.review": frozenset({"clinician", "admin"}),
 }
 
 
