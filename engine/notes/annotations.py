@@ -106,3 +106,18 @@ def score_labels(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]
             "f1": round(f1, 3), "f1_ci": [round(float(ci[0, 2]), 3), round(float(ci[1, 2]), 3)],
         }
     return out
+
+
+def shared_dev_file() -> Path | None:
+    """The shared development half, if this machine has it: ``$CLINSIGHT_NEGEX_DATA`` or a ``shared/data/negex``
+    folder beside the repository (or beside its parent, for worktrees)."""
+    import os
+
+    repo = Path(__file__).resolve().parents[2]
+    candidates = [Path(os.environ["CLINSIGHT_NEGEX_DATA"])] if os.environ.get("CLINSIGHT_NEGEX_DATA") else []
+    candidates += [repo.parent / "shared" / "data" / "negex", repo.parent.parent / "shared" / "data" / "negex"]
+    for folder in candidates:
+        path = folder / "annotations_dev.tsv" if folder.is_dir() else folder
+        if path.is_file():
+            return path
+    return None

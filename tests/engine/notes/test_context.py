@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from engine.__main__ import main
-from engine.notes.annotations import read_annotations
+from engine.notes.annotations import read_annotations, shared_dev_file
 from engine.notes.context import get_labeller
 
-SHARED = Path(__file__).resolve().parents[4] / "shared" / "data" / "negex" / "annotations_dev.tsv"
+SHARED = shared_dev_file() or Path("absent")
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/negex is not on this machine")
 
 
@@ -22,7 +22,8 @@ needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/ne
     ("History of stroke in 2015.", "stroke", ("Affirmed", "Historical", "Patient")),
     ("Her mother has type 2 diabetes.", "type 2 diabetes", ("Affirmed", "Recent", "Family member")),
     ("Return if you develop fever.", "fever", ("Affirmed", "Not particular", "Patient")),
-    ("No change in the small left pleural effusion.", "pleural effusion", ("Affirmed", "Recent", "Patient")),
+    ("Doppler of the lower extremities negative for DVT.", "DVT", ("Negated", "Recent", "Patient")),
+    ("Skin warm and dry without lesion.", "skin warm and dry without lesion", ("Affirmed", "Recent", "Patient")),
 ])
 def test_hand_made_sentences(sentence, condition, expected):
     labels = get_labeller().label(sentence, condition)
