@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     tune.add_argument("file", type=Path)
     tune.add_argument("--folds", type=int, default=5)
     tune.add_argument("--seed", type=int, default=0)
-    tune.add_argument("--write", action="store_true", help="write the chosen groups to engine/notes/rules/selected.json")
+    tune.add_argument("--write", action="store_true",
+                      help="write the chosen groups (rules/selected.json) and refit the learned layer (rules/learned.json)")
     tune.set_defaults(func=run_tune)
     imp = sub.add_parser("import", help="import notes (text for --patient, CSV with note + patient id, FHIR)")
     imp.add_argument("file", type=Path)
@@ -84,7 +85,13 @@ def run_tune(args) -> int:
     result = cross_validate(rows, k=args.folds, seed=args.seed,
                             progress=lambda m: print(m, file=sys.stderr, flush=True))
     if args.write:
+        import json as _json
+
+        from engine.notes.learned import LEARNED_PATH
+        from engine.notes.tuning import fit_learned
+
         write_selected(result)
+        LEARNED_PATH.write_text(_json.dumps(fit_learned(rows, result["groups"])) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in result.items() if k != "oof"}))
     return 0
 

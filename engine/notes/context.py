@@ -76,7 +76,8 @@ class ContextLabeller:
     Builds one blank-English spaCy pipeline (no statistical model, nothing downloaded) and reuses it.
     """
 
-    def __init__(self, group_names: Sequence[str] | None = None, groups: Sequence[dict[str, Any]] | None = None):
+    def __init__(self, group_names: Sequence[str] | None = None, groups: Sequence[dict[str, Any]] | None = None,
+                 learned: dict[str, Any] | None = None):
         import medspacy  # noqa: F401  (registers the medspacy_* spaCy factories)
         import spacy
         from medspacy.context import ConTextRule
@@ -88,6 +89,7 @@ class ContextLabeller:
         if unknown:
             raise InputError(f"Unknown ConText rule group(s): {', '.join(unknown)}.")
         self.group_names = tuple(names)
+        self.learned = learned  # engine.notes.learned classifiers applied on top of the rules, when given
         settings: dict[str, Any] = {}
         rules = []
         for name in names:
@@ -121,7 +123,8 @@ class ContextLabeller:
             return ContextLabels("Affirmed", "Recent", "Patient")
         doc.ents = [span]
         doc = self.context(doc)
-        return labels_of(doc.ents[0])
+        labels = labels_of(doc.ents[0])
+        return refine(labels, sentence, condition, self.learned)
 
     def label_many(self, rows: Iterable[tuple[str, str]]) -> list[ContextLabels]:
         return [self.label(sentence, condition) for sentence, condition in rows]
@@ -157,7 +160,22 @@ def labels_of(span) -> ContextLabels:
     return ContextLabels(negation, temporality, experiencer)
 
 
+def refine(labels: ContextLabels, sentence: str, condition: str, learned: dict[str, Any] | None) -> ContextLabels:
+    """Negation and temporality from the learned window classifiers (which see the rules' label), if any."""
+    if not learned:
+        return labels
+    from engine.notes.learned import predict_one, window_features
+
+    values = labels.as_dict()
+    for prop in ("negation", "temporality"):
+        if prop in learned:
+            values[prop] = predict_one(learned[prop], window_features(sentence, condition, values[prop]))
+    return ContextLabels(**values)
+
+
 @lru_cache(maxsize=4)
-def get_labeller(group_names: tuple[str, ...] | None = None) -> ContextLabeller:
-    """A shared labeller (building the pipeline costs about a second)."""
-    return ContextLabeller(group_names)
+def get_labeller(group_names: tuple[str, ...] | None = None, use_learned: bool = True) -> ContextLabeller:
+    """A shared labeller: the chosen rules plus the learned layer when one is shipped."""
+    from engine.notes.learned import load_learned
+
+    return ContextLabeller(group_names, learned=load_learned() if use_learned else None)

@@ -84,6 +84,8 @@ def extract_findings(text: str) -> list[NoteFinding]:
     doc = get_pipeline()(text)
     sentence_starts = [s.start for s in doc.sents]
     out: list[NoteFinding] = []
+    # Rules + sections only: the learned layer (engine.notes.learned) was fitted on single sentences with no
+    # section in view and learns that a bare list line is historical; in a note the section header says so.
     for ent in doc.ents:
         labels = labels_of(ent)
         section = ent._.section_category if ent._.section is not None else None

@@ -111,3 +111,20 @@ def write_selected(result: dict[str, Any]) -> None:
     """Persist the chosen groups with the CV figures that justify them."""
     payload = {k: v for k, v in result.items() if k != "oof"}
     SELECTED_PATH.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+
+
+def fit_learned(rows: Sequence[AnnotatedSentence], group_names: Sequence[str], cv: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+    """Fit the window classifiers on all ``rows`` over the given rules' labels (engine.notes.learned)."""
+    from engine.notes.learned import PROPERTIES as LEARNED_PROPERTIES
+    from engine.notes.learned import fit_window_classifier, window_features
+
+    labeller = ContextLabeller(group_names)
+    rule_labels = labeller.label_many((r.sentence, r.condition) for r in rows)
+    norm = labeller._normalise
+    model: dict[str, Any] = {"rule_groups": list(group_names), "n": len(rows), "cv": cv or {}}
+    for prop in LEARNED_PROPERTIES:
+        feats = [window_features(norm(r.sentence), norm(r.condition), getattr(lab, prop))
+                 for r, lab in zip(rows, rule_labels)]
+        model[prop] = fit_window_classifier(feats, [r.gold[prop] for r in rows])
+    return model

@@ -25,9 +25,16 @@ needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/ne
     ("Doppler of the lower extremities negative for DVT.", "DVT", ("Negated", "Recent", "Patient")),
     ("Skin warm and dry without lesion.", "skin warm and dry without lesion", ("Affirmed", "Recent", "Patient")),
 ])
-def test_hand_made_sentences(sentence, condition, expected):
-    labels = get_labeller().label(sentence, condition)
+def test_hand_made_sentences_with_the_chosen_rules(sentence, condition, expected):
+    labels = get_labeller(use_learned=False).label(sentence, condition)
     assert (labels.negation, labels.temporality, labels.experiencer) == expected
+
+
+def test_the_learned_layer_is_shipped_and_keeps_plain_negations():
+    labeller = get_labeller()
+    assert labeller.learned is not None and set(labeller.learned) >= {"negation", "temporality"}
+    assert labeller.label("There is no evidence of pneumonia.", "pneumonia").negation == "Negated"
+    assert labeller.label("Right lower lobe pneumonia is seen.", "pneumonia").negation == "Affirmed"
 
 
 def test_target_is_found_whatever_its_spacing_and_case():
