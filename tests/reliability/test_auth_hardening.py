@@ -89,6 +89,11 @@ CLI_ACTIONS: dict[tuple[str, ...], str] = {
     ("records", "mappings"): "records.view",
     ("imaging", "train"): "models.train",
     ("imaging", "evaluate"): "models.view",
+    ("notes", "context"): "models.view",  # labels sentences of an annotation file; no store access
+    ("notes", "evaluate"): "models.view",
+    ("notes", "tune"): "models.train",
+    ("notes", "extract"): "notes.import",  # reads a patient's note
+    ("notes", "import"): "notes.import",
 }
 
 
