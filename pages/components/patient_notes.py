@@ -62,12 +62,17 @@ def render_patient_notes(pseudo_id: str, user) -> None:
                "confirm join the record; every decision is audited.")
     if not view["suggestions"]:
         st.caption("No problems awaiting review.")
+    decided = view["reviewed"]
+    if decided:
+        st.caption("Decided: " + "; ".join(
+            f"{code} {'confirmed (now in the record conditions)' if d == 'confirmed' else 'rejected'}"
+            for code, d in sorted(decided.items())))
     for item in view["suggestions"]:
         c1, c2, c3 = st.columns([4, 1, 1])
         c1.write(f"{item['label']} ({item['code']}), mentioned {item['mentions']} time(s)")
         if user_can(user, "notes.review"):
             for col, decision, word in ((c2, "confirmed", "Confirm"), (c3, "rejected", "Reject")):
-                if col.button(word, key=f"notes_{decision}_{item['code']}"):
+                if col.button(word, key=f"notes_{decision}_{item['code'].replace('.', '_')}"):
                     try:
                         with open_db() as db:
                             review_suggestion(db, pseudo_id, item["code"], decision, username=user.username)
