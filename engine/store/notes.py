@@ -111,3 +111,14 @@ def patients_mentioning(db: Database, code_prefixes: Sequence[str]) -> set[int]:
 def patient_row(db: Database, pseudo_id: str) -> int | None:
     row = db.conn.execute("SELECT id FROM patients WHERE pseudo_id = ?", (pseudo_id,)).fetchone()
     return int(row[0]) if row else None
+
+
+def mention_rows(db: Database) -> tuple[set[int], list[tuple[int, str]]]:
+    """(patients with at least one active note, (patient, code) pairs with an affirmed, recent, own mention)."""
+    with_notes = {int(r[0]) for r in db.conn.execute(
+        "SELECT DISTINCT n.patient_id FROM notes n JOIN note_imports i ON i.id = n.import_id WHERE i.status = 'active'")}
+    pairs = [(int(r[0]), str(r[1])) for r in db.conn.execute(
+        "SELECT DISTINCT f.patient_id, f.code FROM note_findings f JOIN notes n ON n.id = f.note_id "
+        "JOIN note_imports i ON i.id = n.import_id WHERE i.status = 'active' AND f.negation = 'Affirmed' "
+        "AND f.temporality = 'Recent' AND f.experiencer = 'Patient'")]
+    return with_notes, pairs
