@@ -47,9 +47,15 @@ class NoteFinding:
         return asdict(self)
 
 
+_INLINE_HEADER = re.compile(r"^([A-Z][A-Z0-9 /&(),-]{2,60}):[ \t]+(?=\S)", re.MULTILINE)
+
+
 def normalise_note(text: str) -> str:
-    """Collapse runs of spaces (report padding) but keep line breaks, which carry section structure."""
-    return "\n".join(_SPACES.sub(" ", line).rstrip() for line in text.replace("\r\n", "\n").split("\n"))
+    """Collapse runs of spaces (report padding) but keep line breaks, which carry section structure; an
+    upper-case header followed by text on its line ("IMPRESSION: No effusion.") gets its own line, so
+    the header's colon cannot join the next word as a cue (ConText's default ": no" looks backwards)."""
+    text = "\n".join(_SPACES.sub(" ", line).rstrip() for line in text.replace("\r\n", "\n").split("\n"))
+    return _INLINE_HEADER.sub(lambda m: m.group(1) + ":\n", text)
 
 
 @lru_cache(maxsize=1)

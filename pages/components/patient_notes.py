@@ -91,3 +91,22 @@ def _note_html(note: dict) -> str:
             parts.append(f'<mark class="finding finding-{style}" title="{html.escape(label)}: {WORDS[style]}" '
                          f'style="{STYLES[style]}padding:0 2px">{text}</mark>')
     return f'<div class="note-text" style="white-space:pre-wrap;font-family:serif">{"".join(parts)}</div>'
+
+
+def render_report_link(pseudo_id: str, model_label: str | None) -> None:
+    """Imaging page: the patient's chest radiograph report conclusion beside the model's read."""
+    from engine.notes.imaging_link import compare_read, radiograph_report
+
+    with open_db() as db:
+        report = radiograph_report(db, pseudo_id)
+    if report is None:
+        return
+    st.markdown("**Radiology report**")
+    st.caption(f"Conclusion ({report['note_date'] or 'undated'}): {report['conclusion']}")
+    verdict = compare_read(report, model_label)
+    if verdict is None or verdict["agrees"] is None:
+        st.caption(verdict["message"] if verdict else "No model reading to compare.")
+    elif verdict["agrees"]:
+        st.success(verdict["message"])
+    else:
+        st.warning(verdict["message"])
