@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.notes.annotations import f1_of, read_annotations, shared_dev_file  # noqa: E402
+from engine.notes.annotations import f1_of, shared_dev_rows  # noqa: E402
 from engine.notes.context import get_labeller  # noqa: E402
 
 TRIGGERS = Path(__file__).resolve().parent / "negex_triggers.tsv"
@@ -50,11 +50,10 @@ def timed(func, repeats: int = 3) -> tuple[float, object]:
 
 
 def main() -> None:
-    path = shared_dev_file()
-    if path is None:
+    rows = shared_dev_rows()
+    if rows is None:
         print(json.dumps({"skipped": "the shared NegEx half is not on this machine"}))
         return
-    rows = read_annotations(path, need_labels=True)
     rules = negex_rules()
     labeller = get_labeller()
     pairs = [(r.sentence, r.condition) for r in rows]

@@ -9,7 +9,6 @@ CIs for rules alone vs rules + classifier, for Negated and Historical. Last line
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -17,17 +16,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.notes.annotations import f1_of, read_annotations, score_labels, shared_dev_file  # noqa: E402
+from engine.notes.annotations import f1_of, score_labels, shared_dev_rows  # noqa: E402
 from engine.notes.context import load_candidate_groups  # noqa: E402
 from engine.notes.learned import fit_window_classifier, predict_one, window_features  # noqa: E402
 from engine.notes.tuning import PROPERTIES, _Cache, screen_select, stratified_folds  # noqa: E402
 
 def main() -> None:
-    path = shared_dev_file()
-    if path is None:
+    rows = shared_dev_rows()
+    if rows is None:
         print(json.dumps({"skipped": "the shared NegEx half is not on this machine"}))
         return
-    rows = read_annotations(path, need_labels=True)
     groups = load_candidate_groups()
     names = [g["name"] for g in groups]
     cache = _Cache(rows, groups)
@@ -55,6 +53,8 @@ def main() -> None:
         out[prop] = {"label": label,
                      "rules": score_labels(g, r_, labels)[label],
                      "rules_plus_classifier": score_labels(g, l_, labels)[label],
+                     "all_labels_rules": score_labels(g, r_, labels),
+                     "all_labels_rules_plus_classifier": score_labels(g, l_, labels),
                      "f1_gain": round(f1_of(g, l_, label) - f1_of(g, r_, label), 3),
                      "f1_gain_ci": [round(float(np.percentile(diffs, 2.5)), 3),
                                     round(float(np.percentile(diffs, 97.5)), 3)]}

@@ -121,3 +121,9 @@ def shared_dev_file() -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+def shared_dev_rows() -> list[AnnotatedSentence] | None:
+    """The labelled sentences of the shared development half, or None when this machine lacks it."""
+    path = shared_dev_file()
+    return None if path is None else read_annotations(path, need_labels=True)

@@ -12,15 +12,14 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
-from engine.notes.context import SPAN_ATTRS, _ensure_extensions, labels_of, load_candidate_groups, load_selected_names
+from engine.notes.context import (_SPACES, SPAN_ATTRS, _ensure_extensions, labels_of, load_candidate_groups,
+                                  load_selected_names)
 from engine.notes.vocabulary import BY_CODE, target_rules
 
 # medspaCy section categories that change a finding's context.
 HISTORICAL_SECTIONS = frozenset({"past_medical_history", "past_surgical_history", "problem_list"})
 FAMILY_SECTIONS = frozenset({"family_history"})
 CONCLUSION_SECTIONS = frozenset({"impression", "observation_and_plan", "assessment_and_plan"})
-
-_SPACES = re.compile(r"[ \t\u00a0]+")
 
 
 @dataclass(frozen=True)
