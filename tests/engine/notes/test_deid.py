@@ -137,3 +137,14 @@ def test_refused_import_writes_nothing(patient_db):
         import_notes(db, csv_bytes, username="cleo")
     assert db.conn.execute("SELECT COUNT(*) FROM notes").fetchone()[0] == 0
     assert db.conn.execute("SELECT COUNT(*) FROM note_imports").fetchone()[0] == 0
+
+
+def test_store_check_covers_note_imports(patient_db):
+    from engine.integrity import check_store
+
+    db, pseudo = patient_db
+    import_notes(db, b"Right lower lobe pneumonia.", username="cleo", patient=pseudo)
+    assert check_store(db).problems == []
+    db.conn.execute("DELETE FROM notes")
+    db.conn.commit()
+    assert any("Notes import" in p for p in check_store(db).problems)
