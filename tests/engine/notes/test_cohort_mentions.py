@@ -18,3 +18,11 @@ def test_mentioned_in_notes_column_and_filter(seeded_db):
     assert "mentioned_in_notes_J90" not in frame.columns  # only negated
     cohort = build_cohort(db, CohortSpec(dataset="pima_diabetes", filters=(Filter(column, "in", (1,)),)))
     assert list(cohort.frame.index) == ["PIMA-0001"]
+
+
+def test_a_notes_import_changes_the_data_token(seeded_db):
+    from engine.stats.cohort import data_token
+
+    before = data_token(seeded_db, "pima_diabetes")
+    import_notes(seeded_db, b"Pneumonia.", username="cleo", patient="PIMA-0001")
+    assert data_token(seeded_db, "pima_diabetes") != before
