@@ -13,6 +13,7 @@ from engine.imaging.service import build_overlay
 from engine.imaging.viewer import display_image, header_fields, window_range
 from engine.store import open_db
 from engine.store.patients import search_patients
+from pages.components.patient_notes import render_report_link
 from pages.components.session import require_page, user_can
 
 RESULT_KEY = "imaging_result"
@@ -151,6 +152,7 @@ def render_result(current: dict, user) -> None:
                        "score. A heat-map shows where the model looked, not where disease is.")
         st.caption(f"{analysis.model} {analysis.version} · stored as image #{current['image_id']}, "
                    f"result #{current['prediction_id']}")
+        render_report_link(current["pseudo_id"], analysis.label)
         render_feedback(current, user)
 
 

@@ -8,6 +8,7 @@ import streamlit as st
 from engine.errors import EngineError
 from engine.patient_record import build_timeline_figure, filter_options, search, view_patient
 from engine.store import open_db
+from pages.components.patient_notes import render_patient_notes
 from pages.components.session import SELECTED_PATIENT_KEY, require_page
 
 ANY = "(any)"
@@ -50,6 +51,7 @@ def render() -> None:
         st.error(str(exc))
         return
     _render_record(record)
+    render_patient_notes(chosen, user)
 
 
 def _render_record(record: dict) -> None:
