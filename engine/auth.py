@@ -128,23 +128,34 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
+def login_refusal() -> str:
+    """The one refusal for an unknown user, a wrong password and a locked account.
+
+    Why one sentence: a different message for a locked (or disabled) account
+    tells a stranger that the username exists. It names the lockout rule so a
+    real user who is locked out still knows what happened and what to do.
+    """
+    settings = get_settings()
+    return (f"Wrong username or password. After {settings.lockout_attempts} failed attempts an account is locked "
+            f"for {settings.lockout_minutes} minutes; an administrator can unlock it sooner.")
+
+
 def _record_login(db: Database, row: dict | None, password_ok: bool, password: str,
                   now: datetime) -> tuple[User | None, str | None]:
     """Record one decided login attempt; returns (user, None) or (None, refusal message)."""
     settings = get_settings()
-    failure = "Wrong username or password."
+    failure = login_refusal()
     if row is None:
         audit.record(db, username=None, action="login", outcome="failed", details={"reason": "unknown user"})
         return None, failure
     locked_until = _parse(row["locked_until"])
     if locked_until and locked_until > now:
         audit.record(db, username=row["username"], action="login", outcome="locked")
-        minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
-        return None, (f"This account is locked after repeated failed attempts; try again in {minutes} minutes "
-                      "or ask an administrator.")
+        return None, failure
     if row["disabled"]:
         audit.record(db, username=row["username"], action="login", outcome="disabled")
-        return None, "This account is disabled; ask an administrator."
+        # Only someone who knows the password learns that the account is disabled.
+        return None, ("This account is disabled; ask an administrator." if password_ok else failure)
     if not password_ok:
         attempts = row["failed_attempts"] + 1
         if attempts >= settings.lockout_attempts:
@@ -152,7 +163,7 @@ def _record_login(db: Database, row: dict | None, password_ok: bool, password: s
                                   locked_until=(now + timedelta(minutes=settings.lockout_minutes)).isoformat())
             audit.record(db, username=row["username"], action="login", outcome="failed_and_locked",
                          details={"attempt": attempts})
-            return None, f"Too many failed attempts: this account is locked for {settings.lockout_minutes} minutes."
+            return None, failure
         user_rows.update_user(db, row["username"], failed_attempts=attempts)
         audit.record(db, username=row["username"], action="login", outcome="failed", details={"attempt": attempts})
         return None, failure
