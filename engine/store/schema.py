@@ -255,3 +255,19 @@ MIGRATIONS.append(
         """,
     )
 )
+
+# Issue 12 (safety): a version trained in the app is never served until an admin promotes it. Only
+# shipped bundles fall back to "the first active version serves" while no admin decision exists, so the
+# store records where a version came from; versions trained before this migration are found by audit.
+MIGRATIONS.append(
+    (
+        "1200_safety_model_origin",
+        """
+        ALTER TABLE model_versions ADD COLUMN origin TEXT NOT NULL DEFAULT 'shipped'
+            CHECK (origin IN ('shipped', 'trained'));
+        UPDATE model_versions SET origin = 'trained' WHERE EXISTS (
+            SELECT 1 FROM audit WHERE audit.action = 'models.train'
+            AND audit.target_id = model_versions.name || '@' || model_versions.version);
+        """,
+    )
+)

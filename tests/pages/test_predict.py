@@ -56,3 +56,20 @@ def test_manual_entry_out_of_range_is_refused_with_a_sentence(fresh_db):
     at.button(key="predict_run").click().run()
     assert not at.error
     assert any("above the training range" in w.value for w in at.warning)
+
+
+def test_analyst_trained_unpromoted_model_is_not_offered(seeded_db, models_copy):
+    """Issue 12: a model trained on the Models page waits for an admin; Predict must not list it."""
+    from engine.models import registry
+    from pages.predict import get_served_models
+    from tests.engine.test_model_serving import register_copy
+
+    register_copy(seeded_db, "heart_failure")
+    at = open_page("predict", role="clinician", username="doc")
+    assert not at.exception
+    options = at.selectbox(key="predict_model").options
+    assert len(options) == 5 and not any("Analyst-trained" in o for o in options)  # the five shipped models
+    registry.promote(seeded_db, "heart_failure", "1.0.0", username="boss")
+    get_served_models.clear()  # the page caches its list for 10 s
+    at.run()
+    assert any("Analyst-trained heart_failure" in o for o in at.selectbox(key="predict_model").options)
