@@ -222,8 +222,15 @@ def _refuse_last_admin_loss(db: Database, row: dict, *, new_role: str, disabled:
         raise InputError("This is the last active administrator; add another admin first.")
 
 
-def list_users(db: Database) -> list[dict]:
-    return user_rows.list_users(db)
+def list_users(db: Database, *, now: datetime | None = None) -> list[dict]:
+    """Users with a ``status``: disabled, locked (only while the lock lasts) or active."""
+    now = now or datetime.now(timezone.utc)
+    rows = user_rows.list_users(db)
+    for row in rows:
+        locked_until = _parse(row["locked_until"])
+        row["status"] = ("disabled" if row["disabled"] else
+                         "locked" if locked_until and locked_until > now else "active")
+    return rows
 
 
 def is_session_expired(last_seen: datetime, *, now: datetime | None = None) -> bool:
