@@ -21,6 +21,7 @@ from engine.errors import AuthError, InputError
 from engine.roles import ROLES
 from engine.store import Database, transaction, utcnow
 from engine.store import users as user_rows
+from engine.store import web_sessions as session_rows
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the username is unknown, so that case costs the same time as a wrong password.
@@ -197,6 +198,8 @@ def set_disabled(db: Database, username: str, disabled: bool, *, actor: str) -> 
         row = _require_existing(db, username)
         _refuse_last_admin_loss(db, row, new_role=row["role"], disabled=disabled)
         user_rows.update_user(db, row["username"], disabled=int(disabled))
+        if disabled:  # an open browser session of a disabled user ends at its next page run
+            session_rows.revoke_for_user(db, row["username"], utcnow(), "user disabled")
         audit.record(db, username=actor, action="user.disable" if disabled else "user.enable",
                      target_type="user", target_id=row["username"])
 
@@ -209,6 +212,8 @@ def reset_password(db: Database, username: str, new_password: str, *, actor: str
         row = _require_existing(db, username)
         user_rows.update_user(db, row["username"], password_hash=password_hash, failed_attempts=0,
                               locked_until=None)
+        # A reset often follows a suspected compromise: sessions opened with the old password end.
+        session_rows.revoke_for_user(db, row["username"], utcnow(), "password reset")
         audit.record(db, username=actor, action="user.reset_password", target_type="user",
                      target_id=row["username"])
 

@@ -271,3 +271,27 @@ MIGRATIONS.append(
         """,
     )
 )
+
+# Issue 12 (safety): browser sessions that survive a reload. The browser holds a signed, expiring,
+# HttpOnly cookie naming one row here; log-out, disabling the user, a password reset and expiry revoke it.
+# Only SHA-256 hashes of the cookie id and of the one-time hand-over ticket are stored.
+MIGRATIONS.append(
+    (
+        "1200_safety_web_sessions",
+        """
+        CREATE TABLE web_sessions (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            cookie_hash TEXT UNIQUE,
+            ticket_hash TEXT UNIQUE,
+            ticket_expires_at TEXT,
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            revoked_at TEXT,
+            revoked_reason TEXT
+        );
+        CREATE INDEX idx_web_sessions_user ON web_sessions(user_id);
+        """,
+    )
+)
