@@ -256,6 +256,66 @@ MIGRATIONS.append(
     )
 )
 
+# Issue 18 (FHIR as hospitals send it): encounters (periods for the timeline and capacity planning),
+# immunizations and procedures, per-version allergies (rollback removes them) with FHIR's criticality,
+# and a condition's clinical status (a resolved condition is shown but is not an active problem).
+MIGRATIONS.append(
+    (
+        "1800_fhir_encounters_resources",
+        """
+        CREATE TABLE encounters (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            dataset_version_id INTEGER REFERENCES dataset_versions(id),
+            class_code TEXT,
+            type_code TEXT,
+            type_system TEXT,
+            type_display TEXT,
+            status TEXT,
+            period_start TEXT,
+            period_end TEXT,
+            discharge_disposition TEXT
+        );
+        CREATE INDEX idx_encounters_patient ON encounters(patient_id, period_start);
+        CREATE INDEX idx_encounters_version ON encounters(dataset_version_id);
+        CREATE INDEX idx_encounters_start ON encounters(period_start);
+        CREATE TABLE immunizations (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            dataset_version_id INTEGER REFERENCES dataset_versions(id),
+            code TEXT,
+            system TEXT,
+            display TEXT,
+            status TEXT,
+            occurrence TEXT
+        );
+        CREATE INDEX idx_immunizations_patient ON immunizations(patient_id);
+        CREATE INDEX idx_immunizations_version ON immunizations(dataset_version_id);
+        CREATE TABLE procedures (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            dataset_version_id INTEGER REFERENCES dataset_versions(id),
+            code TEXT,
+            system TEXT,
+            display TEXT,
+            status TEXT,
+            performed_start TEXT,
+            performed_end TEXT
+        );
+        CREATE INDEX idx_procedures_patient ON procedures(patient_id);
+        CREATE INDEX idx_procedures_version ON procedures(dataset_version_id);
+        ALTER TABLE allergies ADD COLUMN dataset_version_id INTEGER REFERENCES dataset_versions(id);
+        ALTER TABLE allergies ADD COLUMN code TEXT;
+        ALTER TABLE allergies ADD COLUMN system TEXT;
+        ALTER TABLE allergies ADD COLUMN criticality TEXT;
+        ALTER TABLE allergies ADD COLUMN clinical_status TEXT;
+        CREATE INDEX idx_allergies_version ON allergies(dataset_version_id);
+        ALTER TABLE conditions ADD COLUMN clinical_status TEXT;
+        ALTER TABLE conditions ADD COLUMN abatement TEXT;
+        """,
+    )
+)
+
 # Issue 12 (safety): a version trained in the app is never served until an admin promotes it. Only
 # shipped bundles fall back to "the first active version serves" while no admin decision exists, so the
 # store records where a version came from; versions trained before this migration are found by audit.

@@ -486,8 +486,12 @@ def corpus_records() -> tuple[bytes, ...]:
                       "valueQuantity": {"value": 99, "unit": "mg/dL"}, "effectiveDateTime": "2021-01-01"}},
         {"resource": {"resourceType": "Condition", "subject": {"reference": "Patient/p1"},
                       "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11"}]}}}]}
+    from tests.engine.ingest import fhir_examples
+
+    whole = fhir_examples.bundle("transaction")  # every resource kind, components, skipped types
+    ndjson = "\n".join(_json.dumps(r) for r in fhir_examples.resources("Patient/" + fhir_examples.PATIENT_ID))
     return (csv_bytes, xlsx.getvalue(), parquet.getvalue(), _json.dumps(bundle).encode(),
-            csv_bytes.replace(b",", b";"))
+            csv_bytes.replace(b",", b";"), _json.dumps(whole).encode(), ndjson.encode())
 
 
 def _ingest(data: bytes, db) -> Any:
