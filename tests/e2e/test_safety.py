@@ -91,7 +91,7 @@ def test_upload_preview_shows_no_planted_identifier_and_no_download(wide_page, s
     username, password = e2e_users["analyst"]
     login(page, safety_server["base"], username, password)
     goto_page(page, "Records")
-    page.locator(UPLOADER).set_input_files(str(upload))
+    page.locator(UPLOADER).first.set_input_files(str(upload))  # "File to import" (a FHIR bulk one follows)
     page.get_by_text("Hidden in this preview (identifiers)").wait_for()
     wait_for_app(page)
     grid = page.locator('[data-testid="stDataFrame"]').first
