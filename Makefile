@@ -28,7 +28,7 @@ seed: venv
 	$(PY) -m engine seed
 
 run: venv seed
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS) --server.headless true --browser.gatherUsageStats false
+	$(PY) -m streamlit run serve.py --server.port $(PORT) --server.address $(ADDRESS) --server.headless true --browser.gatherUsageStats false
 
 test: venv chromium
 	$(PY) -m pytest tests $(PYTEST_ARGS)

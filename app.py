@@ -6,20 +6,21 @@ from pathlib import Path
 import streamlit as st
 
 from pages.components.login import render_login
-from pages.components.navigation import build_pages
-from pages.components.session import current_user, sign_out
+from pages.components.navigation import build_login_pages, build_pages
+from pages.components.session import current_user, render_cookie_handover, render_refusal, sign_out
 
 LOGO = str(Path(__file__).resolve().parent / "assets" / "logo.png")
 st.set_page_config(page_title="ClinSight", page_icon=LOGO, layout="wide")
 st.logo(LOGO)
 
 user = current_user()
+render_cookie_handover()
 if user is None:
-    # Signed out: the login form is the only page; any deep link lands here.
-    st.navigation([st.Page(render_login, title="Log in", url_path="login", default=True)], position="hidden").run()
+    # Signed out: the login form answers at every page's URL, so a deep link lands there after log-in.
+    st.navigation(build_login_pages(render_login), position="hidden").run()
     st.stop()
 
-navigation = st.navigation(build_pages(user.role))
+navigation = st.navigation(build_pages(user.role, render_refusal))
 
 with st.sidebar:
     st.caption(f"Signed in as **{user.username}** ({user.role})")

@@ -68,11 +68,30 @@ def _neutralise_formula(value: Any) -> Any:
     return value
 
 
+# Fixed colours per audit outcome: success reads green and failures red whatever outcomes a period holds
+# (plotly's default palette gave "ok" red and "failed" blue). Outcomes not listed here are grey.
+OUTCOME_COLORS: dict[str, str] = {
+    "ok": "#2e7d32",                 # green
+    "failed": "#c62828",             # red
+    "failed_and_locked": "#7f0000",  # dark red
+    "locked": "#ef6c00",             # orange
+    "disabled": "#6d4c41",           # brown
+    "denied": "#ad1457",             # crimson-pink
+    "unauthenticated": "#f9a825",    # amber
+    "rejected": "#ff8f00",           # dark amber
+    "not_found": "#78909c",          # blue-grey
+    "error": "#4a148c",              # purple
+}
+OTHER_OUTCOME_COLOR = "#9e9e9e"
+
+
 def build_audit_per_day_figure(rows: list[dict[str, Any]]) -> go.Figure:
     """Bar chart of audit events per day, stacked by outcome (days as categories: one day is one bar)."""
     frame = pd.DataFrame(rows, columns=["ts", "outcome"])
     per_day = (frame.assign(day=frame["ts"].str[:10]).groupby(["day", "outcome"]).size()
                .reset_index(name="events"))
-    figure = px.bar(per_day, x="day", y="events", color="outcome", title="Events per day")
+    colors = {o: OUTCOME_COLORS.get(o, OTHER_OUTCOME_COLOR) for o in per_day["outcome"].unique()}
+    figure = px.bar(per_day, x="day", y="events", color="outcome", title="Events per day",
+                    color_discrete_map=colors)
     figure.update_xaxes(type="category")
     return figure

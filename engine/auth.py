@@ -21,6 +21,7 @@ from engine.errors import AuthError, InputError
 from engine.roles import ROLES
 from engine.store import Database, transaction, utcnow
 from engine.store import users as user_rows
+from engine.store import web_sessions as session_rows
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the username is unknown, so that case costs the same time as a wrong password.
@@ -128,23 +129,34 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
+def login_refusal() -> str:
+    """The one refusal for an unknown user, a wrong password and a locked account.
+
+    Why one sentence: a different message for a locked (or disabled) account
+    tells a stranger that the username exists. It names the lockout rule so a
+    real user who is locked out still knows what happened and what to do.
+    """
+    settings = get_settings()
+    return (f"Wrong username or password. After {settings.lockout_attempts} failed attempts an account is locked "
+            f"for {settings.lockout_minutes} minutes; an administrator can unlock it sooner.")
+
+
 def _record_login(db: Database, row: dict | None, password_ok: bool, password: str,
                   now: datetime) -> tuple[User | None, str | None]:
     """Record one decided login attempt; returns (user, None) or (None, refusal message)."""
     settings = get_settings()
-    failure = "Wrong username or password."
+    failure = login_refusal()
     if row is None:
         audit.record(db, username=None, action="login", outcome="failed", details={"reason": "unknown user"})
         return None, failure
     locked_until = _parse(row["locked_until"])
     if locked_until and locked_until > now:
         audit.record(db, username=row["username"], action="login", outcome="locked")
-        minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
-        return None, (f"This account is locked after repeated failed attempts; try again in {minutes} minutes "
-                      "or ask an administrator.")
+        return None, failure
     if row["disabled"]:
         audit.record(db, username=row["username"], action="login", outcome="disabled")
-        return None, "This account is disabled; ask an administrator."
+        # Only someone who knows the password learns that the account is disabled.
+        return None, ("This account is disabled; ask an administrator." if password_ok else failure)
     if not password_ok:
         attempts = row["failed_attempts"] + 1
         if attempts >= settings.lockout_attempts:
@@ -152,7 +164,7 @@ def _record_login(db: Database, row: dict | None, password_ok: bool, password: s
                                   locked_until=(now + timedelta(minutes=settings.lockout_minutes)).isoformat())
             audit.record(db, username=row["username"], action="login", outcome="failed_and_locked",
                          details={"attempt": attempts})
-            return None, f"Too many failed attempts: this account is locked for {settings.lockout_minutes} minutes."
+            return None, failure
         user_rows.update_user(db, row["username"], failed_attempts=attempts)
         audit.record(db, username=row["username"], action="login", outcome="failed", details={"attempt": attempts})
         return None, failure
@@ -186,6 +198,8 @@ def set_disabled(db: Database, username: str, disabled: bool, *, actor: str) -> 
         row = _require_existing(db, username)
         _refuse_last_admin_loss(db, row, new_role=row["role"], disabled=disabled)
         user_rows.update_user(db, row["username"], disabled=int(disabled))
+        if disabled:  # an open browser session of a disabled user ends at its next page run
+            session_rows.revoke_for_user(db, row["username"], utcnow(), "user disabled")
         audit.record(db, username=actor, action="user.disable" if disabled else "user.enable",
                      target_type="user", target_id=row["username"])
 
@@ -198,6 +212,8 @@ def reset_password(db: Database, username: str, new_password: str, *, actor: str
         row = _require_existing(db, username)
         user_rows.update_user(db, row["username"], password_hash=password_hash, failed_attempts=0,
                               locked_until=None)
+        # A reset often follows a suspected compromise: sessions opened with the old password end.
+        session_rows.revoke_for_user(db, row["username"], utcnow(), "password reset")
         audit.record(db, username=actor, action="user.reset_password", target_type="user",
                      target_id=row["username"])
 
@@ -211,8 +227,15 @@ def _refuse_last_admin_loss(db: Database, row: dict, *, new_role: str, disabled:
         raise InputError("This is the last active administrator; add another admin first.")
 
 
-def list_users(db: Database) -> list[dict]:
-    return user_rows.list_users(db)
+def list_users(db: Database, *, now: datetime | None = None) -> list[dict]:
+    """Users with a ``status``: disabled, locked (only while the lock lasts) or active."""
+    now = now or datetime.now(timezone.utc)
+    rows = user_rows.list_users(db)
+    for row in rows:
+        locked_until = _parse(row["locked_until"])
+        row["status"] = ("disabled" if row["disabled"] else
+                         "locked" if locked_until and locked_until > now else "active")
+    return rows
 
 
 def is_session_expired(last_seen: datetime, *, now: datetime | None = None) -> bool:

@@ -44,6 +44,11 @@ class Settings:
     lockout_minutes: int = field(default_factory=lambda: _env_int("CLINSIGHT_LOCKOUT_MINUTES", 15))
     session_idle_minutes: int = field(default_factory=lambda: _env_int("CLINSIGHT_SESSION_IDLE_MINUTES", 30))
     min_password_length: int = 10
+    # Browser sessions (issue 12): the signed cookie outlives a reload, never the idle limit above nor this
+    # absolute limit; the one-time ticket that hands the cookie to the browser lives for seconds.
+    session_absolute_hours: int = field(default_factory=lambda: _env_int("CLINSIGHT_SESSION_ABSOLUTE_HOURS", 12))
+    session_ticket_seconds: int = 60
+    session_cookie_name: str = "clinsight_session"
     # Store
     busy_timeout_ms: int = 10_000
     # How long a writer keeps retrying BEGIN IMMEDIATE before telling the user the store is busy.

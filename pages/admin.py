@@ -27,24 +27,33 @@ def render() -> None:
         render_api_tokens_admin()
 
 
+FLASH_KEY = "admin_flash"
+
+
 def _run(action, success: str) -> None:
-    """Run one engine write; show its outcome (engine errors are the user's to fix, not crashes)."""
+    """Run one engine write; on success rerun so the users table above shows the new state.
+
+    The table is drawn before the buttons that change it, so without the rerun a reset (unlock) or a
+    role change would show the old status until the page was left. The message survives the rerun.
+    """
     try:
         with open_db() as db:
             action(db)
     except EngineError as exc:
         st.error(str(exc))
     else:
-        st.success(success)
+        st.session_state[FLASH_KEY] = success
+        st.rerun()
 
 
 def _render_users(actor: str) -> None:
+    flash = st.session_state.pop(FLASH_KEY, None)
+    if flash:
+        st.success(flash)
     with open_db() as db:
         users = auth.list_users(db)
     frame = pd.DataFrame(users)
     if not frame.empty:
-        frame["status"] = frame.apply(lambda r: "disabled" if r["disabled"] else
-                                      ("locked" if r["locked_until"] else "active"), axis=1)
         st.dataframe(frame[["username", "role", "status", "locked_until", "created_at", "last_login_at"]],
                      hide_index=True, key="admin_users_table")
 

@@ -54,7 +54,10 @@ def render() -> None:
                       key="imaging_source")
     can_run = user_can(user, "predict.run")
     if source == "Upload a new image":
-        upload = st.file_uploader("Chest X-ray (PNG, JPEG or DICOM)", type=UPLOAD_TYPES, key="imaging_upload")
+        # A new (or removed) file drops the previous image's result and its feedback buttons: they belong to
+        # the old image, and leaving them beside the new one invites feedback on the wrong film.
+        upload = st.file_uploader("Chest X-ray (PNG, JPEG or DICOM)", type=UPLOAD_TYPES, key="imaging_upload",
+                                  on_change=_forget_result)
         if st.button("Analyse and store", key="imaging_analyse", disabled=upload is None or not can_run, type="primary"):
             try:
                 with open_db() as db:
@@ -86,6 +89,10 @@ def render() -> None:
     current = st.session_state.get(RESULT_KEY)
     if current and current["pseudo_id"] == pseudo_id:
         render_result(current, user)
+
+
+def _forget_result() -> None:
+    st.session_state.pop(RESULT_KEY, None)
 
 
 def render_card(card: dict) -> None:

@@ -11,7 +11,7 @@ from engine.config import get_settings
 from engine.errors import EngineError
 from engine.models import figures
 from engine.models.predict import record_feedback, record_for_patient, run_prediction
-from engine.models.registry import get_card, list_models
+from engine.models.registry import list_models, serving_card
 from engine.store import open_db
 from pages.components.navigation import render_page_link
 from pages.components.session import SELECTED_PATIENT_KEY, require_page, user_can
@@ -23,12 +23,12 @@ PATIENT_KEY = SELECTED_PATIENT_KEY
 
 @st.cache_data(ttl=10, show_spinner=False)
 def get_served_models(settings_key: str) -> list[dict]:
-    return [m for m in list_models() if m["status"] == "active" and m["promoted"]]
+    return [m for m in list_models() if m["servable"]]
 
 
 @st.cache_data(ttl=10, show_spinner=False)
 def get_model_card(name: str, settings_key: str) -> dict:
-    return get_card(name)
+    return serving_card(name)
 
 
 def _settings_key() -> str:

@@ -9,6 +9,7 @@ import streamlit as st
 from engine.errors import EngineError
 from engine.ingest import (ACTIONS, CLASS_LABELS, DEID_ACTIONS, FIELDS, import_source, open_fhir_files, open_source,
                            propose_mapping, rollback_version, validate_source)
+from engine.ingest.preview import masked_preview
 from engine.ingest.records import (default_dataset_name, list_versions, load_named_mapping, mapping_names,
                                    save_named_mapping)
 from engine.ingest.validate import ACTION_HELP
@@ -66,15 +67,22 @@ def _render_import(user) -> None:
     st.caption(f"Format: **{source.format}** ({', '.join(f'{k}: {v}' for k, v in source.details.items())}); "
                f"{len(source.columns)} columns; about {source.row_estimate:,} rows.")
     try:
-        st.dataframe(source.preview(20), hide_index=True, key="records_preview")
+        preview = masked_preview(source, 20, mapping=state.get("mapping"))
     except EngineError as exc:
         st.error(str(exc))
         return
+    st.dataframe(preview.frame, hide_index=True, key="records_preview")
+    if preview.hidden:
+        st.caption("Hidden in this preview (identifiers): "
+                   + ", ".join(f"{col} ({why})" for col, why in preview.hidden.items())
+                   + (f"; {preview.redacted_cells} identifier-like fragments redacted in text cells."
+                      if preview.redacted_cells else "."))
 
     st.subheader("2. Map columns")
     mapping = _render_mapping(user, source)
     if mapping is None:
         return
+    state["mapping"] = mapping  # the next preview also hides what the user marked as identifiers
 
     st.subheader("3. Validate")
     method = st.radio("Outliers by", ["zscore", "iqr"], horizontal=True, key="records_outliers",

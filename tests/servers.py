@@ -71,9 +71,9 @@ def running_server(command: Sequence[str], base: str, health_path: str, *, env: 
 
 
 def running_streamlit(db_path: Path, env: dict[str, str] | None = None):
-    """The app as `make run` serves it (`streamlit run app.py`), on a free port, against ``db_path``."""
+    """The app as `make run` serves it (`streamlit run serve.py`: app.py + the session route), on a free port."""
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
+    command = [sys.executable, "-m", "streamlit", "run", str(REPO / "serve.py"), "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
                "--browser.gatherUsageStats", "false"]
     return running_server(command, f"http://127.0.0.1:{port}", "/_stcore/health", ready_body=b"ok",

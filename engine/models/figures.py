@@ -29,10 +29,14 @@ def build_waterfall_figure(result: dict[str, Any], top: int = 12) -> go.Figure:
     labels.append("This patient")
     values.append(result["logit"])
     measures.append("total")
-    fig = go.Figure(go.Waterfall(orientation="h", y=labels[::-1], x=values[::-1], measure=measures[::-1],
+    # Plotly accumulates in data order: the base must come first (its bar starts the running sum) and the
+    # "total" last (its bar is drawn from 0 to base + contributions, i.e. the patient's log-odds). Reading
+    # top-down is done by reversing the axis, never the data.
+    fig = go.Figure(go.Waterfall(orientation="h", y=labels, x=values, measure=measures, base=0,
                                  increasing={"marker": {"color": "#c0392b"}},
                                  decreasing={"marker": {"color": "#2471a3"}},
                                  totals={"marker": {"color": "#566573"}}))
+    fig.update_yaxes(autorange="reversed")
     fig.update_layout(title=f"What pushed the risk up (red) or down (blue), log-odds; probability "
                             f"{result['probability']:.1%}", height=140 + 28 * len(labels),
                       margin={"l": 10, "r": 10, "t": 50, "b": 30}, xaxis_title="log-odds")

@@ -16,7 +16,7 @@ import pandas as pd
 
 from engine import audit, feedback
 from engine.errors import InputError, NotFoundError
-from engine.models.registry import LoadedModel, get_card, load_model
+from engine.models.registry import LoadedModel, load_model, serving_card
 from engine.models.specs import PATIENT_AGE, PATIENT_SEX
 from engine.store import Database, transaction
 from engine.store import models as model_rows
@@ -208,10 +208,7 @@ def risk_band(card: dict[str, Any], p: float, threshold: float) -> str:
 
 def predict_record(name: str, record: dict, version: str | None = None) -> dict[str, Any]:
     """Probability with 95% interval, risk band, SHAP contributions per input, basis and warnings."""
-    card = get_card(name, version)
-    if card["status"] != "active":
-        from engine.errors import ModelUnavailableError
-        raise ModelUnavailableError(f"Model '{name}' version {card['version']} is retired and cannot be used.")
+    card = serving_card(name, version)
     loaded = load_model(name, card["version"])
     parsed, warnings = validate_record(card, record)
     X = _frame(card, parsed)
@@ -278,7 +275,7 @@ def predict_record(name: str, record: dict, version: str | None = None) -> dict[
 
 def score_frame(name: str, frame: pd.DataFrame, version: str | None = None) -> np.ndarray:
     """Calibrated probabilities for many rows (batch scoring), with vectorised plausibility checks."""
-    card = get_card(name, version)
+    card = serving_card(name, version)
     loaded = load_model(name, card["version"])
     columns: dict[str, Any] = {}
     for f in card["features"]:

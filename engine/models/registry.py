@@ -75,23 +75,36 @@ def _states() -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def _effective(name: str, versions: list[str], states: dict) -> dict[str, dict[str, Any]]:
-    """Status, promoted flag and threshold per version: store decisions over card defaults."""
-    out = {v: {"status": states.get((name, v), {}).get("status", "active"),
-               "promoted": bool(states.get((name, v), {}).get("promoted", 0)),
-               "threshold_override": states.get((name, v), {}).get("threshold")} for v in versions}
-    if not any(e["promoted"] and e["status"] == "active" for e in out.values()):
-        active = sorted((v for v, e in out.items() if e["status"] == "active"), key=version_key)
-        # No admin decision yet: the first shipped active version serves (new versions wait for promotion).
-        promoted_rows = [v for v, e in out.items() if e["promoted"]]
-        if active and not promoted_rows:
-            out[active[0]]["promoted"] = True
+    """Status, promoted flag and threshold per version: store decisions over card defaults.
+
+    While no admin has promoted any version of ``name``, the first active *shipped* version serves (a
+    fresh install has predictions without an admin step). A version trained in the app never gets this
+    default: it is served only after an admin promotes it.
+    """
+    def state(v: str) -> dict[str, Any]:
+        return states.get((name, v), {})
+
+    out = {v: {"status": state(v).get("status", "active"), "promoted": bool(state(v).get("promoted", 0)),
+               "threshold_override": state(v).get("threshold"),
+               "origin": state(v).get("origin", "shipped")} for v in versions}
+    if not any(e["promoted"] for e in out.values()):
+        shipped = sorted((v for v, e in out.items() if e["status"] == "active" and e["origin"] == "shipped"),
+                         key=version_key)
+        if shipped:
+            out[shipped[0]]["promoted"] = True
     return out
+
+
+def is_servable(entry: dict[str, Any]) -> bool:
+    """True for the one version of a model that may reach clinicians: promoted and active."""
+    return bool(entry["promoted"]) and entry["status"] == "active"
 
 
 def _summary(card: dict[str, Any], eff: dict[str, Any]) -> dict[str, Any]:
     threshold = eff["threshold_override"] if eff["threshold_override"] is not None else card["threshold"]
     internal = card["validation"].get("internal", {}).get("metrics", {})
     return {"name": card["name"], "version": card["version"], "status": eff["status"], "promoted": eff["promoted"],
+            "servable": is_servable(eff), "origin": eff["origin"],
             "title": card["title"], "learner": card.get("learner"), "threshold": threshold,
             "auroc": internal.get("auroc", {}).get("value"),
             "features": [{k: f.get(k) for k in CARD_FEATURE_KEYS} for f in card["features"]]}
@@ -121,9 +134,25 @@ def resolve_version(name: str, version: str | None = None) -> str:
         return version
     eff = _effective(name, list(manifest[name]), _states())
     for v, e in eff.items():
-        if e["promoted"] and e["status"] == "active":
+        if is_servable(e):
             return v
     raise ModelUnavailableError(f"Model '{name}' has no active promoted version.")
+
+
+def serving_card(name: str, version: str | None = None) -> dict[str, Any]:
+    """The card of the version that may score patients: the promoted, active one.
+
+    Every path that gives a risk to a clinician (Predict, the REST API, batch scoring, the command line)
+    goes through here, so an analyst-trained or retired version cannot reach a patient even when a caller
+    names it explicitly. Analysts read any version's card with :func:`get_card`.
+    """
+    card = get_card(name, version)
+    if card["status"] != "active":
+        raise ModelUnavailableError(f"Model '{name}' version {card['version']} is retired and cannot be used.")
+    if not card["promoted"]:
+        raise ModelUnavailableError(f"Model '{name}' version {card['version']} has not been promoted for clinical "
+                                    "use; an administrator must review and promote it on the Models page first.")
+    return card
 
 
 def get_card(name: str, version: str | None = None) -> dict[str, Any]:
@@ -302,6 +331,7 @@ def register_trained(db: Database, bundle: dict[str, Any], card: dict[str, Any],
     folder = write_bundle(bundle, card)
     with transaction(db):
         model_rows.upsert_model_state(db, card["name"], card["version"], username=username, status="active")
+        model_rows.mark_trained(db, card["name"], card["version"])
         audit.record(db, username=username, action="models.train", target_type="model",
                      target_id=f"{card['name']}@{card['version']}",
                      details={"learner": card["learner"], "n_train": card["data"]["n_train"]})

@@ -18,9 +18,14 @@ def _rows(db: Database, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
 
 
 def model_states(db: Database) -> dict[tuple[str, str], dict[str, Any]]:
-    """(name, version) -> {status, promoted, threshold, updated_by, updated_at} for versions with a decision."""
+    """(name, version) -> {status, promoted, threshold, origin, updated_by, updated_at} for versions with a row."""
     return {(r["name"], r["version"]): r for r in _rows(
-        db, "SELECT name, version, status, promoted, threshold, updated_by, updated_at FROM model_versions")}
+        db, "SELECT name, version, status, promoted, threshold, origin, updated_by, updated_at FROM model_versions")}
+
+
+def mark_trained(db: Database, name: str, version: str) -> None:
+    """Record that a version was trained in the app (it then waits for an admin's promotion)."""
+    db.conn.execute("UPDATE model_versions SET origin = 'trained' WHERE name = ? AND version = ?", (name, version))
 
 
 def upsert_model_state(db: Database, name: str, version: str, *, username: str, status: str | None = None,

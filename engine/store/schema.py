@@ -342,6 +342,22 @@ MIGRATIONS.append(
     )
 )
 
+# Issue 12 (safety): a version trained in the app is never served until an admin promotes it. Only
+# shipped bundles fall back to "the first active version serves" while no admin decision exists, so the
+# store records where a version came from; versions trained before this migration are found by audit.
+MIGRATIONS.append(
+    (
+        "1200_safety_model_origin",
+        """
+        ALTER TABLE model_versions ADD COLUMN origin TEXT NOT NULL DEFAULT 'shipped'
+            CHECK (origin IN ('shipped', 'trained'));
+        UPDATE model_versions SET origin = 'trained' WHERE EXISTS (
+            SELECT 1 FROM audit WHERE audit.action = 'models.train'
+            AND audit.target_id = model_versions.name || '@' || model_versions.version);
+        """,
+    )
+)
+
 # Issue 12 (treatment): accepting an option a contraindication, allergy or interaction blocked is an
 # override; it needs a reason and is marked as such wherever the decision is shown.
 MIGRATIONS.append(
@@ -410,6 +426,30 @@ MIGRATIONS.append(
             created_at TEXT NOT NULL,
             UNIQUE (patient_id, code)
         );
+        """,
+    )
+)
+
+# Issue 12 (safety): browser sessions that survive a reload. The browser holds a signed, expiring,
+# HttpOnly cookie naming one row here; log-out, disabling the user, a password reset and expiry revoke it.
+# Only SHA-256 hashes of the cookie id and of the one-time hand-over ticket are stored.
+MIGRATIONS.append(
+    (
+        "1200_safety_web_sessions",
+        """
+        CREATE TABLE web_sessions (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            cookie_hash TEXT UNIQUE,
+            ticket_hash TEXT UNIQUE,
+            ticket_expires_at TEXT,
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            revoked_at TEXT,
+            revoked_reason TEXT
+        );
+        CREATE INDEX idx_web_sessions_user ON web_sessions(user_id);
         """,
     )
 )

@@ -6,6 +6,7 @@ import streamlit as st
 from engine import auth
 from engine.errors import EngineError
 from engine.store import open_db
+from engine.websession import start_session
 from pages.components.session import NOTICE_KEY, sign_in
 
 
@@ -33,10 +34,11 @@ def _render_login_form() -> None:
         try:
             with open_db() as db:
                 user = auth.authenticate(db, username.strip(), password)
+                session_id, ticket = start_session(db, user.username)
         except EngineError as exc:
             st.error(str(exc))
             return
-        sign_in(user)
+        sign_in(user, session_id, ticket)
         st.rerun()
 
 
@@ -56,8 +58,9 @@ def _render_first_admin_form() -> None:
         try:
             with open_db() as db:
                 user = auth.create_first_admin(db, username.strip(), password)
+                session_id, ticket = start_session(db, user.username)
         except EngineError as exc:
             st.error(str(exc))
             return
-        sign_in(user)
+        sign_in(user, session_id, ticket)
         st.rerun()

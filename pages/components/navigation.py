@@ -49,19 +49,44 @@ def specs_for_role(role: str) -> list[PageSpec]:
 NAV_PAGES_KEY = "nav_pages"
 
 
-def build_pages(role: str) -> dict[str, list]:
-    """``st.Page`` objects for ``role``, grouped by section; also kept in session state for page links."""
+def build_pages(role: str, refusal: Callable[[], None]) -> dict[str, list]:
+    """``st.Page`` objects for ``role``, grouped by section; also kept in session state for page links.
+
+    Pages the role may not open are registered too, hidden from the menu and rendering ``refusal``: a
+    typed URL or old link to one then says plainly that it is not available, instead of Streamlit's
+    "Page not found" dialog over another page.
+    """
     import streamlit as st
 
     sections: dict[str, list] = {}
     by_path = {}
-    for spec in specs_for_role(role):
+    allowed = specs_for_role(role)
+    for spec in allowed:
         page = st.Page(render_function(spec), title=spec.title, icon=spec.icon, url_path=spec.url_path or None,
                        default=spec.url_path == "")
         sections.setdefault(spec.section, []).append(page)
         by_path[spec.url_path] = page
+    home_section = next(iter(sections))  # hidden pages join a section that has visible pages
+    for spec in available_specs():
+        if spec not in allowed:
+            sections[home_section].append(st.Page(refusal, title=spec.title, icon=spec.icon,
+                                                  url_path=spec.url_path, visibility="hidden"))
     st.session_state[NAV_PAGES_KEY] = by_path
     return sections
+
+
+def build_login_pages(login: Callable[[], None]) -> list:
+    """The signed-out navigation: the login form at every page's URL.
+
+    A deep link (or a reload after the session ended) keeps its URL while the visitor logs in, so the
+    rerun after log-in lands on the page asked for, and no "Page not found" dialog covers the form.
+    """
+    import streamlit as st
+
+    pages = [st.Page(login, title="Log in", url_path="login", default=True)]
+    pages += [st.Page(login, title="Log in", url_path=spec.url_path, visibility="hidden")
+              for spec in PAGE_SPECS if spec.url_path]
+    return pages
 
 
 def render_page_link(url_path: str, label: str | None = None) -> None:

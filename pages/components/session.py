@@ -7,43 +7,114 @@ test harness) shows content to the wrong person.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import streamlit as st
 
 from engine.auth import User, is_session_expired
+from engine.config import get_settings
 from engine.roles import can, can_open_page
+from engine.store import open_db
+from engine.websession import ROUTE_PATH, check_session, end_session, resume_from_cookie
 
 USER_KEY = "auth_user"
 LAST_SEEN_KEY = "auth_last_seen"
 NOTICE_KEY = "auth_notice"
+SESSION_ID_KEY = "auth_session_id"  # the web_sessions row this browser session is bound to
+TICKET_KEY = "auth_cookie_ticket"  # one-time ticket the browser trades for the HttpOnly cookie
+CLEAR_COOKIE_KEY = "auth_clear_cookie"
+REFUSAL = "This page is not available for your role."
 # The patient another page was working on; the patient page opens it (e.g. "Open this patient's record").
 SELECTED_PATIENT_KEY = "selected_patient"
 
 
-def sign_in(user: User) -> None:
+def sign_in(user: User, session_id: int | None = None, ticket: str | None = None) -> None:
+    """Remember the user for this connection; ``ticket`` (fresh log-in) is handed to the browser once."""
     st.session_state[USER_KEY] = {"username": user.username, "role": user.role}
     st.session_state[LAST_SEEN_KEY] = datetime.now(timezone.utc)
+    if session_id is not None:
+        st.session_state[SESSION_ID_KEY] = session_id
+    if ticket is not None:
+        st.session_state[TICKET_KEY] = ticket
 
 
-def sign_out(notice: str | None = None) -> None:
+def sign_out(notice: str | None = None, reason: str = "logout") -> None:
+    """Forget the user here and revoke the server-side session, so the browser's cookie opens nothing."""
+    session_id = st.session_state.get(SESSION_ID_KEY)
+    username = (st.session_state.get(USER_KEY) or {}).get("username")
+    if session_id is not None:
+        with open_db() as db:
+            end_session(db, session_id, reason, username=username)
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    st.session_state[CLEAR_COOKIE_KEY] = True
     if notice:
         st.session_state[NOTICE_KEY] = notice
 
 
+def _cookie() -> str | None:
+    try:
+        return st.context.cookies.get(get_settings().session_cookie_name)
+    except Exception:  # no request context (e.g. a bare script run): no cookie
+        return None
+
+
 def current_user() -> User | None:
-    """The signed-in user, or None (also when the session has been idle too long)."""
+    """The signed-in user, or None (also when the session has been idle too long or was revoked).
+
+    A new connection (reload, deep link, new tab) has an empty session state: the browser's session
+    cookie, checked against its server-side row, signs the user back in. A connection that is signed in
+    re-checks its row on every run, so log-out elsewhere, disabling and expiry take effect at once.
+    """
     data = st.session_state.get(USER_KEY)
+    if not data and not st.session_state.get(CLEAR_COOKIE_KEY):
+        cookie = _cookie()
+        if cookie:
+            with open_db() as db:
+                resumed = resume_from_cookie(db, cookie)
+            if resumed is not None:
+                sign_in(resumed.user, resumed.id)
+                data = st.session_state[USER_KEY]
     if not data:
         return None
     last_seen = st.session_state.get(LAST_SEEN_KEY)
     if last_seen is None or is_session_expired(last_seen):
-        sign_out("Your session expired after a period of inactivity; please log in again.")
+        sign_out("Your session expired after a period of inactivity; please log in again.", reason="idle")
         return None
+    session_id = st.session_state.get(SESSION_ID_KEY)
+    if session_id is not None:
+        with open_db() as db:
+            live = check_session(db, session_id)
+        if live is None:
+            sign_out("Your session has ended; please log in again.", reason="revoked")
+            return None
+        data = {"username": live.username, "role": live.role}  # the role as the store has it now
+        st.session_state[USER_KEY] = data
     st.session_state[LAST_SEEN_KEY] = datetime.now(timezone.utc)
     return User(data["username"], data["role"])
+
+
+def render_cookie_handover() -> None:
+    """Hand a fresh log-in's ticket to the browser, or clear the cookie after log-out (invisible script).
+
+    The browser posts the ticket to the session route, whose answer sets the HttpOnly cookie; the
+    ticket is single-use and expires within a minute, and the cookie never passes through page scripts.
+    """
+    ticket = st.session_state.pop(TICKET_KEY, None)
+    if ticket:
+        body = json.dumps({"ticket": ticket})
+        st.html(f"<script>fetch({json.dumps(ROUTE_PATH)}, {{method: 'POST', credentials: 'same-origin', "
+                f"headers: {{'Content-Type': 'application/json'}}, body: {json.dumps(body)}}});</script>",
+                unsafe_allow_javascript=True)
+    elif st.session_state.pop(CLEAR_COOKIE_KEY, None):
+        st.html(f"<script>fetch({json.dumps(ROUTE_PATH)}, {{method: 'DELETE', credentials: 'same-origin'}});"
+                "</script>", unsafe_allow_javascript=True)
+
+
+def render_refusal() -> None:
+    """What a signed-in user sees on a page their role may not open (a typed URL or an old link)."""
+    st.error(REFUSAL)
 
 
 def require_page(page: str) -> User:
@@ -53,7 +124,7 @@ def require_page(page: str) -> User:
         st.warning("Please log in.")
         st.stop()
     if not can_open_page(user.role, page):
-        st.error("Your role does not give access to this page.")
+        render_refusal()
         st.stop()
     return user
 

@@ -100,11 +100,19 @@ def wait_for_app(page, timeout_ms: int = 90_000) -> None:
     page.wait_for_timeout(200)
 
 
+def is_cookie_handover(response) -> bool:
+    """The session route's answer that sets the HttpOnly session cookie after a log-in."""
+    return response.url.endswith("/_clinsight/session") and response.request.method == "POST"
+
+
 def login(page, base_url: str, username: str, password: str) -> None:
+    """Log in and wait until signed in *and* the session cookie is set (a reload or typed URL then keeps it)."""
     page.goto(base_url)
     page.get_by_role("textbox", name="Username", exact=True).fill(username)
     page.get_by_role("textbox", name="Password", exact=True).fill(password)
-    page.get_by_role("button", name="Log in").click()
+    with page.expect_response(is_cookie_handover) as handover:
+        page.get_by_role("button", name="Log in").click()
+    assert handover.value.status == 200
     page.get_by_text(f"Signed in as {username}").wait_for()
     wait_for_app(page)
 

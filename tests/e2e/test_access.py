@@ -10,7 +10,7 @@ from engine.roles import PAGE_ROLES, ROLES, can_open_page
 from pages.components.navigation import available_specs
 from tests.e2e.conftest import goto_page, login, start_server, wait_for_app
 
-REFUSAL = "Your role does not give access to this page."
+from pages.components.session import REFUSAL  # noqa: E402
 EXISTING = {spec.url_path: spec.title for spec in available_specs()}
 
 
@@ -40,9 +40,10 @@ def test_typed_url_to_a_forbidden_page_shows_nothing_of_it(page, e2e_server, e2e
     for url in EXISTING:
         if can_open_page(role, url):
             continue
-        page.goto(f"{e2e_server}/{url}")  # a typed URL starts a new session: the login form, never the page
-        page.get_by_role("button", name="Log in").wait_for()
+        page.goto(f"{e2e_server}/{url}")  # a typed URL: the cookie signs the user in; the page refuses plainly
+        page.get_by_text(REFUSAL).wait_for()
         wait_for_app(page)
+        assert page.get_by_text("Page not found").count() == 0, (role, url)
         body = page.locator('[data-testid="stApp"]').inner_text()
         assert "Administration" not in body and "New username" not in body, (role, url)
 

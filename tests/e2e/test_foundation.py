@@ -71,7 +71,7 @@ def test_admin_adds_clinician_who_sees_only_clinician_pages(page, e2e_server, e2
     assert "Admin" not in sidebar and "Explore" not in sidebar and "Models" not in sidebar
     assert page.get_by_role("heading", name="What you can do here").is_visible()
 
-    # Typing the admin URL keeps nothing of the session: a new session starts at the login form ...
+    # Typing the admin URL keeps the session (cookie) but shows nothing of the admin page ...
     page.goto(f"{e2e_server}/admin")
     wait_for_app(page)
     assert "Administration" not in page.locator('[data-testid="stApp"]').inner_text()

@@ -88,3 +88,32 @@ def test_session_expiry():
     now = datetime.now(timezone.utc)
     assert not auth.is_session_expired(now - timedelta(minutes=5), now=now)
     assert auth.is_session_expired(now - timedelta(minutes=31), now=now)
+
+
+def test_locked_real_user_and_unknown_user_get_the_same_message(fresh_db):
+    """No account enumeration: a locked account's refusal reads exactly like an unknown user's."""
+    auth.create_user(fresh_db, "erin", PASSWORD, "clinician", actor=None)
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    messages = set()
+    for _ in range(5):  # the fifth failure locks
+        with pytest.raises(AuthError) as failed:
+            auth.authenticate(fresh_db, "erin", "bad password!", now=now)
+        messages.add(str(failed.value))
+    with pytest.raises(AuthError) as locked_right_password:
+        auth.authenticate(fresh_db, "erin", PASSWORD, now=now + timedelta(minutes=1))
+    with pytest.raises(AuthError) as locked_wrong_password:
+        auth.authenticate(fresh_db, "erin", "bad password!", now=now + timedelta(minutes=1))
+    with pytest.raises(AuthError) as unknown:
+        auth.authenticate(fresh_db, "nobody_here", "bad password!", now=now)
+    messages |= {str(locked_right_password.value), str(locked_wrong_password.value), str(unknown.value)}
+    assert messages == {auth.login_refusal()}
+    assert "locked" in auth.login_refusal()  # a real locked-out user still learns the rule
+
+
+def test_disabled_account_is_only_named_to_someone_with_its_password(fresh_db):
+    auth.create_user(fresh_db, "root", PASSWORD, "admin", actor=None)
+    auth.create_user(fresh_db, "fred", PASSWORD, "clinician", actor=None)
+    auth.set_disabled(fresh_db, "fred", True, actor="root")
+    with pytest.raises(AuthError) as wrong:
+        auth.authenticate(fresh_db, "fred", "bad password!")
+    assert str(wrong.value) == auth.login_refusal()

@@ -11,6 +11,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
+from pages.components.navigation import NAV_PAGES_KEY
 from pages.components.session import LAST_SEEN_KEY, USER_KEY
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +24,14 @@ def sign_in_state(at: AppTest, username: str, role: str) -> None:
 
 
 def registered_url_paths(at: AppTest) -> list[str]:
-    """URL paths the last run's st.navigation registered (what the sidebar offers)."""
-    return [info.get("url_pathname", "") for info in at._registered_pages.values()]
+    """URL paths the last run's navigation offers in its menu (pages the role may open).
+
+    Pages a role may not open are registered too, hidden, to answer a typed URL with a plain refusal;
+    they are not offered, so they are not listed here.
+    """
+    offered = at.session_state[NAV_PAGES_KEY] if NAV_PAGES_KEY in at.session_state else {}
+    registered = {info.get("url_pathname", "") for info in at._registered_pages.values()}
+    return [path for path in offered if path in registered]
 
 
 def open_page(url_path: str, role: str | None = "admin", username: str | None = None,

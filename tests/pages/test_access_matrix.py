@@ -23,7 +23,7 @@ from engine.roles import PAGE_ROLES, ROLES, can_open_page
 from pages.components.navigation import PAGE_SPECS, available_specs, specs_for_role
 from pages.components.session import LAST_SEEN_KEY, USER_KEY
 
-REFUSAL = "Your role does not give access to this page."
+from pages.components.session import REFUSAL  # noqa: E402
 LOGIN_PROMPT = "Please log in."
 VISITORS = (*ROLES, None)  # None: anonymous
 

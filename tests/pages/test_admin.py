@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from engine import auth
+from engine.errors import AuthError
 from engine.store.users import get_user
 from tests.pages.apptest_helpers import open_page
 
@@ -81,3 +82,39 @@ def test_admin_page_creates_an_api_token_shown_once(admin_db):
     assert [t["username"] for t in list_tokens(admin_db)] == ["carol"]
     at.run()
     assert not any(c.value.startswith("cst_") for c in at.code)  # never shown twice
+
+
+def test_reset_password_unlocks_and_the_table_shows_it_at_once(admin_db):
+    """Issue 12: after 'Reset password (also unlocks)' the users table still said 'locked'."""
+    for attempt in range(5):
+        with pytest.raises(AuthError):
+            auth.authenticate(admin_db, "carol", f"wrong password {attempt}")
+    at = open_page("admin", role="admin", username="root")
+    status = at.dataframe[0].value.set_index("username")["status"]
+    assert status["carol"] == "locked"
+    at.selectbox(key="admin_target_user").select("carol")
+    at.text_input(key="admin_new_password").input("another long password")
+    at.button(key="admin_reset_password").click().run()
+    assert not at.exception
+    assert any("Password reset for carol" in s.value for s in at.success)
+    assert at.dataframe[0].value.set_index("username")["status"]["carol"] == "active"
+
+
+def test_audit_chart_colours_ok_green_and_failed_red(admin_db):
+    import json
+
+    with pytest.raises(AuthError):
+        auth.authenticate(admin_db, "carol", "wrong password 1")
+    auth.authenticate(admin_db, "carol", PASSWORD)
+    at = open_page("admin", role="admin", username="root")
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)  # the audit tab's one chart
+    colours = {trace["name"]: trace["marker"]["color"] for trace in spec["data"]}
+    assert {"ok", "failed"} <= set(colours)
+
+    def rgb(hex_colour: str) -> tuple[int, int, int]:
+        return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+
+    r, g, b = rgb(colours["ok"])
+    assert g > r and g > b  # green-ish
+    r, g, b = rgb(colours["failed"])
+    assert r > g and r > b  # red

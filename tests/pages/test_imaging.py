@@ -127,3 +127,29 @@ def test_stored_image_can_be_reopened_and_view_is_audited(imaging_db):
     assert _count(imaging_db, "predictions") == 1  # same image, same model version: result reused
     actions = [r[0] for r in imaging_db.conn.execute("SELECT action FROM audit WHERE username = 'carol'")]
     assert "imaging.view" in actions
+
+
+def _chest_cr_png() -> bytes:
+    """The same real chest CR as a PNG (another file, another hash): a second upload for the same patient."""
+    import pydicom
+
+    pixels = pydicom.dcmread(io.BytesIO(_chest_cr())).pixel_array.astype(float)
+    scaled = (255 * (pixels - pixels.min()) / max(1.0, float(np.ptp(pixels)))).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(scaled).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_new_upload_clears_the_previous_result_and_its_feedback(imaging_db):
+    """Issue 12: the old image's reading (with live agree/disagree) stayed on screen beside a new file."""
+    at = open_page("imaging", role="clinician", username="carol")
+    _upload(at, "chest.dcm", _chest_cr(), "application/dicom")
+    assert not at.exception and not at.error
+    assert at.get("form") and any(m.label == "Probability of pneumonia" for m in at.metric)
+    at.file_uploader(key="imaging_upload").set_value(("chest.png", _chest_cr_png(), "image/png"))
+    at.run()
+    assert not at.exception
+    assert not any(m.label == "Probability of pneumonia" for m in at.metric)
+    assert not at.get("form") and not at.get("plotly_chart")  # no feedback form, no old image or heat-map
+    at.button(key="imaging_analyse").click().run()
+    assert not at.exception and at.get("form") and at.get("plotly_chart")

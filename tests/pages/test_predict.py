@@ -56,3 +56,48 @@ def test_manual_entry_out_of_range_is_refused_with_a_sentence(fresh_db):
     at.button(key="predict_run").click().run()
     assert not at.error
     assert any("above the training range" in w.value for w in at.warning)
+
+
+def test_analyst_trained_unpromoted_model_is_not_offered(seeded_db, models_copy):
+    """Issue 12: a model trained on the Models page waits for an admin; Predict must not list it."""
+    from engine.models import registry
+    from pages.predict import get_served_models
+    from tests.engine.test_model_serving import register_copy
+
+    register_copy(seeded_db, "heart_failure")
+    at = open_page("predict", role="clinician", username="doc")
+    assert not at.exception
+    options = at.selectbox(key="predict_model").options
+    assert len(options) == 5 and not any("Analyst-trained" in o for o in options)  # the five shipped models
+    registry.promote(seeded_db, "heart_failure", "1.0.0", username="boss")
+    get_served_models.clear()  # the page caches its list for 10 s
+    at.run()
+    assert any("Analyst-trained heart_failure" in o for o in at.selectbox(key="predict_model").options)
+
+
+def test_waterfall_starts_at_the_base_value_and_ends_at_the_patients_log_odds(seeded_db):
+    """Issue 12: the bars stacked from 0 and 'This patient' was empty (the measure list was reversed).
+
+    Plotly accumulates a waterfall in data order, so the figure's own lists must run base ("absolute"),
+    contributions ("relative"), total; base + contributions must equal the patient's log-odds, which is
+    the engine's logit, and that logit must give the probability shown.
+    """
+    import math
+
+    at = open_page("predict", role="clinician", username="doc")
+    at.selectbox(key="predict_model").select("diabetes_pima").run()
+    at.text_input(key="predict_patient").input("PIMA-0001").run()
+    at.button(key="predict_run").click().run()
+    assert not at.exception and not at.error
+    result = at.session_state["predict_result"]["result"]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    trace = spec["data"][0]
+    measures, x, y = trace["measure"], trace["x"], trace["y"]
+    assert measures[0] == "absolute" and measures[-1] == "total" and set(measures[1:-1]) == {"relative"}
+    assert y[0] == "Average training patient" and y[-1] == "This patient"
+    assert x[0] == pytest.approx(result["base_value"])
+    total = x[0] + sum(x[1:-1])
+    assert total == pytest.approx(result["logit"], abs=1e-4)
+    assert x[-1] == pytest.approx(result["logit"])
+    assert 1 / (1 + math.exp(-total)) == pytest.approx(result["probability"], abs=1e-4)
+    assert spec["layout"]["yaxis"]["autorange"] == "reversed"  # base on top, the patient at the bottom

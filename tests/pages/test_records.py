@@ -92,6 +92,37 @@ def test_analyst_rolls_back_a_version(seeded_db):
     assert status == ("rolled_back",)
 
 
+def _all_visible_text(at) -> str:
+    """Every grid, table and text element on the page, as one string (what a user could read or copy)."""
+    parts = [df.value.astype(str).to_string() for df in [*at.dataframe, *at.table]]
+    for kind in ("markdown", "caption", "success", "info", "warning", "error", "metric", "text"):
+        parts += [str(getattr(e, "value", "")) for e in at.get(kind)]
+    return "\n".join(parts)
+
+
+def test_upload_preview_shows_no_planted_identifier_before_or_after_import(seeded_db):
+    """Issue 12: the preview showed names, MRNs, phone numbers and birth dates, and stayed after import."""
+    from tests.engine.test_ingest_preview import PLANTED, planted_frame
+
+    at = open_page("records", role="analyst", username="ana")
+    at.get("file_uploader")[0].set_value(("ward.csv", rf.csv_bytes(planted_frame()), "text/csv"))
+    at.run()
+    assert not at.exception and not at.error
+    preview = frame_with(at, "patient_name", "mrn")
+    assert set(preview["patient_name"]) == {"[hidden]"} and set(preview["mrn"]) == {"[hidden]"}
+    for raw in PLANTED:
+        assert raw not in _all_visible_text(at), raw
+    at.button(key="records_validate").click().run()
+    for raw in PLANTED:
+        assert raw not in _all_visible_text(at), raw
+    at.text_input(key="records_dataset").set_value("ward-planted")
+    at.button(key="records_import").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert any("Imported dataset 'ward-planted'" in s.value for s in at.success)
+    for raw in PLANTED:
+        assert raw not in _all_visible_text(at), raw
+
+
 def test_analyst_imports_a_fhir_bulk_export_with_the_default_name(seeded_db, tmp_path):
     """Several NDJSON files (one per resource type, one named after the patient) import as one version."""
     from tests.engine.ingest import fhir_examples as ex

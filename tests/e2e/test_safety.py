@@ -1,0 +1,191 @@
+"""Issue 12's safety findings in a real browser, on a private store and model folder:
+
+- a model an analyst trained (not promoted) is not offered on Predict;
+- the Records upload preview shows none of the identifiers planted in the file, before or after import,
+  and its grid offers no download;
+- a new X-ray upload clears the previous image's result and its feedback form;
+- after an admin's "Reset password (also unlocks)" the users table shows the user active at once.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from unittest import mock
+
+import numpy as np
+import pytest
+from PIL import Image
+from pydicom.data import get_testdata_file
+
+from tests.e2e.conftest import goto_page, login, start_server, wait_for_app
+from tests.engine import records_files as rf
+from tests.engine.test_ingest_preview import PLANTED, planted_frame
+
+pytestmark = pytest.mark.e2e
+UPLOADER = '[data-testid="stFileUploader"] input[type="file"]'
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture(scope="module")
+def safety_server(tmp_path_factory, seeded_db_template, e2e_users):
+    """A server on its own seeded store and model folder, where an analyst has trained 'heart_failure'."""
+    from engine import auth
+    from engine.models import registry
+    from engine.store import connect
+    from tests.engine.test_model_serving import register_copy
+
+    root = tmp_path_factory.mktemp("safety")
+    db_path, models = root / "clinsight.db", root / "models"
+    shutil.copy(seeded_db_template, db_path)
+    shutil.copytree(registry.models_dir(), models)
+    db = connect(db_path)
+    for role, (username, password) in e2e_users.items():
+        auth.create_user(db, username, password, role, actor=None)
+    auth.create_user(db, "locked_out", PASSWORD, "clinician", actor=None)
+    with mock.patch.dict(os.environ, {"CLINSIGHT_MODELS": str(models), "CLINSIGHT_DB": str(db_path)}):
+        registry.clear_cache()
+        register_copy(db, "heart_failure")  # exactly what Models > Train does once training is done
+        registry.clear_cache()
+    db.conn.close()
+    with start_server(db_path, env={"CLINSIGHT_MODELS": str(models)}) as base:
+        yield {"base": base, "db": db_path}
+
+
+def _grid_text(page) -> str:
+    """The text of every cell the data grids render (the grid draws on a canvas; its cells are mirrored
+    in an accessible table, which is what a screen reader, and a copy, would get)."""
+    cells = page.locator('[data-testid="stDataFrame"] [role="gridcell"]')
+    return "\n".join(cells.all_inner_texts())
+
+
+def _visible_text(page) -> str:
+    return page.locator('[data-testid="stApp"]').inner_text() + "\n" + _grid_text(page)
+
+
+def test_unpromoted_model_is_not_offered_on_predict(page, safety_server, e2e_users):
+    username, password = e2e_users["clinician"]
+    login(page, safety_server["base"], username, password)
+    goto_page(page, "Predict")
+    page.get_by_role("heading", name="Predict").wait_for()
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Model").first.click()
+    page.get_by_role("option").first.wait_for()
+    options = page.get_by_role("option").all_inner_texts()
+    page.keyboard.press("Escape")
+    assert len(options) == 5, options  # the five shipped models
+    assert not any("Analyst-trained" in o for o in options), options
+
+
+@pytest.fixture
+def wide_page(browser):
+    """A page wide enough for the grid to render all 26 columns of the planted file (it virtualises)."""
+    context = browser.new_context(viewport={"width": 4200, "height": 1400})
+    context.set_default_timeout(30_000)
+    yield context.new_page()
+    context.close()
+
+
+def test_upload_preview_shows_no_planted_identifier_and_no_download(wide_page, safety_server, e2e_users, tmp_path):
+    page = wide_page
+    upload = tmp_path / "ward_export.csv"
+    upload.write_bytes(rf.csv_bytes(planted_frame()))
+    username, password = e2e_users["analyst"]
+    login(page, safety_server["base"], username, password)
+    goto_page(page, "Records")
+    page.locator(UPLOADER).first.set_input_files(str(upload))  # "File to import" (a FHIR bulk one follows)
+    page.get_by_text("Hidden in this preview (identifiers)").wait_for()
+    wait_for_app(page)
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.locator('[role="columnheader"]').filter(has_text="notes").first.wait_for(state="attached")
+    cells = grid.locator('[role="gridcell"]').all_inner_texts()
+    assert cells.count("[hidden]") >= 10 * 8 and "call back on [redacted] or mail [redacted]" in cells
+    text = _visible_text(page)
+    for raw in PLANTED:
+        assert raw not in text, raw
+    grid.hover()
+    page.locator('[data-testid="stElementToolbar"]').first.wait_for(state="attached")
+    labels = page.locator('[data-testid="stElementToolbar"] button').evaluate_all(
+        "els => els.map(e => (e.getAttribute('aria-label') || '') + ' ' + e.innerText)")
+    assert labels and not any("download" in label.lower() for label in labels), labels
+
+    page.get_by_role("button", name="Validate").click()
+    page.get_by_text("Problems (row numbers as in the file").wait_for(timeout=60_000)
+    wait_for_app(page)
+    name = page.get_by_role("textbox", name="Dataset name", exact=True)
+    name.fill("planted-ward")
+    name.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Import").click()
+    page.get_by_text("Imported dataset 'planted-ward'").wait_for(timeout=60_000)
+    wait_for_app(page)
+    text = _visible_text(page)
+    for raw in PLANTED:
+        assert raw not in text, raw
+
+
+def test_new_xray_upload_clears_the_previous_result(page, safety_server, e2e_users, tmp_path):
+    from engine.imaging.decode import decode_image
+
+    dicom = get_testdata_file("RG1_UNCR.dcm", download=False)
+    if dicom is None:
+        pytest.skip("pydicom-data chest CR not available offline")
+    jpeg = tmp_path / "chest.jpg"  # the same real chest CR as a JPEG: a second, different file
+    Image.fromarray((decode_image(open(dicom, "rb").read()).gray * 255).round().astype(np.uint8)).save(jpeg)
+    username, password = e2e_users["clinician"]
+    login(page, safety_server["base"], username, password)
+    goto_page(page, "Imaging")
+    page.get_by_role("heading", name="Chest X-ray reading").wait_for()
+    page.locator(UPLOADER).set_input_files(dicom)
+    wait_for_app(page)
+    button = page.get_by_role("button", name="Analyse and store")
+    page.wait_for_function("(b) => !b.disabled", arg=button.element_handle(), timeout=60_000)
+    button.click()
+    page.locator('[data-testid="stMetricLabel"]', has_text="Probability of pneumonia").wait_for(timeout=90_000)
+    page.get_by_role("button", name="Record feedback").wait_for()
+    wait_for_app(page)
+
+    page.locator(UPLOADER).set_input_files(str(jpeg))
+    page.get_by_text("chest.jpg").wait_for()  # the uploader lists the new file once it is received
+    wait_for_app(page)
+    page.locator('[data-testid="stMetricLabel"]', has_text="Probability of pneumonia").wait_for(state="detached")
+    assert page.get_by_role("button", name="Record feedback").count() == 0
+    assert page.get_by_text("agree", exact=True).count() == 0
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0
+
+
+def test_admin_reset_shows_the_user_active_at_once(page, safety_server, e2e_users):
+    from engine import auth
+    from engine.errors import AuthError
+    from engine.store import connect
+
+    db = connect(safety_server["db"])
+    try:
+        for attempt in range(5):
+            with pytest.raises(AuthError):
+                auth.authenticate(db, "locked_out", f"wrong password {attempt}")
+    finally:
+        db.conn.close()
+    username, password = e2e_users["admin"]
+    login(page, safety_server["base"], username, password)
+    goto_page(page, "Admin")
+    page.get_by_role("heading", name="Administration").wait_for()
+    page.locator('[data-testid="stDataFrame"]').first.locator('[role="gridcell"]').filter(
+        has_text="locked_out").first.wait_for(state="attached")
+    assert "locked" in _row_text(page, "locked_out")
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text="User").first
+    box.click()
+    page.get_by_role("option", name="locked_out", exact=True).click()
+    wait_for_app(page)
+    page.get_by_role("textbox", name="New password", exact=True).fill("a brand new password 1")
+    page.get_by_role("textbox", name="New password", exact=True).press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Reset password (also unlocks)").click()
+    page.get_by_text("Password reset for locked_out").wait_for()
+    wait_for_app(page)
+    row = _row_text(page, "locked_out")
+    assert "active" in row and "locked" not in row.replace("locked_out", ""), row
+
+
+def _row_text(page, username: str) -> str:
+    """The accessible text of the users-table row that holds ``username``."""
+    row = page.locator('[data-testid="stDataFrame"]').first.locator('[role="row"]').filter(has_text=username)
+    return row.first.inner_text()
