@@ -13,7 +13,7 @@ import sys
 
 from engine.errors import EngineError
 
-COMMANDS = ["seed", "users", "audit", "treatment", "tokens", "models", "predict", "ingest", "imaging", "backup"]
+COMMANDS = ["seed", "users", "audit", "treatment", "tokens", "models", "predict", "ingest", "imaging", "backup", "icu"]
 
 
 def build_parser() -> argparse.ArgumentParser:
