@@ -39,6 +39,7 @@ def register(subparsers) -> None:
     evaluate.add_argument("--version", default=None)
     evaluate.add_argument("--n-boot", type=int, default=1000)
     evaluate.set_defaults(func=run_evaluate)
+    register_import(sub)
 
 
 def run_train(args) -> int:
@@ -77,4 +78,28 @@ def run_evaluate(args) -> int:
     frame = predict_stays(stays, version=args.version)
     y = outcomes.loc[frame["RecordID"], "In-hospital_death"].astype(int).to_numpy()
     print(json.dumps(evaluate_predictions(y, frame["risk"].to_numpy(), frame["alert"].to_numpy(), n_boot=args.n_boot)))
+    return 0
+
+
+def register_import(sub) -> None:
+    imp = sub.add_parser("import", help="import ICU stays (a folder of PhysioNet 2012 records, a long CSV or a "
+                                        "FHIR Observation bundle) into the store")
+    imp.add_argument("path", type=Path)
+    imp.add_argument("--dataset", default=None, help="dataset name (default: icu-import-<date>)")
+    imp.add_argument("--limit", type=int, default=None, help="import only the first N stays (sorted by file name)")
+    imp.add_argument("--user", default="cli")
+    imp.set_defaults(func=run_import)
+
+
+def run_import(args) -> int:
+    from engine.icu.importer import import_stays
+    from engine.icu.records import read_any
+    from engine.store import open_db
+
+    stays, report = read_any(args.path, limit=args.limit, progress=lambda i, n: _log(f"read {i}/{n}"))
+    with open_db() as db:
+        result = import_stays(db, stays, report, username=args.user, dataset=args.dataset,
+                              progress=lambda i, n: _log(f"stored {i}/{n} stays"))
+    print(json.dumps({"summary": result.summary(), "dataset": result.dataset, "version": result.version,
+                      "stays": result.stays, "observations": result.observations, "cleaning": result.cleaning}))
     return 0

@@ -187,12 +187,13 @@ def read_challenge_file(path: Path, report: CleaningReport) -> Stay:
     return build_stay(record_id, rows, report)
 
 
-def read_challenge_dir(directory: Path, *, progress: ProgressFn | None = None) -> tuple[list[Stay], CleaningReport]:
+def read_challenge_dir(directory: Path, *, progress: ProgressFn | None = None,
+                       limit: int | None = None) -> tuple[list[Stay], CleaningReport]:
     """Every ``<RecordID>.txt`` record in a folder, sorted by name, with one merged cleaning report."""
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError(f"'{directory}' is not a folder of ICU records.")
-    files = sorted(p for p in directory.glob("*.txt") if p.name[0].isdigit())
+    files = sorted(p for p in directory.glob("*.txt") if p.name[0].isdigit())[:limit]
     if not files:
         raise InputError(f"Folder '{directory.name}' has no record files (<RecordID>.txt).")
     ids: list[str] = []
@@ -329,3 +330,19 @@ def load_fhir(path: Path, report: CleaningReport) -> list[Stay]:
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"'{Path(path).name}' is not readable FHIR JSON.") from exc
     return read_fhir_observations(doc, report)
+
+
+def read_any(path: Path, *, limit: int | None = None, progress: ProgressFn | None = None) -> tuple[list[Stay], CleaningReport]:
+    """A folder of challenge records, a long CSV (``.csv``) or a FHIR Observation bundle (``.json``)."""
+    path = Path(path)
+    report = CleaningReport()
+    if path.is_dir():
+        return read_challenge_dir(path, progress=progress, limit=limit)
+    if path.suffix.lower() == ".csv":
+        stays = read_long_csv(path.read_bytes(), report)
+    elif path.suffix.lower() == ".json":
+        stays = load_fhir(path, report)
+    else:
+        raise InputError("An ICU import is a folder of <RecordID>.txt records, a .csv (patient, time, parameter, "
+                         "value, unit) or a .json FHIR bundle of Observations.")
+    return (stays[:limit] if limit else stays), report
