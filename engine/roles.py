@@ -18,6 +18,7 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
     "treatment": frozenset({"clinician", "admin"}),
     "models": frozenset({"analyst", "admin"}),
     "admin": frozenset({"admin"}),
+    "ward": frozenset({"clinician", "admin"}),
 }
 
 # Fine-grained actions inside pages and on the command line / API.
@@ -42,6 +43,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "treatment.export": frozenset({"clinician", "admin"}),
     "explore.export": frozenset({"analyst", "admin"}),
     "explore.cohort_save": frozenset({"analyst", "admin"}),
+    "icu.acknowledge": frozenset({"clinician", "admin"}),
+    "icu.predict": frozenset({"clinician", "admin"}),
 }
 
 

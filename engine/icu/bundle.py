@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ def write_bundle(model: IcuMortalityModel, card: dict[str, Any], models_dir: Pat
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    sio.dump({"members": model.members_}, folder / WEIGHTS)
+    # Deflate: the members' many small arrays are stored uncompressed by default (16 MB vs 4 MB here).
+    sio.dump({"members": model.members_}, folder / WEIGHTS, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
     card = {**card, "features": model.features_, "platt": {"intercept": model.platt_[0], "slope": model.platt_[1]},
             "threshold": model.threshold_,
             "weights": {"file": WEIGHTS, "format": "skops", "sha256": sha256_file(folder / WEIGHTS)}}
