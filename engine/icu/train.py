@@ -45,7 +45,9 @@ def fit_boosting(stays: list[Stay], y: np.ndarray, *, folds: int = 5, seed: int 
                  progress: ProgressFn | None = None) -> tuple[IcuMortalityModel, dict[str, Any]]:
     """Cross-fitted boosting members, OOF-fitted Platt calibrator and threshold; plus the CV figures."""
     X = build_features(stays)
-    features = [c for c in X.columns if X[c].notna().any()]  # a column never seen in training is not used
+    # A column seen fewer than 20 times or constant in training carries nothing the trees can split on
+    # (and an all-missing column inside a fold breaks the binning): it is not used.
+    features = [c for c in X.columns if X[c].notna().sum() >= 20 and X[c].nunique() >= 2]
     X = X[features]
     oof = np.zeros(len(y))
     model = IcuMortalityModel(features_=features)
@@ -147,5 +149,5 @@ def train_and_write(data_dir: Path, *, version: str = "1.0.0", compare: bool = F
         comparison = {"boosting": {"auroc": result["cv"]["auroc"], "auroc_ci": [lo, hi], "h": result["cv"]["h"]},
                       **compare_sequence_models(stays, y, epochs=epochs, progress=progress)}
     card = build_card(version, result["cv"], comparison, report, len(y), int(y.sum()), model.threshold_)
-    write_bundle(model, card)
-    return card
+    folder = write_bundle(model, card)
+    return json.loads((folder / "card.json").read_text())
