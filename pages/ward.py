@@ -90,18 +90,16 @@ def _render_stay(stay_id: int, user) -> None:
     for ack in timeline.acks:
         st.info(f"Acknowledged by {ack['username']} at hour {ack['hours']:.0f} ({ack['created_at']}): {ack['reason']}")
     if risk["alert"] and user_can(user, "icu.acknowledge"):
-        with st.form("ward_ack_form", clear_on_submit=True):
-            reason = st.text_area("Acknowledge this alert: what was done, or why no action", key="ward_ack_reason")
-            if st.form_submit_button("Acknowledge alert"):
-                try:
-                    with open_db() as db:
-                        acknowledge_alert(db, stay_id, hour=timeline.hour, risk=risk["risk"],
-                                          model_version=timeline.model_version, reason=reason, username=user.username)
-                    st.success("Alert acknowledged.")
-                    st.rerun()
-                except EngineError as exc:
-                    st.error(str(exc))
-
+        reason = st.text_area("Acknowledge this alert: what was done, or why no action", key=f"ward_ack_reason_{stay_id}")
+        if st.button("Acknowledge alert", key=f"ward_ack_{stay_id}"):
+            try:
+                with open_db() as db:
+                    acknowledge_alert(db, stay_id, hour=timeline.hour, risk=risk["risk"],
+                                      model_version=timeline.model_version, reason=reason, username=user.username)
+                st.session_state.pop(f"ward_ack_reason_{stay_id}", None)
+                st.rerun()
+            except EngineError as exc:
+                st.error(str(exc))
 
 if __name__ == "__main__":
     from pages.components.standalone import run_app_instead
