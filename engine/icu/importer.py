@@ -94,12 +94,14 @@ def load_stays(db: Database, stay_ids: Sequence[int]) -> dict[int, Stay]:
     stays_meta = {row["stay_id"]: row for row in icu_rows.list_stays(db) if row["stay_id"] in set(stay_ids)}
     rows = icu_rows.stay_observations(db, list(stay_ids))
     frame = pd.DataFrame(rows, columns=["stay_id", "hours", "parameter", "value"])
+    groups = {k: g[["hours", "parameter", "value"]].reset_index(drop=True) for k, g in frame.groupby("stay_id", sort=False)}
+    empty = frame.iloc[:0][["hours", "parameter", "value"]]
     out: dict[int, Stay] = {}
     for stay_id in stay_ids:
         meta = stays_meta.get(stay_id)
         if meta is None:
             continue
-        series = frame.loc[frame["stay_id"] == stay_id, ["hours", "parameter", "value"]].reset_index(drop=True)
+        series = groups.get(stay_id, empty)
         descriptors: dict[str, float] = {}
         if meta["age"] is not None:
             descriptors["Age"] = float(meta["age"])

@@ -179,23 +179,41 @@ def news2_series(series: pd.DataFrame, *, carry_hours: float = 4.0, hypercapnic_
 
     sbp = latest("SysABP")
     sbp = np.where(np.isnan(sbp), latest("NISysABP"), sbp)
-    inputs = {name: latest(name) for name in ("FiO2", "MechVent", "GCS", "RespRate", "SaO2", "HR", "Temp")}
-    rows = []
-    for i, hours in enumerate(times):
-        oxygen = None
-        if not np.isnan(inputs["MechVent"][i]) and inputs["MechVent"][i] >= 1:
-            oxygen = True
-        elif not np.isnan(inputs["FiO2"][i]):
-            oxygen = bool(inputs["FiO2"][i] > 0.21)
-        gcs = inputs["GCS"][i]
-        result = compute_news2(
-            resp_rate=_opt(inputs["RespRate"][i]), spo2=_opt(inputs["SaO2"][i]), on_oxygen=oxygen,
-            systolic=_opt(sbp[i]), pulse=_opt(inputs["HR"][i]), alert=None if np.isnan(gcs) else bool(gcs >= 15),
-            temperature=_opt(inputs["Temp"][i]), hypercapnic_failure=hypercapnic_failure)
-        rows.append({"hours": float(hours), **{k: (np.nan if v is None else v) for k, v in result.parts.items()},
-                     "total": result.total, "complete": result.complete, "band": result.band,
-                     "missing": ", ".join(result.missing)})
-    return pd.DataFrame(rows, columns=columns)
+    fio2, vent, gcs = latest("FiO2"), latest("MechVent"), latest("GCS")
+    oxygen = np.where(vent >= 1, 1.0, np.where(np.isnan(fio2), np.nan, (fio2 > 0.21).astype(float)))
+    oxygen = np.where(np.isnan(vent) & np.isnan(fio2), np.nan, oxygen)
+    spo2 = latest("SaO2")
+    if hypercapnic_failure:
+        spo2_part = _score(lambda v, o: score_spo2_scale2(v, bool(o == 1)), spo2, np.nan_to_num(oxygen))
+    else:
+        spo2_part = _score(score_spo2_scale1, spo2)
+    parts = {
+        "RespRate": _score(score_resp_rate, latest("RespRate")),
+        "SpO2": spo2_part,
+        "Oxygen": np.where(np.isnan(oxygen), np.nan, oxygen * 2),
+        "SysBP": _score(score_systolic, sbp),
+        "HR": _score(score_pulse, latest("HR")),
+        "Consciousness": np.where(np.isnan(gcs), np.nan, np.where(gcs >= 15, 0.0, 3.0)),
+        "Temp": _score(score_temperature, latest("Temp")),
+    }
+    matrix = np.column_stack([parts[k] for k in INPUTS])
+    present = ~np.isnan(matrix)
+    total = np.nansum(matrix, axis=1).astype(int)
+    any_three = (np.nan_to_num(matrix) == 3).any(axis=1)
+    frame = pd.DataFrame({"hours": times.astype(float), **parts})
+    frame["total"] = total
+    frame["complete"] = present.all(axis=1)
+    frame["band"] = [risk_band(int(t), bool(a)) for t, a in zip(total, any_three)]
+    frame["missing"] = [", ".join(k for k, p in zip(INPUTS, row) if not p) for row in present]
+    return frame[columns]
+
+
+def _score(fn, values: np.ndarray, *extra: np.ndarray) -> np.ndarray:
+    """Apply a scalar band function where a value exists; NaN (missing) stays NaN."""
+    out = np.full(len(values), np.nan)
+    ok = ~np.isnan(values)
+    out[ok] = [fn(v, *(e[i] for e in extra)) for i, v in zip(np.flatnonzero(ok), values[ok])]
+    return out
 
 
 def _opt(x: float) -> float | None:

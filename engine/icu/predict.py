@@ -33,7 +33,7 @@ def risk_trajectory(stay: Stay, *, step_hours: float = 4.0, version: str | None 
     model, _card = load_model(version)
     last = float(stay.series["hours"].max()) if len(stay.series) else 0.0
     hours = np.arange(step_hours, max(step_hours, min(np.ceil(last), CONTRACT_HOURS)) + 1e-9, step_hours)
-    X = pd.concat([build_features([stay], float(h)) for h in hours], ignore_index=True)
+    X = build_features([stay] * len(hours), hours)
     out = model.predict(X)
     return pd.DataFrame({"hours": hours, "risk": out["risk"], "risk_low": out["low"], "risk_high": out["high"],
                          "alert": out["alert"]})

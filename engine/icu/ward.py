@@ -53,9 +53,8 @@ def ward_overview(db: Database) -> pd.DataFrame:
     ids = [m["stay_id"] for m in meta if m["stay_id"] in stays]
     objs = [stays[i] for i in ids]
     hours = np.array([_current_hour(s) for s in objs])
-    now = model.predict(pd.concat([build_features([s], h) for s, h in zip(objs, hours)], ignore_index=True))
-    earlier_h = np.maximum(hours - TREND_HOURS, 1.0)
-    before = model.predict(pd.concat([build_features([s], h) for s, h in zip(objs, earlier_h)], ignore_index=True))
+    now = model.predict(build_features(objs, hours))
+    before = model.predict(build_features(objs, np.maximum(hours - TREND_HOURS, 1.0)))
     rows = []
     for k, (stay_id, stay) in enumerate(zip(ids, objs)):
         scored = news2_series(stay.series)
