@@ -14,7 +14,7 @@ import sys
 from engine.errors import EngineError
 
 COMMANDS = ["seed", "users", "audit", "treatment", "tokens", "models", "predict", "ingest", "imaging", "backup",
-            "capacity", "notes"]
+            "capacity", "notes", "icu"]
 
 
 def build_parser() -> argparse.ArgumentParser:

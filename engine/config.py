@@ -39,6 +39,9 @@ class Settings:
     xray_data_dir: Path = field(
         default_factory=lambda: _env_path("CLINSIGHT_XRAY_DATA", REPO_ROOT.parent / "shared" / "data" / "chest_xray")
     )
+    icu_data_dir: Path = field(
+        default_factory=lambda: _env_path("CLINSIGHT_ICU_DATA", REPO_ROOT.parent / "shared" / "data" / "physionet2012")
+    )
     # Authentication
     lockout_attempts: int = field(default_factory=lambda: _env_int("CLINSIGHT_LOCKOUT_ATTEMPTS", 5))
     lockout_minutes: int = field(default_factory=lambda: _env_int("CLINSIGHT_LOCKOUT_MINUTES", 15))

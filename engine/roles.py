@@ -19,6 +19,7 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
     "models": frozenset({"analyst", "admin"}),
     "admin": frozenset({"admin"}),
     "capacity": frozenset({"manager", "admin"}),  # issue 17: unit managers see only Home and Capacity
+    "ward": frozenset({"clinician", "admin"}),
 }
 
 # Fine-grained actions inside pages and on the command line / API.
@@ -49,6 +50,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     # Issue 15 (clinical notes): importing a patient's notes and confirming/rejecting suggested problems.
     "notes.import": frozenset({"clinician", "admin"}),
     "notes.review": frozenset({"clinician", "admin"}),
+    "icu.acknowledge": frozenset({"clinician", "admin"}),
+    "icu.predict": frozenset({"clinician", "admin"}),
 }
 
 

@@ -20,6 +20,7 @@ FEATURES: dict[str, tuple[str, str, str]] = {
     "model_card": ("engine.models.registry", "get_card", "The model registry"),
     "imaging": ("engine.imaging.service", "predict_image", "Chest X-ray reading"),
     "treatment": ("engine.treatment", "suggest", "Treatment options"),
+    "icu": ("engine.icu.service", "predict_series", "ICU deterioration risk"),
 }
 
 

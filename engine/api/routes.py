@@ -17,7 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.api import features
 from engine.api.errors import engine_error_status, error_body
-from engine.api.schemas import (BatchLine, BatchRequest, ErrorResponse, Health, ImagingResponse, ModelCard, ModelList, ModelName,
+from engine.api.schemas import (BatchLine, BatchRequest, ErrorResponse, Health, IcuRequest, IcuResponse, ImagingResponse,
+                                ModelCard, ModelList, ModelName,
                                 PredictRequest, PredictResponse, TreatmentRequest, TreatmentResponse, Version)
 from engine.api.security import require
 from engine.api.service import imaging_payload, store_predictions
@@ -201,4 +202,16 @@ def treatment_suggest(request: Request, body: TreatmentRequest,
     result = suggest(record) if body.condition is None else suggest(record, condition=body.condition)
     request.state.audit_details.update({"options": len(result.get("options", [])),
                                         "blocked": len(result.get("blocked", []))})
+    return result
+
+
+# --- ICU ---------------------------------------------------------------------------------------------------------
+
+@router.post("/v1/icu/predict", response_model=IcuResponse, tags=["icu"], responses=ERRORS,
+             summary="Risk of in-hospital death and NEWS2 for one ICU stay's vital signs and labs")
+def icu_predict(request: Request, body: IcuRequest, user: User = Depends(require("icu.predict"))) -> dict[str, Any]:
+    """The same model, cleaning rules and NEWS2 as the Ward page; audited like every call."""
+    _set_target(request, "icu", "icu_mortality", values=len(body.series))
+    result = features.load("icu")(body.model_dump(exclude_unset=True))
+    request.state.audit_details.update({"version": result["version"], "alert": result["alert"]})
     return result

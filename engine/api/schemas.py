@@ -185,6 +185,39 @@ class TreatmentResponse(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+# --- ICU ---------------------------------------------------------------------------------------------------------
+
+class IcuValue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    time: FiniteNumber | ShortText = Field(description="Hours since ICU admission, hh:mm, or an ISO 8601 date-time.")
+    parameter: ShortText = Field(description="PhysioNet 2012 name, e.g. HR, RespRate, Temp, SaO2, Lactate.")
+    value: FiniteNumber
+
+
+class IcuRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "age": 71, "sex": "female", "series": [{"time": 0, "parameter": "HR", "value": 112},
+                                               {"time": 2.5, "parameter": "RespRate", "value": 26}]}]})
+
+    age: FiniteNumber | None = Field(default=None, description="Years (over 89 is treated as 90).")
+    sex: ShortText | None = None
+    series: Annotated[list[IcuValue], Field(min_length=1, max_length=20_000)]
+
+
+class IcuResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    version: str
+    hour: float
+    risk: float = Field(description="Calibrated probability of in-hospital death.")
+    interval: list[float]
+    alert: int
+    threshold: float
+    news2: dict[str, Any] | None
+
+
 # --- health ------------------------------------------------------------------------------------------------------
 
 class Health(BaseModel):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from engine.icu.seed import seed_icu
 from engine.seed import seed_all
 from engine.store import count_rows, open_db
 
@@ -15,5 +16,6 @@ def register(subparsers) -> None:
 def run(args) -> int:
     with open_db() as db:
         added = seed_all(db)
+        added["physionet2012_icu"] = seed_icu(db)
         print(json.dumps({"added": added, "counts": count_rows(db)}))
     return 0

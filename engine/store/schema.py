@@ -425,6 +425,41 @@ MIGRATIONS.append(
             username TEXT NOT NULL,
             created_at TEXT NOT NULL,
             UNIQUE (patient_id, code)
+        """,
+    )
+)
+
+# Issue 14 (ICU deterioration): stays with timed vitals and labs (hours since ICU admission, LOINC, UCUM),
+# and alert acknowledgements. Hours since admission are elapsed times, not dates: no identifier.
+MIGRATIONS.append(
+    (
+        "1400_icu_timed_observations",
+        """
+        CREATE TABLE icu_stays (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL UNIQUE REFERENCES patients(id) ON DELETE CASCADE,
+            dataset_version_id INTEGER REFERENCES dataset_versions(id),
+            hours_observed REAL NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE icu_observations (
+            stay_id INTEGER NOT NULL REFERENCES icu_stays(id) ON DELETE CASCADE,
+            hours REAL NOT NULL,
+            parameter TEXT NOT NULL,
+            code TEXT NOT NULL,
+            value REAL NOT NULL,
+            unit TEXT NOT NULL
+        );
+        CREATE INDEX idx_icu_observations_stay ON icu_observations(stay_id, hours);
+        CREATE TABLE icu_alert_acks (
+            id INTEGER PRIMARY KEY,
+            stay_id INTEGER NOT NULL REFERENCES icu_stays(id) ON DELETE CASCADE,
+            hours REAL NOT NULL,
+            risk REAL NOT NULL,
+            model_version TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            username TEXT NOT NULL,
+            created_at TEXT NOT NULL
         );
         """,
     )

@@ -28,6 +28,7 @@ PAGE_SPECS: tuple[PageSpec, ...] = (
     PageSpec("records", "Records", ":material/upload_file:", "pages.records", "Data"),
     PageSpec("patient", "Patient", ":material/person:", "pages.patient", "Care"),
     PageSpec("predict", "Predict", ":material/monitor_heart:", "pages.predict", "Care"),
+    PageSpec("ward", "Ward", ":material/ecg_heart:", "pages.ward", "Care"),
     PageSpec("imaging", "Imaging", ":material/radiology:", "pages.imaging", "Care"),
     PageSpec("treatment", "Treatment", ":material/medication:", "pages.treatment", "Care"),
     PageSpec("explore", "Explore", ":material/query_stats:", "pages.explore", "Data"),

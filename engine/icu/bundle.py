@@ -1,0 +1,78 @@
+"""The ICU model bundle: ``assets/models/icu_mortality/<version>/{model.skops, card.json}``.
+
+Members are scikit-learn estimators serialised with skops and loaded through the registry's
+type-checked loader, only after the weights' sha256 matches the card. The calibrator, threshold
+and feature order are plain numbers in the card, so a reader sees exactly what is applied.
+It is not in the tabular registry's manifest: its inputs are time series, not one form of values.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from engine.config import get_settings
+from engine.errors import ModelUnavailableError
+from engine.icu.model import IcuMortalityModel
+from engine.models.registry import _skops_load, version_key
+from engine.models.train import card_json, sha256_file
+
+MODEL_NAME = "icu_mortality"
+WEIGHTS = "model.skops"
+
+
+def bundle_dir(version: str | None = None, models_dir: Path | None = None) -> Path:
+    root = (models_dir or get_settings().models_dir) / MODEL_NAME
+    versions = sorted((p.name for p in root.glob("*") if (p / "card.json").exists()), key=version_key) \
+        if root.is_dir() else []
+    if version is not None:
+        if version not in versions:
+            raise ModelUnavailableError(f"ICU model version {version} is not installed.")
+        return root / version
+    if not versions:
+        raise ModelUnavailableError("No ICU model is installed (train one with `python -m engine icu train`).")
+    return root / versions[-1]
+
+
+def write_bundle(model: IcuMortalityModel, card: dict[str, Any], models_dir: Path | None = None) -> Path:
+    """Write members + card (with the weights' sha256, the calibrator, threshold and feature order)."""
+    import skops.io as sio
+
+    folder = (models_dir or get_settings().models_dir) / MODEL_NAME / card["version"]
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    # Deflate: the members' many small arrays are stored uncompressed by default (16 MB vs 4 MB here).
+    sio.dump({"members": model.members_}, folder / WEIGHTS, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    card = {**card, "features": model.features_, "platt": {"intercept": model.platt_[0], "slope": model.platt_[1]},
+            "threshold": model.threshold_,
+            "weights": {"file": WEIGHTS, "format": "skops", "sha256": sha256_file(folder / WEIGHTS)}}
+    (folder / "card.json").write_text(card_json(card) + "\n")
+    load_model.cache_clear()
+    return folder
+
+
+@lru_cache(maxsize=4)
+def _load(path_str: str, mtime: float) -> tuple[IcuMortalityModel, dict[str, Any]]:
+    path = Path(path_str)
+    card = json.loads((path / "card.json").read_text())
+    weights = path / card["weights"]["file"]
+    if not weights.exists() or hashlib.sha256(weights.read_bytes()).hexdigest() != card["weights"]["sha256"]:
+        raise ModelUnavailableError(f"The ICU model version {card['version']} failed its integrity check "
+                                    "(weights missing or checksum differs from the card).")
+    members = _skops_load(weights, MODEL_NAME, card["version"])["members"]
+    model = IcuMortalityModel(members_=members, features_=list(card["features"]),
+                              platt_=(float(card["platt"]["intercept"]), float(card["platt"]["slope"])),
+                              threshold_=float(card["threshold"]))
+    return model, card
+
+
+@lru_cache(maxsize=4)
+def load_model(version: str | None = None) -> tuple[IcuMortalityModel, dict[str, Any]]:
+    """The verified model and its card (cached per process; ``write_bundle`` clears the cache)."""
+    path = bundle_dir(version)
+    return _load(str(path), (path / WEIGHTS).stat().st_mtime if (path / WEIGHTS).exists() else 0.0)

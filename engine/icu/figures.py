@@ -1,0 +1,82 @@
+"""Plotly figures for the ward: one multi-panel timeline per stay, and the ranked overview."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from engine.icu.parameters import PARAMETERS
+from engine.unit_text import readable_unit as unit_text
+
+# (title, parameters drawn on the panel, parameter whose normal band is shaded)
+PANELS: list[tuple[str, tuple[str, ...], str | None]] = [
+    ("Heart rate", ("HR",), "HR"),
+    ("Systolic BP", ("SysABP", "NISysABP"), "SysABP"),
+    ("Respiratory rate", ("RespRate",), "RespRate"),
+    ("Temperature", ("Temp",), "Temp"),
+    ("O2 saturation", ("SaO2",), "SaO2"),
+    ("Lactate and creatinine", ("Lactate", "Creatinine"), None),
+]
+BAND_COLOURS = {"low": "#2e7d32", "low-medium": "#f9a825", "medium": "#ef6c00", "high": "#c62828"}
+
+
+def build_timeline_figure(series: pd.DataFrame, news2: pd.DataFrame, trajectory: pd.DataFrame,
+                          threshold: float) -> go.Figure:
+    """Vitals with their normal bands, labs, NEWS2 and model risk with its interval, on one time axis (hours)."""
+    titles = [p[0] for p in PANELS] + ["NEWS2", "Model risk of in-hospital death"]
+    fig = make_subplots(rows=len(titles), cols=1, shared_xaxes=True, vertical_spacing=0.025, subplot_titles=titles)
+    for row, (title, names, band) in enumerate(PANELS, start=1):
+        if band and PARAMETERS[band].normal:
+            lo, hi = PARAMETERS[band].normal
+            fig.add_hrect(y0=lo, y1=hi, fillcolor="#2e7d32", opacity=0.10, line_width=0, row=row, col=1)
+        for name in names:
+            data = series[series["parameter"] == name]
+            if data.empty:
+                continue
+            unit = unit_text(PARAMETERS[name].unit)
+            fig.add_trace(go.Scatter(x=data["hours"], y=data["value"], mode="lines+markers", marker={"size": 4},
+                                     name=f"{PARAMETERS[name].label} ({unit})", legendgroup=title,
+                                     hovertemplate="%{y} " + unit + " at %{x:.1f} h<extra></extra>"), row=row, col=1)
+    news_row = len(PANELS) + 1
+    if len(news2):
+        fig.add_trace(go.Scatter(x=news2["hours"], y=news2["total"], mode="lines", line={"shape": "hv", "color": "#455a64"},
+                                 name="NEWS2 total", hovertemplate="NEWS2 %{y} at %{x:.1f} h<extra></extra>"),
+                      row=news_row, col=1)
+        for band, colour in BAND_COLOURS.items():
+            pts = news2[news2["band"] == band]
+            if len(pts):
+                fig.add_trace(go.Scatter(x=pts["hours"], y=pts["total"], mode="markers",
+                                         marker={"color": colour, "size": 6}, name=f"NEWS2 {band}"), row=news_row, col=1)
+        incomplete = news2[~news2["complete"].astype(bool)]
+        if len(incomplete):
+            fig.add_trace(go.Scatter(x=incomplete["hours"], y=incomplete["total"], mode="markers",
+                                     marker={"symbol": "circle-open", "size": 10, "color": "#9e9e9e"},
+                                     name="NEWS2 with missing inputs", text=incomplete["missing"],
+                                     hovertemplate="missing: %{text}<extra></extra>"), row=news_row, col=1)
+    risk_row = news_row + 1
+    if len(trajectory):
+        fig.add_trace(go.Scatter(x=list(trajectory["hours"]) + list(trajectory["hours"])[::-1],
+                                 y=list(trajectory["risk_high"]) + list(trajectory["risk_low"])[::-1],
+                                 fill="toself", fillcolor="rgba(198,40,40,0.15)", line={"width": 0},
+                                 name="risk interval (member spread)", hoverinfo="skip"), row=risk_row, col=1)
+        fig.add_trace(go.Scatter(x=trajectory["hours"], y=trajectory["risk"], mode="lines+markers",
+                                 line={"color": "#c62828"}, name="risk",
+                                 hovertemplate="%{y:.1%} at %{x:.0f} h<extra></extra>"), row=risk_row, col=1)
+        fig.add_hline(y=threshold, line_dash="dash", line_color="#c62828", row=risk_row, col=1,
+                      annotation_text=f"alert threshold {threshold:.0%}", annotation_position="top left")
+        fig.update_yaxes(tickformat=".0%", rangemode="tozero", row=risk_row, col=1)
+    fig.update_xaxes(title_text="hours since ICU admission", row=risk_row, col=1)
+    fig.update_layout(height=1500, margin={"l": 40, "r": 20, "t": 40, "b": 40},
+                      legend={"orientation": "h", "y": -0.04})
+    return fig
+
+
+def build_drivers_figure(drivers: pd.DataFrame) -> go.Figure:
+    """What drove the risk now: SHAP contributions (log-odds), largest first."""
+    d = drivers.iloc[::-1]
+    labels = [f"{f} = {v:.3g}" if pd.notna(v) else f"{f} (not measured)" for f, v in zip(d["feature"], d["value"])]
+    fig = go.Figure(go.Bar(x=d["contribution"], y=labels, orientation="h",
+                           marker_color=["#c62828" if c > 0 else "#1565c0" for c in d["contribution"]]))
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 30}, title="Drivers now (log-odds, SHAP)",
+                      xaxis_title="pushes risk down ← → pushes risk up")
+    return fig

@@ -1,0 +1,107 @@
+"""Ward: ICU stays ranked by model risk and NEWS2, one stay's timeline, drivers, stale data, alert acknowledgement."""
+from __future__ import annotations
+
+import streamlit as st
+
+from engine.config import get_settings
+from engine.errors import EngineError
+from engine.icu.figures import build_drivers_figure, build_timeline_figure
+from engine.icu.ward import acknowledge_alert, stay_timeline, ward_overview
+from engine.store import open_db
+from pages.components.session import require_page, user_can
+
+STAY_KEY = "ward_stay"
+
+
+@st.cache_data(ttl=30, show_spinner="Scoring every stay...")
+def get_overview(settings_key: str):
+    with open_db() as db:
+        return ward_overview(db)
+
+
+def _settings_key() -> str:
+    s = get_settings()
+    return f"{s.db_path}|{s.models_dir}"
+
+
+def render() -> None:
+    user = require_page("ward")
+    st.title("Ward")
+    st.caption("ICU stays ranked by the model's risk of in-hospital death and by NEWS2 (RCP 2017). Decision support: "
+               "the basis and limits of both are shown; acknowledge an alert with what you did or why not.")
+    try:
+        overview = get_overview(_settings_key())
+    except EngineError as exc:
+        st.error(str(exc))
+        return
+    if overview.empty:
+        st.info("No ICU stays in the store yet. An analyst imports them with `python -m engine icu import DIR` "
+                "(`make run` loads 300 demo stays when the PhysioNet 2012 folder is present).")
+        return
+    n_alerts = int(overview["alert"].sum())
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Stays", f"{len(overview):,}")
+    c2.metric("Model alerts", f"{n_alerts:,}")
+    c3.metric("NEWS2 high (7+)", f"{int((overview['news2'] >= 7).sum()):,}")
+    table = overview.assign(
+        risk_shown=[f"{r:.0%} ({lo:.0%}-{hi:.0%}) {t}" for r, lo, hi, t in
+                    zip(overview["risk"], overview["risk_low"], overview["risk_high"], overview["risk_trend"])],
+        news2_shown=[("" if n != n else f"{n:.0f} {b} {t}") + ("" if c else " (inputs missing)")
+                     for n, b, t, c in zip(overview["news2"], overview["news2_band"], overview["news2_trend"],
+                                           overview["news2_complete"])],
+        alert_shown=["ALERT" if a else "" for a in overview["alert"]])
+    st.dataframe(table[["patient", "hour", "alert_shown", "risk_shown", "news2_shown"]], hide_index=True,
+                 column_config={"patient": "Patient", "hour": st.column_config.NumberColumn("Hour of stay", format="%.0f"),
+                                "alert_shown": "Alert", "risk_shown": "Risk now (interval) trend",
+                                "news2_shown": "NEWS2 now, band, trend"},
+                 key="ward_table", height=320)
+    labels = {int(r.stay_id): f"{r.patient} — risk {r.risk:.0%}{' — ALERT' if r.alert else ''}"
+              for r in overview.itertuples()}
+    stay_id = st.selectbox("Open a stay", list(labels), format_func=labels.get, key=STAY_KEY)
+    _render_stay(int(stay_id), user)
+
+
+def _render_stay(stay_id: int, user) -> None:
+    try:
+        with open_db() as db:
+            timeline = stay_timeline(db, stay_id, username=user.username)
+    except EngineError as exc:
+        st.error(str(exc))
+        return
+    risk = timeline.risk
+    st.subheader(f"{timeline.patient} at hour {timeline.hour:.0f}")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Risk of in-hospital death", f"{risk['risk']:.1%}")
+    c2.metric("Interval (member spread)", f"{risk['low']:.1%} - {risk['high']:.1%}")
+    news_now = timeline.news2.iloc[-1] if len(timeline.news2) else None
+    c3.metric("NEWS2 now", "n/a" if news_now is None else f"{news_now['total']:.0f} ({news_now['band']})")
+    if news_now is not None and not news_now["complete"]:
+        st.warning(f"NEWS2 is incomplete: {news_now['missing']} not measured recently (missing is not scored as normal).")
+    if timeline.stale:
+        st.warning("Missing or stale data: " + "; ".join(timeline.stale) + ".")
+    st.plotly_chart(build_timeline_figure(timeline.series, timeline.news2, timeline.trajectory, timeline.threshold),
+                    key="ward_timeline")
+    st.plotly_chart(build_drivers_figure(timeline.drivers), key="ward_drivers")
+    st.caption(f"Model icu_mortality v{timeline.model_version}: gradient boosting on 48-hour summaries of PhysioNet "
+               "2012 set A, calibrated; risks before hour 48 use the same model on fewer data and are not separately "
+               f"validated. Alert at {timeline.threshold:.0%} (threshold rule fixed on set A).")
+    if risk["alert"]:
+        st.error(f"Alert: risk {risk['risk']:.0%} is at or above the alert threshold {timeline.threshold:.0%}.")
+    for ack in timeline.acks:
+        st.info(f"Acknowledged by {ack['username']} at hour {ack['hours']:.0f} ({ack['created_at']}): {ack['reason']}")
+    if risk["alert"] and user_can(user, "icu.acknowledge"):
+        reason = st.text_area("Acknowledge this alert: what was done, or why no action", key=f"ward_ack_reason_{stay_id}")
+        if st.button("Acknowledge alert", key=f"ward_ack_{stay_id}"):
+            try:
+                with open_db() as db:
+                    acknowledge_alert(db, stay_id, hour=timeline.hour, risk=risk["risk"],
+                                      model_version=timeline.model_version, reason=reason, username=user.username)
+                st.session_state.pop(f"ward_ack_reason_{stay_id}", None)
+                st.rerun()
+            except EngineError as exc:
+                st.error(str(exc))
+
+if __name__ == "__main__":
+    from pages.components.standalone import run_app_instead
+
+    run_app_instead()

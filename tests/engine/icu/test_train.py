@@ -1,0 +1,116 @@
+"""Training on a small slice of set A, the bundle's integrity check, and the CLI contracts.
+
+Skipped with a reason when ../shared/data/physionet2012 is absent (the repository never holds it).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.config import get_settings
+
+DATA = get_settings().icu_data_dir
+pytestmark = pytest.mark.skipif(not (DATA / "set-a").is_dir(), reason="PhysioNet 2012 set A is not at "
+                                f"{DATA} (set CLINSIGHT_ICU_DATA)")
+
+
+@pytest.fixture(scope="module")
+def slice_dir(tmp_path_factory) -> Path:
+    """The first 300 stays of set A with their outcomes: a small training set (real data)."""
+    root = tmp_path_factory.mktemp("icu")
+    (root / "set-a").mkdir()
+    for path in sorted((DATA / "set-a").glob("*.txt"))[:300]:
+        shutil.copy(path, root / "set-a" / path.name)
+    shutil.copy(DATA / "Outcomes-a.txt", root / "Outcomes-a.txt")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(slice_dir, tmp_path_factory) -> Path:
+    models = tmp_path_factory.mktemp("models")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CLINSIGHT_MODELS", str(models))
+    from engine.icu.bundle import load_model
+    from engine.icu.train import train_and_write
+
+    load_model.cache_clear()
+    card = train_and_write(slice_dir, version="0.0.1")
+    yield models, card
+    load_model.cache_clear()
+    mp.undo()
+
+
+def test_training_on_a_slice_writes_a_calibrated_card(trained):
+    _models, card = trained
+    cv = card["metrics"]["cv"]
+    assert cv["n"] == 300 and 0.65 < cv["auroc"] < 1.0  # real signal even on 400 stays
+    assert cv["auroc_ci"][0] < cv["auroc"] < cv["auroc_ci"][1]
+    assert abs(cv["calibration_slope"] - 1) < 0.05 and abs(cv["calibration_intercept"]) < 0.05  # Platt on OOF
+    assert 0 < card["threshold"] < 1 and "ICUType" not in card["features"]  # absent in set A: not used
+
+
+def _cli(*args, env_models: Path) -> subprocess.CompletedProcess:
+    """``python -m engine icu ...`` in this process (the same parser; no interpreter start-up per call)."""
+    import contextlib
+    import io
+
+    from engine.__main__ import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        mp.setenv("CLINSIGHT_MODELS", str(env_models))
+        code = main(["icu", *args])
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def test_predict_and_evaluate_contracts(trained, slice_dir, tmp_path):
+    models, card = trained
+    records = tmp_path / "records"
+    records.mkdir()
+    for path in sorted((slice_dir / "set-a").glob("*.txt"))[:60]:
+        shutil.copy(path, records / path.name)
+    out = tmp_path / "pred.csv"
+    done = _cli("predict", "--records", str(records), "--out", str(out), env_models=models)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["RecordID", "risk", "alert"] and len(rows) == 60
+    risks = np.array([float(r["risk"]) for r in rows])
+    alerts = np.array([int(r["alert"]) for r in rows])
+    assert ((risks >= 0) & (risks <= 1)).all()
+    assert (alerts == (risks >= card["threshold"]).astype(int)).all()
+    done = _cli("evaluate", "--records", str(records), "--outcomes", str(slice_dir / "Outcomes-a.txt"),
+                "--n-boot", "100", env_models=models)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["n"] == 60 and {"auroc", "auroc_ci", "event1", "h", "calibration_slope",
+                                  "calibration_intercept"} <= set(result)
+
+
+def test_tampered_weights_are_refused(trained):
+    from engine.errors import ModelUnavailableError
+    from engine.icu.bundle import bundle_dir, load_model
+
+    models, _card = trained
+    folder = bundle_dir("0.0.1")
+    weights = folder / "model.skops"
+    original = weights.read_bytes()
+    try:
+        weights.write_bytes(original[:-10] + b"0123456789")
+        load_model.cache_clear()
+        with pytest.raises(ModelUnavailableError, match="integrity"):
+            load_model("0.0.1")
+    finally:
+        weights.write_bytes(original)
+        load_model.cache_clear()
+
+
+def test_bad_records_folder_is_one_sentence(tmp_path, trained):
+    models, _ = trained
+    done = _cli("predict", "--records", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.csv"), env_models=models)
+    assert done.returncode == 2 and done.stderr.strip().startswith("error:") and "Traceback" not in done.stderr

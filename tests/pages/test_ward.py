@@ -1,0 +1,64 @@
+"""Ward page (AppTest through app.py): roles, ranked stays, a timeline with NEWS2 and risk, alert acknowledgement.
+
+Uses 40 real stays of PhysioNet 2012 set A (skipped with a reason when ../shared is absent).
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.config import get_settings
+from tests.pages.apptest_helpers import open_page
+
+DATA = get_settings().icu_data_dir
+
+
+@pytest.mark.parametrize("role", ["analyst", None])
+def test_roles_without_ward_see_nothing(fresh_db, role):
+    at = open_page("ward", role=role)
+    assert "Ward" not in [t.value for t in at.title]
+
+
+def test_empty_store_says_how_to_import(fresh_db):
+    at = open_page("ward", role="clinician")
+    assert not at.exception
+    assert any("No ICU stays" in i.value for i in at.info)
+
+
+@pytest.fixture
+def icu_db(fresh_db):
+    if not (DATA / "set-a").is_dir():
+        pytest.skip(f"PhysioNet 2012 set A is not at {DATA} (set CLINSIGHT_ICU_DATA)")
+    from engine.icu.seed import seed_icu
+
+    assert seed_icu(fresh_db, limit=40) == 40
+    return fresh_db
+
+
+def test_clinician_sees_ranked_stays_timeline_and_acknowledges_an_alert(icu_db):
+    at = open_page("ward", role="clinician", username="nurse")
+    assert not at.exception
+    assert [e.value for e in at.error if not e.value.startswith("Alert:")] == []  # the top stay's alert, nothing else
+    table = at.dataframe[0].value
+    assert len(table) == 40
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Stays"] == "40"
+    # ranked: alerts first, then by risk
+    labels = at.selectbox(key="ward_stay").options
+    assert "ALERT" in labels[0]
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = {trace.get("name") for trace in figure["data"]}
+    assert {"NEWS2 total", "risk"} <= names
+    assert any("Heart rate" in (n or "") for n in names)
+    # acknowledge: a reason is required, then it is stored and audited
+    stay_id = at.selectbox(key="ward_stay").value
+    at.button(key=f"ward_ack_{stay_id}").click().run()
+    assert any("reason" in e.value for e in at.error)
+    at.text_area(key=f"ward_ack_reason_{stay_id}").input("Reviewed with the intensivist; fluids started").run()
+    at.button(key=f"ward_ack_{stay_id}").click().run()
+    assert not at.exception
+    row = icu_db.conn.execute("SELECT reason, username FROM icu_alert_acks").fetchone()
+    assert row == ("Reviewed with the intensivist; fluids started", "nurse")
+    assert icu_db.conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'icu.alert_ack'").fetchone()[0] == 1
+    assert any("Acknowledged by nurse" in i.value for i in at.info)
