@@ -425,6 +425,7 @@ MIGRATIONS.append(
             username TEXT NOT NULL,
             created_at TEXT NOT NULL,
             UNIQUE (patient_id, code)
+        );
         """,
     )
 )
