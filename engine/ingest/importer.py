@@ -27,6 +27,7 @@ from engine.store import Database, transaction, utcnow
 from engine.store import datasets as dataset_rows
 from engine.store import patients as patient_rows
 from engine.store import records as record_rows
+from engine.unit_text import count_noun
 
 
 _YEAR = re.compile(r"\b(?:18|19|20)\d{2}\b")
@@ -49,11 +50,14 @@ class ImportResult:
     values_converted: int
 
     def summary(self) -> str:
-        return (f"Imported dataset '{self.dataset}' version {self.version}: {self.patients_added:,} new patients"
-                f"{f', {self.patients_merged:,} existing patients updated' if self.patients_merged else ''}, "
-                f"{self.observations:,} observations, {self.conditions:,} conditions, {self.medications:,} "
-                f"medications; {self.rows_dropped:,} rows dropped, {self.rows_flagged:,} values flagged, "
-                f"{self.values_converted:,} values converted to canonical units.")
+        merged = (f", {count_noun(self.patients_merged, 'existing patient')} updated" if self.patients_merged
+                  else "")
+        return (f"Imported dataset '{self.dataset}' version {self.version}: "
+                f"{count_noun(self.patients_added, 'new patient')}{merged}, "
+                f"{count_noun(self.observations, 'observation')}, {count_noun(self.conditions, 'condition')}, "
+                f"{count_noun(self.medications, 'medication')}; {count_noun(self.rows_dropped, 'row')} dropped, "
+                f"{count_noun(self.rows_flagged, 'value')} flagged, {count_noun(self.values_converted, 'value')} "
+                "converted to canonical units.")
 
 
 def ensure_pseudonym_key(db: Database) -> str:
@@ -102,6 +106,8 @@ def import_source(db: Database, source: Source, report: ValidationReport, decisi
     flag_rows = {(p.cls, p.column): (np.sort(p.rows), "converted" if chosen[p.cls] == "fix" else p.cls)
                  for p in report.problems if chosen.get(p.cls) in ("keep", "fix") and p.cls != "repeated_id"}
     counts = dict(added=0, merged=0, obs=0, cond=0, meds=0, dropped=0, flagged=0, converted=0)
+    if chosen.get("ragged") == "drop":  # never read into a chunk: dropped by being skipped
+        counts["dropped"] += len(report.rows_for("ragged"))
     stored_report = report.to_dict()
     stored_report["decisions"] = chosen
     with transaction(db):
