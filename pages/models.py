@@ -13,6 +13,8 @@ from engine.store import open_db
 from engine.store.patients import list_dataset_names
 from pages.components.session import require_page, user_can
 
+NAME_DEFAULT_KEY = "models_train_name_default"  # the default model name last offered (dataset_outcome)
+
 
 def _settings_key() -> str:
     s = get_settings()
@@ -167,8 +169,12 @@ def _render_train(user, key: str) -> None:
         split = Split("time", column)
     learners = st.multiselect("Learners to compare", list(candidate_learners(0)), default=list(candidate_learners(0)),
                               key="models_train_learners")
-    name = st.text_input("Model name", value=f"{dataset}_{outcome}".lower().replace(".", "_"),
-                         key="models_train_name").strip()
+    # The default name follows dataset and outcome until the user types a name of their own.
+    default = f"{dataset}_{outcome}".lower().replace(".", "_")
+    if st.session_state.get("models_train_name") in (None, st.session_state.get(NAME_DEFAULT_KEY)):
+        st.session_state["models_train_name"] = default
+    st.session_state[NAME_DEFAULT_KEY] = default
+    name = st.text_input("Model name", key="models_train_name").strip()
     if st.button("Train", type="primary", key="models_train_run"):
         bar = st.progress(0.0, text="Starting")
         try:

@@ -39,6 +39,14 @@ def build_waterfall_figure(result: dict[str, Any], top: int = 12) -> go.Figure:
     return fig
 
 
+def _legend_below(fig: go.Figure) -> go.Figure:
+    """Legend under the axes, left-aligned: beside or over the plot it hid the curves in a third of a 1400 px
+    window (the legend entries carry AUROC intervals and are long)."""
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0},
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10}, height=520)
+    return fig
+
+
 def build_roc_figure(card: dict[str, Any]) -> go.Figure:
     fig = go.Figure()
     for section, ev in card["validation"].items():
@@ -50,7 +58,7 @@ def build_roc_figure(card: dict[str, Any]) -> go.Figure:
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="chance")
     fig.update_layout(title="ROC curve (held-out data)", xaxis_title="1 - specificity", yaxis_title="sensitivity",
                       height=420)
-    return fig
+    return _legend_below(fig)
 
 
 def build_calibration_figure(card: dict[str, Any]) -> go.Figure:
@@ -64,7 +72,7 @@ def build_calibration_figure(card: dict[str, Any]) -> go.Figure:
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="ideal")
     fig.update_layout(title="Calibration (deciles of predicted risk)", xaxis_title="predicted probability",
                       yaxis_title="observed frequency", height=420)
-    return fig
+    return _legend_below(fig)
 
 
 def build_decision_curve_figure(card: dict[str, Any]) -> go.Figure:
@@ -82,7 +90,7 @@ def build_decision_curve_figure(card: dict[str, Any]) -> go.Figure:
                 first = False
     fig.update_layout(title="Decision curve (net benefit)", xaxis_title="threshold probability",
                       yaxis_title="net benefit", yaxis_range=[-0.05, 1], height=420)
-    return fig
+    return _legend_below(fig)
 
 
 def build_population_figure(result: dict[str, Any]) -> go.Figure:
