@@ -7,6 +7,7 @@ stored (imports remove or pseudonymise them).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from engine import audit
@@ -23,6 +24,42 @@ def search(db: Database, *, text: str | None = None, source: str | None = None, 
     return patient_rows.search_patients(db, text=(text or "").strip() or None, source=source or None,
                                         sex=sex or None, condition_code=(condition_code or "").strip().upper() or None,
                                         limit=limit)
+
+
+@dataclass(frozen=True)
+class PatientPage:
+    """One page of a patient search: the rows shown, how many match in all, and where this page sits."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+    page_size: int
+
+    @property
+    def first(self) -> int:
+        """1-based position of this page's first row in the whole result (0 when nothing matches)."""
+        return (self.page - 1) * self.page_size + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1 if self.rows else 0
+
+
+def find_patients(db: Database, query: str | None, *, page: int = 1, page_size: int = 25) -> PatientPage:
+    """Patients whose pseudonymous id, dataset or condition (ICD-10-CM code or name) contains each word of
+    ``query``, one page at a time with the total; an exact id comes first so typing it picks it.
+
+    Clinicians rarely know an exact id: part of it ("0042"), a dataset ("pima") or a condition ("E11",
+    "diabetes") is enough. Words narrow the search ("pima E11"). A page past the end gives the last page.
+    """
+    terms = (query or "").split()
+    page_size = max(1, min(int(page_size), 200))
+    _, total = patient_rows.find_patients_page(db, terms, limit=0, offset=0)
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, int(page)), pages)
+    rows, _ = patient_rows.find_patients_page(db, terms, limit=page_size, offset=(page - 1) * page_size)
+    return PatientPage(rows, total, page, pages, page_size)
 
 
 def filter_options(db: Database) -> dict[str, list[str]]:

@@ -95,6 +95,32 @@ def search_patients(db: Database, *, text: str | None = None, source: str | None
     return _rows(db, sql, params)
 
 
+def find_patients_page(db: Database, terms: Sequence[str], *, limit: int, offset: int
+                       ) -> tuple[list[dict[str, Any]], int]:
+    """One page of patients whose pseudo id, dataset (source) or a condition (code prefix or display text)
+    contains every term, and the total number that match. An exact pseudo id comes first."""
+    fragments, params = [], []
+    for term in terms:
+        term = _clean(term) or ""
+        if not term:
+            continue
+        like = f"%{_escape_like(term)}%"
+        fragments.append("(p.pseudo_id LIKE ? ESCAPE '\\' OR p.source LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM "
+                         "conditions c WHERE c.patient_id = p.id AND (c.code LIKE ? ESCAPE '\\' OR "
+                         "c.display LIKE ? ESCAPE '\\')))")
+        params += [like, like, f"{_escape_like(term)}%", like]
+    where = (" WHERE " + " AND ".join(fragments)) if fragments else ""
+    total = int(db.conn.execute(f"SELECT COUNT(*) FROM patients p{where}", params).fetchone()[0])
+    exact = " ".join(terms).strip()
+    rows = _rows(db, "SELECT p.id, p.pseudo_id, p.source, p.sex, p.age, p.age_group, "
+                     "(SELECT group_concat(code || COALESCE(' ' || display, ''), '; ') FROM "
+                     "(SELECT DISTINCT c.code, c.display FROM conditions c WHERE c.patient_id = p.id "
+                     "ORDER BY c.code LIMIT 3)) AS conditions "
+                     f"FROM patients p{where} ORDER BY (p.pseudo_id = ? COLLATE NOCASE) DESC, p.id LIMIT ? OFFSET ?",
+                 [*params, exact, limit, offset])
+    return rows, total
+
+
 def list_sources(db: Database) -> list[str]:
     return [r[0] for r in db.conn.execute("SELECT DISTINCT source FROM patients WHERE source IS NOT NULL ORDER BY 1")]
 
