@@ -12,17 +12,11 @@ from engine.imaging.records import analyse_and_store, analyse_stored, list_patie
 from engine.imaging.service import build_overlay
 from engine.imaging.viewer import display_image, header_fields, window_range
 from engine.store import open_db
-from engine.store.patients import search_patients
+from pages.components.patient_picker import render_patient_picker
 from pages.components.session import require_page, user_can
 
 RESULT_KEY = "imaging_result"
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "dcm", "dicom"]
-
-
-@st.cache_data(show_spinner=False)
-def get_patient_ids(db_path: str, text: str) -> list[str]:
-    with open_db(db_path) as db:
-        return [row["pseudo_id"] for row in search_patients(db, text=text or None, limit=300)]
 
 
 @st.cache_data(show_spinner=False)
@@ -43,12 +37,9 @@ def render() -> None:
         return
     render_card(card)
 
-    query = st.text_input("Find patient (pseudo id)", key="imaging_patient_query")
-    patient_ids = get_patient_ids(str(settings.db_path), query)
-    if not patient_ids:
-        st.info("No patients match; load records first or change the search.")
+    pseudo_id = render_patient_picker(query_key="imaging_patient_query", pick_key="imaging_patient")
+    if pseudo_id is None:
         return
-    pseudo_id = st.selectbox("Patient", patient_ids, key="imaging_patient")
     source = st.radio("Image", ["Upload a new image", "A stored image of this patient"], horizontal=True,
                       key="imaging_source")
     can_run = user_can(user, "predict.run")

@@ -14,6 +14,7 @@ from engine.models.predict import record_feedback, record_for_patient, run_predi
 from engine.models.registry import get_card, list_models
 from engine.store import open_db
 from pages.components.navigation import render_page_link
+from pages.components.patient_picker import render_patient_picker
 from pages.components.session import SELECTED_PATIENT_KEY, require_page, user_can
 
 RESULT_KEY = "predict_result"
@@ -62,8 +63,8 @@ def render() -> None:
     source = st.radio("Inputs", ["From a stored patient", "Enter values"], horizontal=True, key="predict_source")
     pseudo_id, record = None, {}
     if source == "From a stored patient":
-        pseudo_id = st.text_input("Pseudonymous patient id (e.g. UCI-0001)", key="predict_patient",
-                                  value=st.session_state.get(PATIENT_KEY, "")).strip() or None
+        pseudo_id = render_patient_picker(query_key="predict_patient", pick_key="predict_patient_pick",
+                                          handed_over=st.session_state.get(PATIENT_KEY))
         if pseudo_id:
             try:
                 with open_db() as db:

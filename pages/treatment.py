@@ -17,7 +17,6 @@ from engine import audit
 from engine.config import get_settings
 from engine.errors import EngineError
 from engine.store import open_db, utcnow
-from engine.store.patients import search_patients
 from engine.treatment import DISCLAIMER, load_knowledge_base, record_from_store, suggest
 from engine.treatment.decisions import list_decisions, record_decision
 from engine.treatment.similar import find_similar
@@ -25,6 +24,7 @@ from engine.treatment.summary import build_summary_html
 from engine.treatment.units import accepted_units
 from engine.vocabulary import CONCEPTS
 from pages.components.navigation import render_page_link
+from pages.components.patient_picker import render_patient_picker
 from pages.components.session import require_page, user_can
 
 SESSION_KEY = "tx_session_values"
@@ -66,13 +66,9 @@ def render() -> None:
     settings = get_settings()
     kb = load_knowledge_base()
 
-    text = st.text_input("Find a patient by pseudonymous id", key="tx_filter", placeholder="e.g. PIMA-0001")
-    with open_db() as db:
-        matches = search_patients(db, text=text.strip() or None, limit=200)
-    if not matches:
-        st.warning("No patient matches that id.")
+    pseudo_id = render_patient_picker(query_key="tx_filter", pick_key="tx_patient")
+    if pseudo_id is None:
         return
-    pseudo_id = st.selectbox("Patient", [m["pseudo_id"] for m in matches], key="tx_patient")
     try:
         with open_db() as db:
             stored = record_from_store(db, pseudo_id)
