@@ -11,6 +11,7 @@ from engine.models import figures, registry
 from engine.models.train import Split, candidate_learners, train_on_dataset
 from engine.store import open_db
 from engine.store.patients import list_dataset_names
+from engine.unit_text import readable_unit
 from pages.components.session import require_page, user_can
 
 NAME_DEFAULT_KEY = "models_train_name_default"  # the default model name last offered (dataset_outcome)
@@ -106,7 +107,8 @@ def _render_card(versions: list[dict], key: str) -> None:
     st.markdown("**Candidate learners (5-fold CV on the training part)**")
     st.dataframe(pd.DataFrame(card["candidates"]).T, key="models_candidates")
     st.markdown("**Features**")
-    st.dataframe(pd.DataFrame([{"name": f["name"], "label": f["label"], "unit": f["unit"], "code": f["code"],
+    st.dataframe(pd.DataFrame([{"name": f["name"], "label": f["label"], "unit": readable_unit(f["unit"]),
+                                "code": f["code"],
                                 "kind": f["kind"], "missing in training": f["training"]["missing_fraction"]}
                                for f in card["features"]]), hide_index=True, key="models_features")
     if card.get("excluded_features"):

@@ -22,6 +22,7 @@ from engine.treatment.decisions import list_decisions, record_decision
 from engine.treatment.similar import find_similar
 from engine.treatment.summary import build_summary_html
 from engine.treatment.units import accepted_units
+from engine.unit_text import format_number, readable_unit, with_unit
 from engine.vocabulary import CONCEPTS
 from pages.components.navigation import render_page_link
 from pages.components.patient_picker import render_patient_picker
@@ -129,7 +130,8 @@ def _render_session_editor(pseudo_id: str, values: dict[str, Any]) -> None:
                                 format_func=lambda k: f"{CONCEPTS[k].name} [{CONCEPTS[k].code}]")
         concept = CONCEPTS[key]
         value = cols[1].number_input("Value", value=None, step=0.1, format="%.2f", key="tx_edit_value")
-        unit = cols[2].selectbox("Unit (UCUM)", accepted_units(concept.code), key=f"tx_edit_unit_{key}")
+        unit = cols[2].selectbox("Unit", accepted_units(concept.code), key=f"tx_edit_unit_{key}",
+                                format_func=lambda u: readable_unit(u) or u)
         cols[3].write("")
         if cols[3].button("Apply value", key="tx_edit_apply", type="primary"):
             if value is None:
@@ -144,7 +146,7 @@ def _render_session_editor(pseudo_id: str, values: dict[str, Any]) -> None:
         if cols[1].button("Add allergy", key="tx_edit_allergy_add") and allergy.strip():
             values["allergies"].append(allergy.strip())
         if values["observations"] or values["medications"] or values["allergies"]:
-            lines = [f"{CONCEPTS_BY_CODE.get(code, code)}: {v['value']:g} {v['unit']}"
+            lines = [f"{CONCEPTS_BY_CODE.get(code, code)}: {with_unit(format_number(v['value']), v['unit'])}"
                      for code, v in values["observations"].items()]
             lines += [f"medication: {m}" for m in values["medications"]] + [f"allergy: {a}" for a in values["allergies"]]
             st.markdown("**Session values in use:** " + "; ".join(lines))
@@ -196,7 +198,8 @@ def _render_options(result: dict[str, Any], user, pseudo_id: str, condition: str
                 st.markdown("**Why:** " + "; ".join(_matched_text(m) for m in option["matched"]))
             for m in option["missing"]:
                 need = "to check a contraindication" if m["needed_for"].startswith("contra") else "for this option"
-                st.markdown(f"- Missing data ({need}): **{m['name']}** in {m['unit']} - criterion {m['criterion']}. "
+                unit = readable_unit(m["unit"]) or m["unit"]
+                st.markdown(f"- Missing data ({need}): **{m['name']}** in {unit} - criterion {m['criterion']}. "
                             "Not assumed normal; add it above if known.")
             for item in option["to_confirm"]:
                 st.markdown(f"- To confirm: {item}")
@@ -212,7 +215,7 @@ def _matched_text(m: dict[str, Any]) -> str:
         return f"{m['criterion']}"
     when = f", {m['time']}" if m.get("time") else ""
     source = f", {m['source']}" if m.get("source") not in (None, "store", "record") else ""
-    return f"{m['criterion']} (value {m['value']:g} {m['unit']}{when}{source})"
+    return f"{m['criterion']} (value {with_unit(format_number(m['value']), m['unit'])}{when}{source})"
 
 
 def _render_blocked(result: dict[str, Any], user, pseudo_id: str, condition: str | None, record: dict[str, Any]) -> None:

@@ -315,7 +315,8 @@ def validate_source(db: Database, source: Source, mapping: dict[str, Any], *, ou
         ctype = ("number" if vals is not None else "date" if col in plan.date_formats else "text")
         has = finite is not None and len(finite) > 0
         columns.append(ColumnSummary(col, entry["field"], stored, ctype, round(missing[col] / max(n_rows, 1), 4),
-                                     _shortest(finite.min()) if has else None, _shortest(finite.max()) if has else None))
+                                     _shortest(finite.min()) if has else None,
+                                     _shortest(finite.max()) if has else None))
     identifiers = _identifier_findings(checked, first)
     kanon = None
     available = {"age_group": bool(plan.age or plan.birth_date), "sex": bool(plan.sex), "zip3": bool(plan.zip)}
@@ -394,7 +395,8 @@ def _message(cls: str, col: str, rows: np.ndarray, plan: Plan) -> str:
     if cls == "unit_mixup" and obs:
         from engine.ingest.units import ALT_UNITS
         alt = next(a for a in ALT_UNITS[obs.concept_key] if a.suspect)
-        return (f"Column '{col}': {n} {'looks' if one else 'look'} like {alt.unit} instead of {obs.unit} ({where}); fix converts them "
+        return (f"Column '{col}': {n} {'looks' if one else 'look'} like {alt.unit} instead of {obs.unit} "
+                f"({where}); fix converts them "
                 f"to {obs.unit}.")
     if cls == "out_of_range":
         if obs and obs.plausible:
@@ -402,12 +404,14 @@ def _message(cls: str, col: str, rows: np.ndarray, plan: Plan) -> str:
                     f"{_fmt(obs.plausible[1])} {obs.unit} ({where}).")
         return f"Column '{col}': {n} outside the plausible range 0-120 years ({where})."
     if cls == "formula":
-        return (f"Column '{col}': {n} {'is a spreadsheet formula' if one else 'are spreadsheet formulas'} (a formula-injection risk) ({where}); keep stores "
+        what = "is a spreadsheet formula" if one else "are spreadsheet formulas"
+        return (f"Column '{col}': {n} {what} (a formula-injection risk) ({where}); keep stores "
                 "them as inert text, prefixed with an apostrophe.")
     if cls == "bad_value":
         kind = ("dates" if col in (plan.time, plan.birth_date) else "ICD-10-CM codes" if col in plan.conditions
                 else "sex values (male/female/other/unknown)" if col == plan.sex else "numbers")
-        return f"Column '{col}': {n} {'is' if one else 'are'} not readable {kind} ({where}); keep stores them as flagged text."
+        return (f"Column '{col}': {n} {'is' if one else 'are'} not readable {kind} ({where}); keep stores them as "
+                "flagged text.")
     return f"Column '{col}': {n} ({where})."
 
 

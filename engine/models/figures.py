@@ -5,14 +5,15 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from engine.unit_text import format_number, with_unit
+
 
 def _value_text(c: dict[str, Any]) -> str:
     if c["value"] is None:
         return f"{c['label']} (missing, imputed)"
     value = c["value"]
-    shown = f"{value:g}" if isinstance(value, float) else str(value)
-    unit = f" {c['unit']}" if c.get("unit") and c["unit"] not in ("{0/1}",) else ""
-    return f"{c['label']} = {shown}{unit}"
+    shown = format_number(value) if isinstance(value, (int, float)) else str(value)
+    return with_unit(f"{c['label']} = {shown}", c.get("unit") if c.get("unit") != "{0/1}" else None)
 
 
 def build_waterfall_figure(result: dict[str, Any], top: int = 12) -> go.Figure:
