@@ -12,6 +12,7 @@ from typing import Any
 
 from engine import audit
 from engine.errors import AuthError, NotFoundError
+from engine.labs import annotate, trend_rows
 from engine.roles import can
 from engine.store import Database
 from engine.store import patients as patient_rows
@@ -75,7 +76,7 @@ def view_patient(db: Database, pseudo_id: str, *, username: str, role: str) -> d
         audit.record(db, username=username, action="patient.view", target_type="patient", target_id=pseudo_id,
                      outcome="not_found")
         raise NotFoundError(f"There is no patient '{pseudo_id}'.")
-    observations = patient_rows.observations_for(db, patient["id"])
+    observations = annotate(patient_rows.observations_for(db, patient["id"]))
     predictions = record_rows.predictions_with_feedback(db, patient["id"])
     for pred in predictions:
         try:
@@ -86,7 +87,8 @@ def view_patient(db: Database, pseudo_id: str, *, username: str, role: str) -> d
                  details={"observations": len(observations), "predictions": len(predictions)})
     return {
         "patient": {k: patient[k] for k in ("pseudo_id", "source", "sex", "age", "age_group", "birth_year")},
-        "observations": observations,
+        "observations": observations,  # each with its cited reference range and where the value falls
+        "trends": trend_rows(observations),  # only what has two or more dated values
         "conditions": patient_rows.conditions_for(db, patient["id"]),
         "medications": patient_rows.medications_for(db, patient["id"]),
         "allergies": patient_rows.allergies_for(db, patient["id"]),

@@ -8,6 +8,7 @@ import streamlit as st
 from engine.errors import EngineError
 from engine.patient_record import filter_options, search, view_patient
 from engine.store import open_db
+from engine.unit_text import format_number, readable_unit
 from pages.components.session import SELECTED_PATIENT_KEY, require_page
 
 ANY = "(any)"
@@ -67,21 +68,20 @@ def _render_record(record: dict) -> None:
     if obs.empty:
         st.caption("No observations recorded.")
     else:
-        numeric = obs[obs["value_num"].notna()]
-        names = sorted(numeric["name"].unique())
-        if names:
-            coded = sorted(numeric.loc[numeric["system"] == "http://loinc.org", "name"].unique())
-            picked = st.multiselect("Plot", names, default=(coded or names)[:1], key="patient_plot_pick")
-            data = numeric[numeric["name"].isin(picked)].copy()
-            if not data.empty:
-                data["when"] = data["time"].fillna("(no date)")
-                data["label"] = data["name"] + " (" + data["unit"].fillna("") + ")"
-                fig = px.line(data.sort_values("when"), x="when", y="value_num", color="label", markers=True,
-                              labels={"when": "date (shifted)", "value_num": "value", "label": "observation"},
-                              title="Observations over time")
-                st.plotly_chart(fig, key="patient_obs_chart")
-        st.dataframe(obs[["name", "code", "value_num", "value_text", "unit", "time", "flag"]], hide_index=True,
-                     key="patient_obs_table")
+        _render_trends(pd.DataFrame(record["trends"]))
+        table = pd.DataFrame({
+            "observation": obs["name"], "value": [format_number(v) if v is not None and v == v else (t or "")
+                                                  for v, t in zip(obs["value_num"], obs["value_text"])],
+            "unit": obs["unit"].map(readable_unit), "date": obs["time"].fillna(""),
+            "reference range": obs["reference"].fillna("set by the laboratory"),
+            "vs reference": obs["vs_reference"].map({"above": "▲ above", "below": "▼ below",
+                                                     "within": "within"}).fillna(""),
+            "data flag": obs["flag"].fillna(""), "code": obs["code"]})
+        st.dataframe(table, hide_index=True, key="patient_obs_table")
+        sources = sorted(s for s in obs["reference_source"].dropna().unique())
+        if sources:
+            st.caption("Reference ranges: " + "; ".join(sources) + ". Other ranges are set by each laboratory and "
+                       "are not shown. A value outside a range is a prompt to review, not a diagnosis.")
     st.markdown("**Conditions**")
     if record["conditions"]:
         st.dataframe(pd.DataFrame(record["conditions"]), hide_index=True, key="patient_conditions")
@@ -102,6 +102,30 @@ def _render_record(record: dict) -> None:
         st.table(pd.DataFrame(rows))
     else:
         st.caption("No predictions recorded for this patient.")
+
+
+def _render_trends(trends: pd.DataFrame) -> None:
+    """Lines only for observations with two or more dated values: one value is not a trend."""
+    if trends.empty:
+        st.caption("No observation has two or more dated values, so there is no trend to draw; the values are "
+                   "listed below with their reference ranges.")
+        return
+    numeric = trends[trends["value_num"].notna()]
+    names = sorted(numeric["name"].unique())
+    picked = st.multiselect("Plot over time", names, default=names[:1], key="patient_plot_pick")
+    data = numeric[numeric["name"].isin(picked)].copy()
+    if data.empty:
+        return
+    data["label"] = data["name"] + " (" + data["unit"].map(readable_unit) + ")"
+    fig = px.line(data.sort_values("time"), x="time", y="value_num", color="label", markers=True,
+                  labels={"time": "date (shifted)", "value_num": "value", "label": "observation"},
+                  title="Observations over time")
+    if len(picked) == 1:  # one kind plotted: name its reference range above the plot
+        reference = data["reference"].dropna()
+        if not reference.empty:
+            fig.add_annotation(text=f"reference {reference.iloc[0]}", xref="paper", yref="paper", x=0, y=1.08,
+                               showarrow=False, xanchor="left")
+    st.plotly_chart(fig, key="patient_obs_chart")
 
 
 def _format_output(output) -> str:
