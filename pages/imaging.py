@@ -9,7 +9,7 @@ from engine.config import get_settings
 from engine.errors import EngineError
 from engine.imaging.bundle import load_bundle
 from engine.imaging.records import analyse_and_store, analyse_stored, list_patient_images, record_feedback
-from engine.imaging.service import build_overlay
+from engine.imaging.service import build_overlay, describe_heatmap
 from engine.imaging.viewer import display_image, header_fields, window_range
 from engine.store import open_db
 from pages.components.patient_picker import render_patient_picker
@@ -57,11 +57,13 @@ def render() -> None:
             st.session_state[RESULT_KEY] = {**result, "pseudo_id": pseudo_id}
     else:
         with open_db() as db:
-            stored = list_patient_images(db, pseudo_id)
+            stored = list_patient_images(db, pseudo_id, thumbnails=True)
         if not stored:
             st.info("No images are stored for this patient yet.")
         else:
-            labels = {f"#{r['id']} · {r['kind'].upper()} {r['width']}x{r['height']} · {r['created_at']}": r["id"] for r in stored}
+            render_stored_list(stored)
+            labels = {f"#{r['id']} · {r['file_name'] or r['kind'].upper()} · {r['result']} · {r['created_at'][:10]}":
+                      r["id"] for r in stored}
             choice = st.selectbox("Stored image", list(labels), key="imaging_stored_choice")
             if st.button("Open stored image", key="imaging_open_stored", disabled=not can_run):
                 try:
@@ -76,6 +78,18 @@ def render() -> None:
     current = st.session_state.get(RESULT_KEY)
     if current and current["pseudo_id"] == pseudo_id:
         render_result(current, user)
+
+
+def render_stored_list(stored: list[dict]) -> None:
+    """Stored images of the patient as thumbnails with the file name and the latest result."""
+    cols = st.columns(4)
+    for i, row in enumerate(stored):
+        with cols[i % 4]:
+            caption = f"#{row['id']} {row['file_name'] or '(no file name)'} · {row['result']}"
+            if row.get("thumbnail"):
+                st.image(row["thumbnail"], caption=caption, width=160)
+            else:
+                st.caption(caption)
 
 
 def render_card(card: dict) -> None:
@@ -138,6 +152,8 @@ def render_result(current: dict, user) -> None:
             heat.update_xaxes(showticklabels=False)
             heat.update_yaxes(showticklabels=False)
             st.plotly_chart(heat, key="imaging_heatmap")
+            legend = describe_heatmap(analysis.cam)
+            (st.info if legend["blank"] else st.caption)(legend["legend"])
             st.caption("What the model saw (padded to square, 128 px) with the regions that raised its pneumonia "
                        "score. A heat-map shows where the model looked, not where disease is.")
         st.caption(f"{analysis.model} {analysis.version} · stored as image #{current['image_id']}, "

@@ -10,9 +10,11 @@ compressed pixel stream untouched.
 from __future__ import annotations
 
 import io
+import re
 import struct
 
 from engine.errors import InputError
+from engine.privacy import scrub_text
 
 #: Elements removed outright (blanked when Type 2 in the IOD, so the file stays valid).
 DICOM_REMOVE = (
@@ -117,3 +119,37 @@ def strip_png_metadata(data: bytes) -> bytes:
         if ctype == b"IEND":
             break
     return bytes(out)
+
+
+_NAME_TOKEN = re.compile(r"^[A-Z][a-z'\-]{1,}$")
+_DIGIT_RUN = re.compile(r"\d{5,}")
+_DATE_IN_NAME = re.compile(r"(?<!\d)(?:19|20)\d{2}[-_.]?[01]\d[-_.]?[0-3]\d(?!\d)|(?<!\d)[0-3]?\d[-_.][01]?\d[-_.](?:19|20)\d{2}(?!\d)")
+
+
+def deidentify_file_name(name: str | None, max_length: int = 80) -> str | None:
+    """The uploaded file's name with what could identify the patient removed, for the stored-image list.
+
+    File names are written by people and exporters: "Doe_Jane_1984-03-02_MRN0012345.dcm" is common. The
+    folder part goes; dates, runs of 5+ digits (record numbers), e-mail / phone / SSN-like text become
+    "x"; two or more capitalised words in a row (a person's name) are dropped. The extension stays.
+    What remains (e.g. "person1_bacteria_1.jpeg", "IM-0001-0001.jpeg") names the film, not the person.
+    """
+    if not name:
+        return None
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    stem, dot, ext = base.rpartition(".")
+    if not dot:
+        stem, ext = base, ""
+    stem, _ = scrub_text(stem)
+    stem = _DATE_IN_NAME.sub("x", stem)
+    stem = _DIGIT_RUN.sub("x", stem)
+    tokens = re.split(r"([_\-\s.]+)", stem)
+    words = [i for i, t in enumerate(tokens) if _NAME_TOKEN.match(t)]
+    drop: set[int] = set()
+    for a, b in zip(words, words[1:]):
+        if b == a + 2:  # two capitalised words separated only by a delimiter: a name
+            drop.update((a, b))
+    stem = "".join("x" if i in drop else t for i, t in enumerate(tokens))
+    stem = re.sub(r"x(?:[_\-\s.]+x)+", "x", stem).replace("[redacted]", "x")
+    cleaned = f"{stem}.{ext}" if ext else stem
+    return cleaned[:max_length] or None
