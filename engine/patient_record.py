@@ -19,14 +19,6 @@ from engine.store import patients as patient_rows
 from engine.store import records as record_rows
 
 
-def search(db: Database, *, text: str | None = None, source: str | None = None, sex: str | None = None,
-           condition_code: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    """Patients matching the filters (pseudonymous id substring, source, sex, ICD-10-CM prefix)."""
-    return patient_rows.search_patients(db, text=(text or "").strip() or None, source=source or None,
-                                        sex=sex or None, condition_code=(condition_code or "").strip().upper() or None,
-                                        limit=limit)
-
-
 @dataclass(frozen=True)
 class PatientPage:
     """One page of a patient search: the rows shown, how many match in all, and where this page sits."""
@@ -47,19 +39,24 @@ class PatientPage:
         return self.first + len(self.rows) - 1 if self.rows else 0
 
 
-def find_patients(db: Database, query: str | None, *, page: int = 1, page_size: int = 25) -> PatientPage:
+def find_patients(db: Database, query: str | None, *, page: int = 1, page_size: int = 25, source: str | None = None,
+                  sex: str | None = None, condition_code: str | None = None) -> PatientPage:
     """Patients whose pseudonymous id, dataset or condition (ICD-10-CM code or name) contains each word of
     ``query``, one page at a time with the total; an exact id comes first so typing it picks it.
 
     Clinicians rarely know an exact id: part of it ("0042"), a dataset ("pima") or a condition ("E11",
-    "diabetes") is enough. Words narrow the search ("pima E11"). A page past the end gives the last page.
+    "diabetes") is enough. Words narrow the search ("pima E11"). ``source``, ``sex`` and ``condition_code``
+    (an ICD-10-CM prefix) are exact filters for the patient page's filter row. A page past the end gives the
+    last page.
     """
     terms = (query or "").split()
+    filters = {"source": source or None, "sex": sex or None,
+               "condition_code": (condition_code or "").strip().upper() or None}
     page_size = max(1, min(int(page_size), 200))
-    _, total = patient_rows.find_patients_page(db, terms, limit=0, offset=0)
+    _, total = patient_rows.find_patients_page(db, terms, limit=0, offset=0, **filters)
     pages = max(1, -(-total // page_size))
     page = min(max(1, int(page)), pages)
-    rows, _ = patient_rows.find_patients_page(db, terms, limit=page_size, offset=(page - 1) * page_size)
+    rows, _ = patient_rows.find_patients_page(db, terms, limit=page_size, offset=(page - 1) * page_size, **filters)
     return PatientPage(rows, total, page, pages, page_size)
 
 

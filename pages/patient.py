@@ -6,12 +6,13 @@ import plotly.express as px
 import streamlit as st
 
 from engine.errors import EngineError
-from engine.patient_record import filter_options, search, view_patient
+from engine.patient_record import filter_options, find_patients, view_patient
 from engine.store import open_db
-from engine.unit_text import format_number, readable_unit
+from engine.unit_text import count_noun, format_number, readable_unit
 from pages.components.session import SELECTED_PATIENT_KEY, require_page
 
 ANY = "(any)"
+PAGE_SIZE = 25
 
 
 def render() -> None:
@@ -26,18 +27,29 @@ def render() -> None:
     with open_db() as db:
         options = filter_options(db)
     c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
-    text = c1.text_input("Pseudonymous id contains", key="patient_search")
+    text = c1.text_input("Id, dataset or condition contains", key="patient_search",
+                         help="Part of the pseudonymous id, the dataset or a condition (ICD-10-CM code or name).")
     source = c2.selectbox("Dataset", [ANY, *options["sources"]], key="patient_source")
     sex = c3.selectbox("Sex", [ANY, *options["sexes"]], key="patient_sex")
     condition = c4.text_input("ICD-10-CM code starts with", key="patient_condition")
+    if st.session_state.get("patient_list_filters") != (text, source, sex, condition):  # new search: first page
+        st.session_state["patient_list_filters"] = (text, source, sex, condition)
+        st.session_state["patient_list_page"] = 1
+    page = st.session_state.get("patient_list_page", 1)
     with open_db() as db:
-        matches = search(db, text=text, source=None if source == ANY else source, sex=None if sex == ANY else sex,
-                         condition_code=condition)
-    if not matches:
+        found = find_patients(db, text, page=page, page_size=PAGE_SIZE, source=None if source == ANY else source,
+                              sex=None if sex == ANY else sex, condition_code=condition)
+    if not found.rows:
         st.info("No patient matches these filters.")
         return
-    st.caption(f"{len(matches):,} patients shown{' (first 200)' if len(matches) == 200 else ''}.")
-    st.dataframe(pd.DataFrame(matches)[["pseudo_id", "source", "sex", "age_group"]], hide_index=True,
+    info, pager = st.columns([3, 1])
+    info.caption(f"{count_noun(found.total, 'patient')} match; showing {found.first:,}-{found.last:,}.")
+    if found.pages > 1:
+        st.session_state["patient_list_page"] = found.page
+        pager.number_input(f"Page (of {found.pages:,})", min_value=1, max_value=found.pages, step=1,
+                           key="patient_list_page")
+    matches = found.rows
+    st.dataframe(pd.DataFrame(matches)[["pseudo_id", "source", "sex", "age_group", "conditions"]], hide_index=True,
                  key="patient_matches")
     ids = [m["pseudo_id"] for m in matches]
     chosen = st.selectbox("Open patient", ids, index=None, placeholder="Choose a pseudonymous id",

@@ -95,11 +95,19 @@ def search_patients(db: Database, *, text: str | None = None, source: str | None
     return _rows(db, sql, params)
 
 
-def find_patients_page(db: Database, terms: Sequence[str], *, limit: int, offset: int
-                       ) -> tuple[list[dict[str, Any]], int]:
+def find_patients_page(db: Database, terms: Sequence[str], *, limit: int, offset: int, source: str | None = None,
+                       sex: str | None = None, condition_code: str | None = None) -> tuple[list[dict[str, Any]], int]:
     """One page of patients whose pseudo id, dataset (source) or a condition (code prefix or display text)
-    contains every term, and the total number that match. An exact pseudo id comes first."""
+    contains every term and who meet the exact filters, and the total number that match. An exact pseudo
+    id comes first."""
+    condition_code = _clean(condition_code)
     fragments, params = [], []
+    for fragment, value in (("p.source = ?", source), ("p.sex = ?", sex),
+                            ("EXISTS (SELECT 1 FROM conditions c WHERE c.patient_id = p.id AND c.code LIKE ? "
+                             "ESCAPE '\\')", f"{_escape_like(condition_code)}%" if condition_code else None)):
+        if value:
+            fragments.append(fragment)
+            params.append(value)
     for term in terms:
         term = _clean(term) or ""
         if not term:

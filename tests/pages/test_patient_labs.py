@@ -50,3 +50,17 @@ def test_repeated_dated_values_are_drawn_as_a_trend(seeded_db):
     assert "reference < 5.7 % (normal)" in json.dumps(spec["layout"])
     table = frame_with(at, "reference range", "vs reference")
     assert set(table.loc[table["code"] == "4548-4", "vs reference"]) == {"▲ above"}
+
+
+def test_patient_list_is_paged_with_a_total(seeded_db):
+    at = open_page("patient", role="clinician", username="doc")
+    at.text_input(key="patient_search").set_value("uci").run()
+    total = seeded_db.conn.execute("SELECT COUNT(*) FROM patients WHERE pseudo_id LIKE '%uci%' OR source LIKE '%uci%'"
+                                   ).fetchone()[0]
+    caption = next(c.value for c in at.caption if " match; showing " in c.value)
+    assert caption == f"{total:,} patients match; showing 1-25."
+    at.number_input(key="patient_list_page").set_value(3).run()
+    assert next(c.value for c in at.caption if " match; showing " in c.value).endswith("showing 51-75.")
+    assert frame_with(at, "pseudo_id", "age_group")["pseudo_id"].tolist()[0] == "UCI-0051"
+    at.text_input(key="patient_search").set_value("UCI-000").run()  # a new search starts on page 1
+    assert next(c.value for c in at.caption if " match; showing " in c.value) == "9 patients match; showing 1-9."
