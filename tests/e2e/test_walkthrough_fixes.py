@@ -20,6 +20,19 @@ OVERLAP_JS = """(key) => {
 }"""
 
 
+def _open_as(page, server: str, users: dict, role: str, title: str) -> None:
+    username, password = users[role]
+    login(page, server, username, password)
+    goto_page(page, title)
+
+
+def _search(page, label: str, text: str) -> None:
+    box = page.get_by_role("textbox", name=label, exact=True)
+    box.fill(text)
+    box.press("Enter")
+    wait_for_app(page)
+
+
 def test_picker_finds_patients_by_dataset_and_condition(page, e2e_server, e2e_users, e2e_db):
     conn = sqlite3.connect(e2e_db)
     try:
@@ -28,19 +41,14 @@ def test_picker_finds_patients_by_dataset_and_condition(page, e2e_server, e2e_us
     finally:
         conn.close()
     assert total > 25  # more than one page
-    username, password = e2e_users["clinician"]
-    login(page, e2e_server, username, password)
-    goto_page(page, "Treatment")
-    search = page.get_by_role("textbox", name="Find a patient", exact=True)
-    search.fill("pima E11")
-    search.press("Enter")
-    wait_for_app(page)
+    _open_as(page, e2e_server, e2e_users, "clinician", "Treatment")
+    _search(page, "Find a patient", "pima E11")
     page.get_by_text(f"{total:,} patients match; showing 1-25.").wait_for()
     pages = -(-total // 25)
     page.get_by_text(f"Page (of {pages})").wait_for()
     picker = page.locator('[data-testid="stSelectbox"]').filter(
         has=page.locator('[data-testid="stWidgetLabel"]', has_text="Patient")).first
-    assert "Choose a patient" in picker.inner_text()  # nobody picked until the user chooses
+    assert "PIMA-" not in picker.inner_text()  # nobody picked until the user chooses
     picker.locator('[role="combobox"], input').first.click()
     option = page.get_by_role("option").first
     label = option.inner_text()
@@ -52,9 +60,7 @@ def test_picker_finds_patients_by_dataset_and_condition(page, e2e_server, e2e_us
 
 def test_model_card_legends_do_not_cover_the_curves_at_1400px(page, e2e_server, e2e_users):
     page.set_viewport_size({"width": 1400, "height": 1400})
-    username, password = e2e_users["analyst"]
-    login(page, e2e_server, username, password)
-    goto_page(page, "Models")
+    _open_as(page, e2e_server, e2e_users, "analyst", "Models")
     for key in ("models_roc", "models_calibration", "models_decision"):
         page.wait_for_function(f"(key) => ({OVERLAP_JS})(key) !== null", arg=key, timeout=60_000)
         box = page.evaluate(OVERLAP_JS, key)
@@ -63,13 +69,8 @@ def test_model_card_legends_do_not_cover_the_curves_at_1400px(page, e2e_server, 
 
 
 def test_patient_page_shows_reference_ranges_and_no_false_trend(page, e2e_server, e2e_users):
-    username, password = e2e_users["clinician"]
-    login(page, e2e_server, username, password)
-    goto_page(page, "Patient")
-    search = page.get_by_role("textbox", name="Id, dataset or condition contains", exact=True)
-    search.fill("UCI-0001")
-    search.press("Enter")
-    wait_for_app(page)
+    _open_as(page, e2e_server, e2e_users, "clinician", "Patient")
+    _search(page, "Id, dataset or condition contains", "UCI-0001")
     pick = page.locator('[data-testid="stSelectbox"]').filter(
         has=page.locator('[data-testid="stWidgetLabel"]', has_text="Open patient")).first
     pick.locator('[role="combobox"], input').first.click()
