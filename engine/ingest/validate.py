@@ -27,7 +27,7 @@ from engine.privacy import (IdentifierFinding, KAnonymity, detect_identifier_val
                             pseudonymiser, scrub_text)
 from engine.store import Database
 from engine.store import records as record_rows
-from engine.unit_text import count_noun
+from engine.unit_text import count_noun, readable_unit, with_unit
 
 ACTIONS: dict[str, tuple[str, ...]] = {
     "ragged": ("drop", "cancel"),
@@ -309,7 +309,8 @@ def validate_source(db: Database, source: Source, mapping: dict[str, Any], *, ou
         parts = numeric_values.get(col) or summary_values.get(col)
         vals = np.concatenate(parts) if parts else None
         finite = vals[np.isfinite(vals)] if vals is not None else None
-        stored = (f"{obs.name} [{obs.code}] ({obs.unit})" if obs and obs.unit else obs.name if obs else
+        stored = (f"{obs.name} [{obs.code}]" + (f" ({readable_unit(obs.unit)})" if readable_unit(obs.unit) else "")
+                  if obs and obs.unit else obs.name if obs else
                   {"identifier": "removed" if entry["deid"] == "remove" else "pseudonymised",
                    "ignore": "not imported"}.get(entry["field"], entry["field"]))
         ctype = ("number" if vals is not None else "date" if col in plan.date_formats else "text")
@@ -395,13 +396,12 @@ def _message(cls: str, col: str, rows: np.ndarray, plan: Plan) -> str:
     if cls == "unit_mixup" and obs:
         from engine.ingest.units import ALT_UNITS
         alt = next(a for a in ALT_UNITS[obs.concept_key] if a.suspect)
-        return (f"Column '{col}': {n} {'looks' if one else 'look'} like {alt.unit} instead of {obs.unit} "
-                f"({where}); fix converts them "
-                f"to {obs.unit}.")
+        return (f"Column '{col}': {n} {'looks' if one else 'look'} like {readable_unit(alt.unit)} instead of "
+                f"{readable_unit(obs.unit)} ({where}); fix converts them to {readable_unit(obs.unit)}.")
     if cls == "out_of_range":
         if obs and obs.plausible:
-            return (f"Column '{col}': {n} outside the plausible range {_fmt(obs.plausible[0])}-"
-                    f"{_fmt(obs.plausible[1])} {obs.unit} ({where}).")
+            return (f"Column '{col}': {n} outside the plausible range "
+                    f"{with_unit(f'{_fmt(obs.plausible[0])}-{_fmt(obs.plausible[1])}', obs.unit)} ({where}).")
         return f"Column '{col}': {n} outside the plausible range 0-120 years ({where})."
     if cls == "formula":
         what = "is a spreadsheet formula" if one else "are spreadsheet formulas"

@@ -93,3 +93,14 @@ def test_summary_range_is_the_value_as_written_not_float32_noise(fresh_db):
     _, report = _validate(fresh_db, rf.csv_bytes(df))
     col = next(c for c in report.columns if c.column == "oldpeak")
     assert col.type == "number" and col.maximum == 6.2 and repr(col.maximum) == "6.2"
+
+
+def test_report_units_read_as_people_write_them(fresh_db):
+    df = rf.framingham_frame(60)
+    df["sysBP"] = df["sysBP"].astype(float)
+    df.loc[4, "sysBP"] = 900.0  # synthetic: an impossible systolic pressure
+    _, report = _validate(fresh_db, rf.csv_bytes(df))
+    sbp = next(c for c in report.columns if c.column == "sysBP")
+    assert sbp.stored_as.endswith("(mmHg)")
+    out = next(p for p in report.problems if p.cls == "out_of_range" and p.column == "sysBP")
+    assert "50-300 mmHg" in out.message and "mm[Hg]" not in out.message
