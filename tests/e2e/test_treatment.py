@@ -34,6 +34,7 @@ def test_clinician_metformin_blocked_by_egfr_25_and_decision_recorded(page, e2e_
 
     blocked = page.locator(".st-key-tx_blocked_ada2020_t2d_metformin-initial")
     blocked.get_by_text("Blocked: Metformin").wait_for()
+    blocked.get_by_text("eGFR below 30").wait_for()  # the reason renders after the heading under load
     text = blocked.inner_text()
     assert "eGFR below 30" in text and "value 25" in text
     assert page.locator(".st-key-tx_option_ada2020_t2d_metformin-initial").count() == 0
