@@ -13,7 +13,8 @@ import sys
 
 from engine.errors import EngineError
 
-COMMANDS = ["seed", "users", "audit", "treatment", "tokens", "models", "predict", "ingest", "imaging", "backup"]
+COMMANDS = ["seed", "users", "audit", "treatment", "tokens", "models", "predict", "ingest", "imaging", "backup",
+            "capacity"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ PAGE_DESCRIPTIONS: dict[str, str] = {
     "explore": "Cohorts, Table 1, hypothesis tests, regression, survival, clustering and data quality.",
     "models": "Model versions, model cards, validation, training and promotion.",
     "admin": "Users and roles, the audit trail, and its export.",
+    "capacity": "Census forecast, bed sizing and the nurse roster, from your unit's admissions.",
 }
 
 

@@ -17,6 +17,14 @@ def _env_path(name: str, default: Path) -> Path:
     return Path(value).expanduser() if value else default
 
 
+def _shared_data(name: str) -> Path:
+    """The shared data folder ``name``: beside the repository, or beside the folder of worktrees."""
+    for base in (REPO_ROOT.parent, REPO_ROOT.parent.parent):
+        if (base / "shared" / "data" / name).is_dir():
+            return base / "shared" / "data" / name
+    return REPO_ROOT.parent / "shared" / "data" / name
+
+
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value else default
@@ -62,6 +70,15 @@ class Settings:
     # Imaging: torch intra-op threads for single-image inference. One thread is as fast as two for a
     # 128 px image on an idle machine and over 10x faster when the cores are shared (measured here).
     imaging_threads: int = field(default_factory=lambda: _env_int("CLINSIGHT_IMAGING_THREADS", 1))
+    # Capacity planning (issue 17): the real ICU length-of-stay default, the units an export may name,
+    # simulation sizes and the roster solver's limits.
+    capacity_physionet_dir: Path = field(
+        default_factory=lambda: _env_path("CLINSIGHT_PHYSIONET2012", _shared_data("physionet2012")))
+    capacity_units: tuple[str, ...] = ("ICU", "CCU", "CSRU", "MICU", "SICU", "HDU")
+    capacity_forecast_reps: int = field(default_factory=lambda: _env_int("CLINSIGHT_CAPACITY_REPS", 300))
+    capacity_bed_sim_arrivals: int = 40_000  # per simulated bed count on the page (CI shown)
+    capacity_roster_seconds: int = field(default_factory=lambda: _env_int("CLINSIGHT_ROSTER_SECONDS", 20))
+    capacity_roster_workers: int = 2
 
 
 def get_settings() -> Settings:

@@ -14,7 +14,9 @@ from engine import audit
 from engine.errors import AuthError, NotFoundError
 from engine.labs import annotate, trend_rows
 from engine.roles import can
+from engine.terminology import rules_note
 from engine.store import Database
+from engine.store import clinical as clinical_rows
 from engine.store import patients as patient_rows
 from engine.store import records as record_rows
 
@@ -86,8 +88,42 @@ def view_patient(db: Database, pseudo_id: str, *, username: str, role: str) -> d
         "patient": {k: patient[k] for k in ("pseudo_id", "source", "sex", "age", "age_group", "birth_year")},
         "observations": observations,  # each with its cited reference range and where the value falls
         "trends": trend_rows(observations),  # only what has two or more dated values
-        "conditions": patient_rows.conditions_for(db, patient["id"]),
+        "conditions": [{**c, "rules": rules_note(c["code"], c["system"])}
+                       for c in patient_rows.conditions_for(db, patient["id"])],
         "medications": patient_rows.medications_for(db, patient["id"]),
         "allergies": patient_rows.allergies_for(db, patient["id"]),
+        "encounters": clinical_rows.encounters_for(db, patient["id"]),
+        "immunizations": clinical_rows.immunizations_for(db, patient["id"]),
+        "procedures": clinical_rows.procedures_for(db, patient["id"]),
         "predictions": predictions,
     }
+
+
+def build_timeline_figure(record: dict[str, Any]):
+    """Encounters as bars over (shifted) time, with procedures and immunizations as markers; None when the
+    record has no dated encounter (dates generalised to the year cannot be drawn as intervals)."""
+    import plotly.graph_objects as go
+
+    def when(value: Any) -> str | None:
+        return value if isinstance(value, str) and len(value) >= 10 else None
+
+    encounters = [e for e in record.get("encounters") or [] if when(e["period_start"])]
+    if not encounters:
+        return None
+    fig = go.Figure()
+    for klass in sorted({e["class_code"] or "unknown" for e in encounters}):
+        rows = [e for e in encounters if (e["class_code"] or "unknown") == klass]
+        fig.add_trace(go.Scatter(
+            x=[v for e in rows for v in (e["period_start"], when(e["period_end"]) or e["period_start"], None)],
+            y=[klass for _ in rows for _ in range(3)], mode="lines+markers", name=f"encounter {klass}",
+            line={"width": 10}, hovertext=[t for e in rows for t in [e["type_display"] or klass] * 3]))
+    for key, field, label in (("procedures", "performed_start", "procedure"),
+                              ("immunizations", "occurrence", "immunization")):
+        rows = [r for r in record.get(key) or [] if when(r[field])]
+        if rows:
+            fig.add_trace(go.Scatter(x=[r[field] for r in rows], y=[label] * len(rows), mode="markers",
+                                     name=label, hovertext=[r["display"] or r["code"] for r in rows],
+                                     marker={"size": 10, "symbol": "diamond"}))
+    fig.update_layout(title="Encounters, procedures and immunizations (dates shifted per patient)",
+                      xaxis_title="date (shifted)", yaxis_title=None, height=320)
+    return fig

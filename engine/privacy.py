@@ -12,10 +12,18 @@ from engine.errors import InputError
 SAFE_HARBOR_MAX_AGE = 89
 
 
+OVER_89_GROUP = "90+"
+# Analysis-only stand-in for "90 or older" (see ``top_code_ages``): the store never holds an age over 89.
+TOP_CODED_AGE = 90.0
+TOP_CODED_FLAG = "age_90_or_older"
+
+
 def generalise_age(age: float | None) -> tuple[float | None, str | None]:
     """Return (age kept, age group): ages over 89 are dropped and grouped as "90+".
 
-    Other ages are kept and also given a 10-year band for k-anonymity and display.
+    Other ages are kept and also given a 10-year band for k-anonymity and display. The store keeps
+    exactly this (age NULL, group "90+"); analyses use :func:`top_code_ages` so those patients are
+    not silently left out.
     """
     if age is None:
         return None, None
@@ -26,9 +34,28 @@ def generalise_age(age: float | None) -> tuple[float | None, str | None]:
         # Found by fuzzing: -inf crashed with a ValueError; a negative or infinite age is an input error.
         raise InputError("An age must be a number of years from 0 upwards.")
     if age > SAFE_HARBOR_MAX_AGE:
-        return None, "90+"
+        return None, OVER_89_GROUP
     low = int(age // 10) * 10
     return float(age), f"{low}-{low + 9}"
+
+
+def top_code_ages(frame):
+    """An analysis frame in which patients stored as "90+" (age missing) get age 90 and the 0/1 flag
+    column ``age_90_or_older``; returns (frame, how many were top-coded).
+
+    Safe Harbor allows ages over 89 only as one "90 or older" category. Coding that category as 90 (the
+    category's lower bound) lets Cox models, clustering and tests keep these patients instead of dropping
+    them as missing; the flag says which ages mean "90 or older", and the store, displays and exports keep
+    "90+" (``age_group``). Frames without ``age`` / ``age_group`` or without such patients are unchanged.
+    """
+    if "age" not in frame.columns or "age_group" not in frame.columns:
+        return frame, 0
+    over = frame["age"].isna() & frame["age_group"].eq(OVER_89_GROUP)
+    if not over.any():
+        return frame, 0
+    coded = frame.assign(age=frame["age"].astype(float).where(~over, TOP_CODED_AGE))
+    coded[TOP_CODED_FLAG] = over.astype(int)
+    return coded, int(over.sum())
 
 
 # --- Identifier detection, pseudonymisation and generalisation for imports (issue 3) ------------------
@@ -194,3 +221,86 @@ def compute_k_anonymity(records: Iterable[tuple[int, tuple]], quasi_identifiers:
     violating = [row for row, key in items if counts[key] < target]
     return KAnonymity(min(counts.values()), target, tuple(quasi_identifiers), len(counts), violating[:1000],
                       len(violating))
+
+
+# --- File names (issue 18) ---------------------------------------------------------------------------------
+#
+# Exports are named after the patient as often as after their content ("Given123_Family456_<uuid>.json",
+# "smith_john_labs.csv"). Detecting names is a losing game (any word can be a surname), so a file name is
+# kept only word by word from a closed vocabulary of words that describe content; every other run of
+# characters (names, numbers such as record numbers or dates, UUIDs) becomes one placeholder.
+
+SAFE_FILE_WORDS = frozenset({
+    # words that describe a file's content (never initials, titles or words that are also common names)
+    "labs", "lab", "results", "result", "vitals", "vital", "signs", "notes", "note", "export", "exports", "extract",
+    "data", "dataset", "cohort", "cohorts", "records", "record", "report", "reports", "import", "upload", "file",
+    "sample", "samples", "test", "tests", "demo", "synthetic", "deidentified", "deid", "anonymised", "anonymized",
+    "pseudonymised", "pseudonymized", "summary", "admissions", "admission", "discharges", "discharge", "icu",
+    "clinic", "outpatient", "inpatient", "bloods", "chemistry", "haematology", "hematology", "diagnoses",
+    "diagnosis", "problems", "meds", "drugs", "prescriptions", "observations", "observation", "conditions",
+    "condition", "medications", "medication", "encounters", "encounter", "allergies", "allergy", "immunizations",
+    "immunization", "immunisations", "procedures", "procedure", "patients", "patient", "claims", "claim", "bundle",
+    "bundles", "fhir", "bulk", "ndjson", "resources", "resource", "files", "more", "r4", "hl7", "csv", "xlsx",
+    "tsv", "parquet", "json", "sheet", "table", "xray", "cxr", "chest", "frontal", "lateral", "ct", "mri", "dicom",
+    "dcm", "image", "images", "scan", "film", "heart", "cardiac", "cardiology", "diabetes", "glucose", "hba1c",
+    "lipids", "cholesterol", "bp", "ecg", "final", "draft", "new", "old", "copy", "latest", "all", "full", "daily",
+    "weekly", "monthly", "batch", "part", "of", "and", "the", "for", "version", "medicationrequest",
+    "medicationstatement", "allergyintolerance", "diagnosticreport", "documentreference", "careplan", "careteam",
+    "explanationofbenefit", "imagingstudy", "device", "supplydelivery", "goal", "organization", "practitioner",
+    "practitionerrole", "location", "provenance", "medicationadministration",
+})
+SAFE_FILE_EXTENSIONS = frozenset({"csv", "tsv", "txt", "json", "ndjson", "xlsx", "xls", "parquet", "png", "jpg",
+                                  "jpeg", "dcm", "dicom", "gz", "zip"})
+_FILE_TOKEN = re.compile(r"\[name\]|\[number\]|[^\W\d_]+|\d+|[^\w\[]+|[\[_]")
+_FILE_SEPARATORS = frozenset("_-. ,")
+
+
+def safe_file_name(name: str | None) -> str | None:
+    """``name`` (any path) reduced to its base name with every word outside a safe vocabulary replaced.
+
+    Why an allow-list: names, record numbers, dates and UUIDs in file names have no reliable shape, but the
+    words that describe a file's content are few. Each run of removed words and digits becomes ``[name]``
+    when it held letters and ``[number]`` when it held only digits. Returns None for an empty name.
+    """
+    if not name:
+        return None
+    base = re.split(r"[\\/]", str(name))[-1].strip()
+    if not base:
+        return None
+    stem, dot, ext = base.rpartition(".")
+    if not dot or ext.lower() not in SAFE_FILE_EXTENSIONS:
+        stem, ext = base, ""
+    if stem.lower().endswith(".ndjson"):  # "Observation.ndjson.gz"
+        stem, ext = stem[:-7], "ndjson." + ext
+    out: list[str] = []
+    run: list[str] = []  # removed tokens waiting to become one placeholder
+
+    def flush() -> None:
+        if run:
+            out.append("[name]" if any(t.isalpha() for t in run) else "[number]")
+            run.clear()
+
+    pending = ""  # a separator after a removed run: dropped if the run goes on ("Given123_Family456")
+    for token in _FILE_TOKEN.findall(stem):
+        if token in ("[name]", "[number]"):  # already removed (the function is idempotent)
+            pending = ""
+            run.append("x" if token == "[name]" else "0")
+        elif token.isalpha() and token.isascii() and token.lower() in SAFE_FILE_WORDS:
+            flush()
+            out.append(pending + token.lower())
+            pending = ""
+        elif token.isalnum():
+            pending = ""
+            run.append(token)
+        else:
+            sep = token if set(token) <= _FILE_SEPARATORS else "_"
+            if run:
+                pending = sep
+            else:
+                out.append(sep)
+    flush()
+    out.append(pending)
+    # A camel-cased or glued word ("SmithLabs") is one alphabetic token: not in the list, so removed whole.
+    text = re.sub(r"(\[(?:name|number)\])(?:[_\-. ]*\[(?:name|number)\])+", "[name]", "".join(out))
+    text = text.strip("_-. ") or "[name]"
+    return f"{text}.{ext.lower()}" if ext else text

@@ -5,7 +5,7 @@ rights cannot drift between them. Page keys are the fixed URL paths.
 """
 from __future__ import annotations
 
-ROLES: tuple[str, ...] = ("clinician", "analyst", "admin")
+ROLES: tuple[str, ...] = ("clinician", "analyst", "admin", "manager")
 
 # page url path -> roles allowed. "" is the home page.
 PAGE_ROLES: dict[str, frozenset[str]] = {
@@ -18,6 +18,7 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
     "treatment": frozenset({"clinician", "admin"}),
     "models": frozenset({"analyst", "admin"}),
     "admin": frozenset({"admin"}),
+    "capacity": frozenset({"manager", "admin"}),  # issue 17: unit managers see only Home and Capacity
 }
 
 # Fine-grained actions inside pages and on the command line / API.
@@ -42,6 +43,9 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "treatment.export": frozenset({"clinician", "admin"}),
     "explore.export": frozenset({"analyst", "admin"}),
     "explore.cohort_save": frozenset({"analyst", "admin"}),
+    "capacity.plan": frozenset({"manager", "admin"}),
+    "capacity.scenario_save": frozenset({"manager", "admin"}),
+    "capacity.export": frozenset({"manager", "admin"}),
 }
 
 

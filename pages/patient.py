@@ -6,7 +6,7 @@ import plotly.express as px
 import streamlit as st
 
 from engine.errors import EngineError
-from engine.patient_record import filter_options, find_patients, view_patient
+from engine.patient_record import build_timeline_figure, filter_options, find_patients, view_patient
 from engine.store import open_db
 from engine.unit_text import count_noun, format_number, readable_unit
 from pages.components.session import SELECTED_PATIENT_KEY, require_page
@@ -99,9 +99,16 @@ def _render_record(record: dict) -> None:
         st.dataframe(pd.DataFrame(record["conditions"]), hide_index=True, key="patient_conditions")
     else:
         st.caption("No conditions recorded.")
-    if record["medications"]:
-        st.markdown("**Medications**")
-        st.dataframe(pd.DataFrame(record["medications"]), hide_index=True, key="patient_medications")
+    timeline = build_timeline_figure(record)
+    if timeline is not None:
+        st.plotly_chart(timeline, key="patient_timeline")
+    for key, title in (("medications", "Medications"), ("allergies", "Allergies and intolerances"),
+                       ("encounters", "Encounters"), ("immunizations", "Immunizations"),
+                       ("procedures", "Procedures")):
+        rows = record.get(key) or []
+        if rows:
+            st.markdown(f"**{title}**")
+            st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"patient_{key}")
     st.markdown("**Past predictions and feedback**")
     if record["predictions"]:
         rows = []

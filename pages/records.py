@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import time
-from pathlib import PurePath
 
 import pandas as pd
 import streamlit as st
 
 from engine.errors import EngineError
-from engine.ingest import (ACTIONS, CLASS_LABELS, DEID_ACTIONS, FIELDS, import_source, open_source, propose_mapping,
-                           rollback_version, validate_source)
-from engine.ingest.records import list_versions, load_named_mapping, mapping_names, save_named_mapping
+from engine.ingest import (ACTIONS, CLASS_LABELS, DEID_ACTIONS, FIELDS, import_source, open_fhir_files, open_source,
+                           propose_mapping, rollback_version, validate_source)
+from engine.ingest.records import (default_dataset_name, list_versions, load_named_mapping, mapping_names,
+                                   save_named_mapping)
 from engine.ingest.validate import ACTION_HELP
 from engine.store import open_db
 from engine.unit_text import count_noun
@@ -36,21 +36,32 @@ def render() -> None:
 
 def _render_import(user) -> None:
     st.subheader("1. Upload")
-    upload = st.file_uploader("File to import", type=["csv", "tsv", "txt", "xlsx", "parquet", "json"],
+    upload = st.file_uploader("File to import", type=["csv", "tsv", "txt", "xlsx", "parquet", "json", "ndjson"],
                               key="records_upload")
-    if upload is None:
+    bulk = st.file_uploader("Or several FHIR files imported together (a FHIR Bulk Data export: one NDJSON file "
+                            "per resource type)", type=["ndjson", "json"], accept_multiple_files=True,
+                            key="records_bulk")
+    if upload is None and not bulk:
         st.session_state.pop(STATE, None)
         return
-    identity = (upload.name, upload.size, getattr(upload, "file_id", None))
+    if upload is not None and bulk:
+        st.error("Upload one file, or several FHIR files together, not both.")
+        return
+    files = [upload] if upload is not None else list(bulk)
+    identity = tuple((f.name, f.size, getattr(f, "file_id", None)) for f in files)
     state = st.session_state.get(STATE)
     if state is None or state["key"] != identity:
         try:
-            source = open_source(upload.getvalue(), file_name=upload.name)
+            if upload is not None:
+                source, name = open_source(upload.getvalue(), file_name=upload.name), upload.name
+            else:
+                source = open_fhir_files([(f.name, f.getvalue()) for f in files])
+                name = ", ".join(f.name for f in files)  # scrubbed word by word when stored
         except EngineError as exc:
             st.error(str(exc))
             st.session_state.pop(STATE, None)
             return
-        state = {"key": identity, "source": source, "name": upload.name, "report": None, "result": None}
+        state = {"key": identity, "source": source, "name": name, "report": None, "result": None}
         st.session_state[STATE] = state
     source = state["source"]
     st.caption(f"Format: **{source.format}** ({', '.join(f'{k}: {v}' for k, v in source.details.items())}); "
@@ -91,8 +102,10 @@ def _render_import(user) -> None:
         decisions[cls] = st.selectbox(f"{CLASS_LABELS[cls].capitalize()} ({count_noun(count, 'row')})", ACTIONS[cls],
                                       key=f"records_decide_{cls}",
                                       format_func=lambda a: f"{a}: {ACTION_HELP[a]}")
-    default_name = PurePath(state["name"]).stem or "import"
-    dataset = st.text_input("Dataset name", value=default_name, key="records_dataset")
+    if "default_dataset" not in state:
+        with open_db() as db:
+            state["default_dataset"] = default_dataset_name(db)  # never the file name: it may name the patient
+    dataset = st.text_input("Dataset name", value=state["default_dataset"], key="records_dataset")
     left, right = st.columns(2)
     if right.button("Cancel", key="records_cancel", icon=":material/cancel:"):
         st.session_state.pop(STATE, None)

@@ -10,23 +10,27 @@ from __future__ import annotations
 
 import getpass
 import json
-import re
 from pathlib import Path
 
 from engine.errors import InputError
 from engine.ingest import (DEFAULT_DECISIONS, import_source, open_source, propose_mapping, rollback_version,
                            validate_source)
-from engine.ingest.records import list_versions
+from engine.ingest.records import default_dataset_name, list_versions
+from engine.ingest.sources import fhir_files_in, open_fhir_files
+from engine.privacy import safe_file_name
 from engine.store import open_db, transaction
 from engine.store import records as record_rows
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("ingest", help="import a CSV / Excel / Parquet / FHIR file as a dataset version")
-    parser.add_argument("file", help="the file to import (format is sniffed from its content)")
+    parser.add_argument("file", nargs="+",
+                        help="the file to import (format is sniffed from its content); several FHIR NDJSON/JSON files "
+                             "or a folder of them (a FHIR Bulk Data export) are imported together as one version")
     parser.add_argument("--mapping", help="name of a saved column mapping to use")
     parser.add_argument("--save-mapping", metavar="NAME", help="save the mapping used under this name")
-    parser.add_argument("--dataset", help="dataset name (default: the file name without extension)")
+    parser.add_argument("--dataset", help="dataset name (default: import-YYYY-MM-DD-N; never the file name, "
+                                          "which may carry the patient's name)")
     parser.add_argument("--user", default=None, help="who is importing (recorded in the audit trail)")
     parser.add_argument("--outliers", choices=("zscore", "iqr"), default="zscore")
     parser.add_argument("--decide", action="append", default=[], metavar="CLASS=ACTION",
@@ -65,12 +69,23 @@ def _user(value: str | None) -> str:
         return "cli"
 
 
+def _open(items: list[str]):
+    """(source, file name to record): one file as sniffed, or several FHIR files / a bulk-export folder."""
+    paths = [Path(p) for p in items]
+    if len(paths) == 1 and not paths[0].is_dir():
+        return open_source(paths[0]), paths[0].name
+    if len(paths) == 1:
+        paths = fhir_files_in(paths[0])
+    names = [safe_file_name(p.name) or "?" for p in paths]
+    label = ", ".join(names[:30]) + (" and more" if len(names) > 30 else "")
+    return open_fhir_files(paths), label
+
+
 def run_ingest(args) -> int:
-    path = Path(args.file)
     decisions = _decisions(args.decide)
-    source = open_source(path)
-    dataset = args.dataset or re.sub(r"[^A-Za-z0-9_.-]+", "-", path.stem).strip("-") or "import"
+    source, file_name = _open(args.file)
     with open_db() as db:
+        dataset = args.dataset or default_dataset_name(db)
         if args.mapping:
             mapping = record_rows.load_mapping(db, args.mapping)
             if mapping is None:
@@ -79,12 +94,15 @@ def run_ingest(args) -> int:
             mapping = propose_mapping(source.columns, source.preview(200))
         report = validate_source(db, source, mapping, outlier_method=args.outliers)
         if args.dry_run:
-            print(json.dumps(report.to_dict(20), indent=2, default=str))
+            shown = report.to_dict(20)
+            if source.fhir is not None:  # resources beyond the table, and the ones skipped, by type
+                shown["fhir"] = source.fhir.summary()
+            print(json.dumps(shown, indent=2, default=str))
             return 0
         user = _user(args.user)
         try:
             result = import_source(db, source, report, decisions, dataset=dataset, username=user,
-                                   file_name=path.name)
+                                   file_name=file_name)
         except InputError as exc:
             if str(exc).startswith("Import cancelled"):
                 raise InputError(f"{exc} To import anyway, choose with --decide CLASS=ACTION (see --help).") from None

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from engine.errors import InputError
+from engine.privacy import safe_file_name
 
 
 def register(subparsers) -> None:
@@ -20,7 +21,7 @@ def run(args) -> int:
 
     path = Path(args.input)
     if not path.is_file():
-        raise InputError(f"The input file '{path.name}' does not exist.")
+        raise InputError(f"The input file '{safe_file_name(path.name)}' does not exist.")
     try:
         record = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

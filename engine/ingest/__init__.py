@@ -11,10 +11,10 @@ command line in one go):
 """
 from engine.ingest.importer import ImportResult, import_source, rollback_version
 from engine.ingest.mapping import DEID_ACTIONS, FIELDS, check_mapping, propose_mapping
-from engine.ingest.sources import Source, open_source
+from engine.ingest.sources import Source, open_fhir_files, open_source
 from engine.ingest.validate import (ACTIONS, CLASS_LABELS, DEFAULT_DECISIONS, ValidationReport, check_decisions,
                                     validate_source)
 
 __all__ = ["ACTIONS", "CLASS_LABELS", "DEFAULT_DECISIONS", "DEID_ACTIONS", "FIELDS", "ImportResult", "Source",
-           "ValidationReport", "check_decisions", "check_mapping", "import_source", "open_source", "propose_mapping",
-           "rollback_version", "validate_source"]
+           "ValidationReport", "check_decisions", "check_mapping", "import_source", "open_fhir_files", "open_source",
+           "propose_mapping", "rollback_version", "validate_source"]

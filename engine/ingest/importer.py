@@ -9,7 +9,7 @@ one ``executemany`` per table per chunk.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from itertools import repeat
 from typing import Any
@@ -20,9 +20,11 @@ import pandas as pd
 from engine import audit
 from engine.errors import InputError, IntegrityError, NotFoundError
 from engine.ingest.prepare import ZIP3_CODE, build_plan, prepare_chunk
+from engine.ingest.resources import write_resources
 from engine.ingest.sources import Source
 from engine.ingest.validate import ProgressFn, ValidationReport, check_decisions
-from engine.privacy import date_shift_days, generalise_age, new_pseudonym_key, pseudonymiser, scrub_text
+from engine.privacy import (date_shift_days, generalise_age, new_pseudonym_key, pseudonymiser, safe_file_name,
+                            scrub_text)
 from engine.store import Database, transaction, utcnow
 from engine.store import datasets as dataset_rows
 from engine.store import patients as patient_rows
@@ -48,16 +50,35 @@ class ImportResult:
     rows_dropped: int
     rows_flagged: int
     values_converted: int
+    # FHIR inputs (issue 18): the resources beyond the table, and what was not used, never silently.
+    encounters: int = 0
+    allergies: int = 0
+    immunizations: int = 0
+    procedures: int = 0
+    conditions_not_used: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         merged = (f", {count_noun(self.patients_merged, 'existing patient')} updated" if self.patients_merged
                   else "")
-        return (f"Imported dataset '{self.dataset}' version {self.version}: "
+        text = (f"Imported dataset '{self.dataset}' version {self.version}: "
                 f"{count_noun(self.patients_added, 'new patient')}{merged}, "
                 f"{count_noun(self.observations, 'observation')}, {count_noun(self.conditions, 'condition')}, "
-                f"{count_noun(self.medications, 'medication')}; {count_noun(self.rows_dropped, 'row')} dropped, "
-                f"{count_noun(self.rows_flagged, 'value')} flagged, {count_noun(self.values_converted, 'value')} "
-                "converted to canonical units.")
+                f"{count_noun(self.medications, 'medication')}")
+        extra = [count_noun(n, noun, plural) for n, noun, plural in (
+            (self.encounters, "encounter", None), (self.allergies, "allergy", "allergies"),
+            (self.immunizations, "immunization", None), (self.procedures, "procedure", None)) if n]
+        text += (", " + ", ".join(extra) if extra else "") + (
+            f"; {count_noun(self.rows_dropped, 'row')} dropped, {count_noun(self.rows_flagged, 'value')} flagged, "
+            f"{count_noun(self.values_converted, 'value')} converted to canonical units.")
+        if self.conditions_not_used:
+            text += (f" {count_noun(self.conditions_not_used, 'condition')} "
+                     f"{'is' if self.conditions_not_used == 1 else 'are'} stored and shown but not used by the rules "
+                     "(neither ICD-10-CM nor in the SNOMED CT map).")
+        if self.skipped:
+            text += " Skipped, not used by ClinSight: " + ", ".join(
+                f"{n:,} {kind}" for kind, n in sorted(self.skipped.items())) + "."
+        return text
 
 
 def ensure_pseudonym_key(db: Database) -> str:
@@ -97,6 +118,7 @@ def import_source(db: Database, source: Source, report: ValidationReport, decisi
     if not dataset:
         raise InputError("Give the dataset a name.")
     chosen = check_decisions(report, decisions)
+    file_name = safe_file_name(file_name)  # a file name may carry the patient's name: kept only word by word
     reference = reference or datetime.now(timezone.utc).date()
     plan = build_plan(report.mapping, set(report.numeric_columns))
     plan.date_formats.update(report.date_formats)
@@ -121,6 +143,7 @@ def import_source(db: Database, source: Source, report: ValidationReport, decisi
         next_id = record_rows.next_patient_id(db)
         seen = _SeenPatients()
         merged: set[int] = set()
+        fhir_rowids: dict[str, int] = {}  # raw FHIR patient id -> row id, to link the resources beyond the table
         done = 0
         for chunk in source.iter_chunks():
             prep = prepare_chunk(chunk, plan, reference)
@@ -173,6 +196,8 @@ def import_source(db: Database, source: Source, report: ValidationReport, decisi
                 pid[kept[unfound]] = ids2
                 record_rows.insert_patients_with_ids(db, new_patients)
                 counts["added"] += len(new_patients)
+                if source.fhir is not None:
+                    fhir_rowids.update((raw_ids[i], int(pid[i])) for i in kept if raw_ids[i] is not None)
             shifts = None
             if plan.time and plan.time_deid == "shift":
                 cache: dict[str, int] = {}
@@ -195,13 +220,36 @@ def import_source(db: Database, source: Source, report: ValidationReport, decisi
             if progress:
                 progress("import", done, max(report.n_rows, done))
         counts["merged"] = len(merged)
+        fhir_counts: dict[str, int] = {}
+        if source.fhir is not None:
+            mode = plan.time_deid if plan.time else "shift"
+            fhir_counts = dict(write_resources(db, source.fhir, fhir_rowids, version_id=version_id, key=key,
+                                               date_mode=mode))
+            counts["cond"] += fhir_counts.pop("conditions", 0)
+            counts["meds"] += fhir_counts.pop("medications", 0)
+            counts.update(fhir_counts)
+            stored_report["fhir"] = source.fhir.summary()
         stored_report["result"] = dict(counts)
         record_rows.set_version_report(db, version_id, stored_report, counts["added"] + counts["merged"])
         audit.record(db, username=username, action="records.import", target_type="dataset_version",
-                     target_id=version_id, details={"dataset": dataset, "version": version, "sha256": source.sha256,
-                                                    "rows": report.n_rows, **counts, "decisions": chosen})
+                     target_id=version_id, details={"dataset": dataset, "version": version, "file": file_name,
+                                                    "sha256": source.sha256, "rows": report.n_rows, **counts,
+                                                    "decisions": chosen,
+                                                    **({"fhir": source.fhir.summary()} if source.fhir else {})})
     return ImportResult(dataset, version_id, version, counts["added"], counts["merged"], counts["obs"],
-                        counts["cond"], counts["meds"], counts["dropped"], counts["flagged"], counts["converted"])
+                        counts["cond"], counts["meds"], counts["dropped"], counts["flagged"], counts["converted"],
+                        encounters=counts.get("encounters", 0), allergies=counts.get("allergies", 0),
+                        immunizations=counts.get("immunizations", 0), procedures=counts.get("procedures", 0),
+                        conditions_not_used=counts.get("conditions_not_used", 0),
+                        skipped=_skipped(source, counts.get("not_linked", 0)))
+
+
+def _skipped(source: Source, not_linked: int) -> dict[str, int]:
+    """FHIR resources not used, by type, plus those whose patient was not imported (a dropped row, say)."""
+    skipped = dict(source.fhir.skipped) if source.fhir is not None else {}
+    if not_linked:
+        skipped["resources whose patient was not imported"] = not_linked
+    return skipped
 
 
 class _SeenPatients:

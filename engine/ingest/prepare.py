@@ -7,6 +7,7 @@ touches the store.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -139,7 +140,13 @@ def parse_dates(series: pd.Series, fmt: str | None = None) -> tuple[np.ndarray, 
     present = s.notna()
     best: tuple[int, pd.Series, str] | None = None
     for candidate in ([fmt] if fmt else DATE_FORMATS):
-        parsed = pd.to_datetime(s, errors="coerce", format=candidate)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # mixed offsets: handled just below
+            parsed = pd.to_datetime(s, errors="coerce", format=candidate)
+        if not pd.api.types.is_datetime64_any_dtype(parsed):
+            # Mixed UTC offsets (FHIR times across a daylight-saving change, or with and without a zone):
+            # pandas gives objects; read them all as instants in UTC instead.
+            parsed = pd.to_datetime(s, errors="coerce", format=candidate, utc=True)
         ok = int(parsed.notna().sum())
         if best is None or ok > best[0]:
             best = (ok, parsed, candidate)

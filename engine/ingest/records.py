@@ -7,12 +7,14 @@ page and the command line.
 from __future__ import annotations
 
 import json
+from datetime import date, datetime, timezone
 from typing import Any
 
 from engine import audit
 from engine.errors import InputError
 from engine.store import Database, transaction
 from engine.store import records as record_rows
+from engine.store.patients import list_dataset_names
 
 
 def list_versions(db: Database) -> list[dict[str, Any]]:
@@ -55,3 +57,14 @@ def load_named_mapping(db: Database, name: str) -> dict[str, Any]:
 
 def mapping_names(db: Database) -> list[str]:
     return [m["name"] for m in record_rows.list_mappings(db)]
+
+
+def default_dataset_name(db: Database, today: date | None = None) -> str:
+    """A neutral name for an import (``import-2026-11-30-1``): never the file name, which may name the patient."""
+    today = today or datetime.now(timezone.utc).date()
+    prefix = f"import-{today.isoformat()}-"
+    taken = {n for n in list_dataset_names(db) if n.startswith(prefix)}
+    n = 1
+    while f"{prefix}{n}" in taken:
+        n += 1
+    return f"{prefix}{n}"

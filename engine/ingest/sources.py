@@ -28,6 +28,7 @@ import pandas as pd
 
 from engine.config import get_settings
 from engine.errors import InputError
+from engine.privacy import safe_file_name
 
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", ".", "-", "#n/a", "missing"})
 DELIMITERS = (",", ";", "\t", "|")
@@ -60,6 +61,7 @@ class Source:
     _open: Any = field(repr=False)
     details: dict[str, Any] = field(default_factory=dict)
     row_estimate: int = 0
+    fhir: Any = None  # engine.ingest.fhir.FhirContent for FHIR inputs: the resources beyond the table
 
     def iter_chunks(self, chunk_rows: int | None = None) -> Iterator[Chunk]:
         return self._open(chunk_rows or get_settings().ingest_chunk_rows)
@@ -118,7 +120,7 @@ def _binary_opener(data: bytes | Path | str):
         return opener, len(raw), raw[:_SNIFF_BYTES], raw[-8:]
     path = Path(data)
     if not path.is_file():
-        raise InputError(f"There is no file at '{path.name}'.")
+        raise InputError(f"There is no file at '{safe_file_name(path.name)}'.")
 
     def opener() -> BinaryIO:
         return open(path, "rb")
@@ -442,22 +444,18 @@ def _open_parquet(opener, size: int, sha: str) -> Source:
 # --- FHIR R4 bundle ------------------------------------------------------------------------------------
 
 def _open_fhir(opener, size: int, sha: str) -> Source:
-    from engine.ingest.fhir import bundle_to_frame
+    from engine.ingest.fhir import fhir_content, read_fhir_json
 
     if size > get_settings().fhir_max_mb * 1024 * 1024:
         raise InputError(f"The JSON file is over the {get_settings().fhir_max_mb} MB limit for FHIR bundles.")
     with opener() as fh:
         raw = fh.read()
-    try:
-        doc = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise InputError("The JSON file is not UTF-8 encoded, as FHIR requires.") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"The file is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).") from None
-    except RecursionError:
-        raise InputError("The JSON file is nested too deeply to be a FHIR bundle.") from None
-    frame = bundle_to_frame(doc)
-    columns = _check_columns(list(frame.columns), "FHIR bundle")
+    return _fhir_source(fhir_content(read_fhir_json(raw, where="The JSON file")), size, sha)
+
+
+def _fhir_source(content, size: int, sha: str) -> Source:
+    frame = content.frame
+    columns = _check_columns(list(frame.columns), "FHIR input")
     frame.columns = columns
     rows = np.arange(2, len(frame) + 2, dtype=np.int64)
 
@@ -465,5 +463,51 @@ def _open_fhir(opener, size: int, sha: str) -> Source:
         for start in range(0, len(frame), chunk_rows):
             yield Chunk(frame.iloc[start:start + chunk_rows].reset_index(drop=True), rows[start:start + chunk_rows])
 
-    return Source("fhir", columns, sha, size, iter_chunks, {"resources": int(frame.attrs.get("resources", 0))},
-                  len(frame))
+    details = {"resources": int(sum(content.resources.values()))}
+    if content.skipped:
+        details["skipped (not used)"] = ", ".join(f"{k} {v:,}" for k, v in sorted(content.skipped.items()))
+    return Source("fhir", columns, sha, size, iter_chunks, details, len(frame), fhir=content)
+
+
+def open_fhir_files(paths: list[Path] | list[tuple[str, bytes]]) -> Source:
+    """Several FHIR files imported together as one dataset version: FHIR Bulk Data NDJSON (one file per
+    resource type, as ``$export`` writes it) and/or bundles. Items are paths or (file name, bytes) pairs.
+
+    Why together: an Observation file refers to patients in the Patient file, so they must be linked in one
+    import. The version's SHA-256 is taken over the files' own hashes in sorted order (file order does not
+    matter). Messages name a file by its position, never by its name (names may carry the patient's).
+    """
+    from engine.ingest.fhir import fhir_content, read_fhir_json
+
+    settings = get_settings()
+    if not paths:
+        raise InputError("No FHIR files were given.")
+    entries: list[dict] = []
+    hashes: list[str] = []
+    total = 0
+    for number, item in enumerate(paths, start=1):
+        if isinstance(item, tuple):
+            raw = item[1]
+        else:
+            if not Path(item).is_file():
+                raise InputError(f"File {number} of {len(paths)} does not exist or is not a file.")
+            raw = Path(item).read_bytes()
+        total += len(raw)
+        if total > settings.upload_limit_mb * 1024 * 1024:
+            raise InputError(f"The FHIR files are over the upload limit of {settings.upload_limit_mb} MB together.")
+        if not raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+            raise InputError(f"File {number} of {len(paths)} is not FHIR JSON or NDJSON (it does not start with '{{').")
+        entries.extend(read_fhir_json(raw, where=f"File {number} of {len(paths)}", single_resource_ok=True))
+        hashes.append(hashlib.sha256(raw).hexdigest())
+    sha = hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()
+    source = _fhir_source(fhir_content(entries), total, sha)
+    source.details["files"] = len(paths)
+    return source
+
+
+def fhir_files_in(directory: Path) -> list[Path]:
+    """The FHIR files of a bulk-export directory (``*.ndjson``, ``*.json``), in name order."""
+    files = sorted(p for p in Path(directory).iterdir() if p.is_file() and p.suffix.lower() in (".ndjson", ".json"))
+    if not files:
+        raise InputError("The folder holds no .ndjson or .json files to import.")
+    return files

@@ -5,11 +5,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from engine.store import Database, utcnow, where_clause
+from engine.terminology import SNOMED_SYSTEM, snomed_codes_for_icd_prefix
 
 PATIENT_COLUMNS = ("pseudo_id", "dataset_version_id", "source", "licence", "sex", "age", "age_group", "birth_year")
 OBSERVATION_COLUMNS = ("patient_id", "dataset_version_id", "code", "system", "name", "value_num", "value_text",
                        "unit", "time", "flag")
 CONDITION_COLUMNS = ("patient_id", "dataset_version_id", "code", "system", "display", "onset")
+FHIR_CONDITION_COLUMNS = CONDITION_COLUMNS + ("clinical_status", "abatement")
 MEDICATION_COLUMNS = ("patient_id", "dataset_version_id", "code", "system", "display", "drug_class", "status")
 
 
@@ -40,8 +42,9 @@ def insert_observations(db: Database, rows: Iterable[Sequence[Any]]) -> int:
     return _insert_many(db, "observations", OBSERVATION_COLUMNS, rows)
 
 
-def insert_conditions(db: Database, rows: Iterable[Sequence[Any]]) -> int:
-    return _insert_many(db, "conditions", CONDITION_COLUMNS, rows)
+def insert_conditions(db: Database, rows: Iterable[Sequence[Any]], *, with_status: bool = False) -> int:
+    """Bulk insert tuples in :data:`CONDITION_COLUMNS` order (``with_status``: :data:`FHIR_CONDITION_COLUMNS`)."""
+    return _insert_many(db, "conditions", FHIR_CONDITION_COLUMNS if with_status else CONDITION_COLUMNS, rows)
 
 
 def insert_medications(db: Database, rows: Iterable[Sequence[Any]]) -> int:
@@ -86,13 +89,22 @@ def search_patients(db: Database, *, text: str | None = None, source: str | None
         ("p.pseudo_id LIKE ? ESCAPE '\\'", f"%{_escape_like(text)}%" if text else None),
         ("p.source = ?", source),
         ("p.sex = ?", sex),
-        ("EXISTS (SELECT 1 FROM conditions c WHERE c.patient_id = p.id AND c.code LIKE ? ESCAPE '\\')",
-         f"{_escape_like(condition_code)}%" if condition_code else None),
+        (_condition_filter(condition_code), f"{_escape_like(condition_code)}%" if condition_code else None),
     ])
     sql = "SELECT p.id, p.pseudo_id, p.source, p.sex, p.age, p.age_group FROM patients p" + where
     sql += " ORDER BY p.id LIMIT ?"
     params.append(limit)
     return _rows(db, sql, params)
+
+
+def _condition_filter(prefix: str | None) -> str:
+    """Patients with a condition whose code starts with ``prefix``, or a SNOMED CT concept the curated map
+    sends to such an ICD-10-CM code (a FHIR patient's diabetes is found under E11 too)."""
+    sql = "EXISTS (SELECT 1 FROM conditions c WHERE c.patient_id = p.id AND (c.code LIKE ? ESCAPE '\\'"
+    snomed = [c for c in snomed_codes_for_icd_prefix(prefix) if c.isdigit()] if prefix else []
+    if snomed:  # digits from the map file, never user input: safe to inline
+        sql += f" OR (c.system = '{SNOMED_SYSTEM}' AND c.code IN ({', '.join(repr(c) for c in snomed)}))"
+    return sql + "))"
 
 
 def find_patients_page(db: Database, terms: Sequence[str], *, limit: int, offset: int, source: str | None = None,
@@ -103,8 +115,8 @@ def find_patients_page(db: Database, terms: Sequence[str], *, limit: int, offset
     condition_code = _clean(condition_code)
     fragments, params = [], []
     for fragment, value in (("p.source = ?", source), ("p.sex = ?", sex),
-                            ("EXISTS (SELECT 1 FROM conditions c WHERE c.patient_id = p.id AND c.code LIKE ? "
-                             "ESCAPE '\\')", f"{_escape_like(condition_code)}%" if condition_code else None)):
+                            (_condition_filter(condition_code), f"{_escape_like(condition_code)}%"
+                             if condition_code else None)):
         if value:
             fragments.append(fragment)
             params.append(value)
@@ -113,10 +125,11 @@ def find_patients_page(db: Database, terms: Sequence[str], *, limit: int, offset
         if not term:
             continue
         like = f"%{_escape_like(term)}%"
+        # A code prefix also finds SNOMED CT conditions the curated map sends to that ICD-10-CM code.
         fragments.append("(p.pseudo_id LIKE ? ESCAPE '\\' OR p.source LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM "
-                         "conditions c WHERE c.patient_id = p.id AND (c.code LIKE ? ESCAPE '\\' OR "
-                         "c.display LIKE ? ESCAPE '\\')))")
-        params += [like, like, f"{_escape_like(term)}%", like]
+                         "conditions c WHERE c.patient_id = p.id AND c.display LIKE ? ESCAPE '\\') OR "
+                         f"{_condition_filter(term.upper())})")
+        params += [like, like, like, f"{_escape_like(term.upper())}%"]
     where = (" WHERE " + " AND ".join(fragments)) if fragments else ""
     total = int(db.conn.execute(f"SELECT COUNT(*) FROM patients p{where}", params).fetchone()[0])
     exact = " ".join(terms).strip()
@@ -139,8 +152,8 @@ def observations_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
 
 
 def conditions_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
-    return _rows(db, "SELECT code, system, display, onset FROM conditions WHERE patient_id = ? ORDER BY code",
-                 (patient_id,))
+    return _rows(db, "SELECT code, system, display, onset, clinical_status, abatement FROM conditions "
+                     "WHERE patient_id = ? ORDER BY code", (patient_id,))
 
 
 def medications_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
@@ -149,7 +162,8 @@ def medications_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
 
 
 def allergies_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
-    return _rows(db, "SELECT substance, drug_class, reaction FROM allergies WHERE patient_id = ?", (patient_id,))
+    return _rows(db, "SELECT substance, code, system, drug_class, reaction, criticality, clinical_status "
+                     "FROM allergies WHERE patient_id = ?", (patient_id,))
 
 
 def dataset_long_rows(db: Database, dataset_name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]],

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from engine.store import Database, utcnow
+from engine.store.clinical import VERSIONED_TABLES
 
 PSEUDONYM_KEY_NAME = "records.pseudonym_key"
 
@@ -119,7 +120,7 @@ def patients_with_predictions(db: Database, version_id: int) -> int:
 def delete_version_rows(db: Database, version_id: int) -> dict[str, int]:
     """Delete every row a version wrote (caller holds the transaction); returns counts per table."""
     counts: dict[str, int] = {}
-    for table in ("observations", "conditions", "medications"):
+    for table in ("observations", "conditions", "medications", *VERSIONED_TABLES):
         counts[table] = db.conn.execute(f"DELETE FROM {table} WHERE dataset_version_id = ?", (version_id,)).rowcount
     counts["patients"] = db.conn.execute("DELETE FROM patients WHERE dataset_version_id = ?", (version_id,)).rowcount
     db.conn.execute("UPDATE dataset_versions SET status = 'rolled_back' WHERE id = ?", (version_id,))

@@ -256,5 +256,91 @@ MIGRATIONS.append(
     )
 )
 
+# Issue 18 (FHIR as hospitals send it): encounters (periods for the timeline and capacity planning),
+# immunizations and procedures, per-version allergies (rollback removes them) with FHIR's criticality,
+# and a condition's clinical status (a resolved condition is shown but is not an active problem).
+MIGRATIONS.append(
+    (
+        "1800_fhir_encounters_resources",
+        """
+        CREATE TABLE encounters (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            dataset_version_id INTEGER REFERENCES dataset_versions(id),
+            class_code TEXT,
+            type_code TEXT,
+            type_system TEXT,
+            type_display TEXT,
+            status TEXT,
+            period_start TEXT,
+            period_end TEXT,
+            discharge_disposition TEXT
+        );
+        CREATE INDEX idx_encounters_patient ON encounters(patient_id, period_start);
+        CREATE INDEX idx_encounters_version ON encounters(dataset_version_id);
+        CREATE INDEX idx_encounters_start ON encounters(period_start);
+        CREATE TABLE immunizations (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            dataset_version_id INTEGER REFERENCES dataset_versions(id),
+            code TEXT,
+            system TEXT,
+            display TEXT,
+            status TEXT,
+            occurrence TEXT
+        );
+        CREATE INDEX idx_immunizations_patient ON immunizations(patient_id);
+        CREATE INDEX idx_immunizations_version ON immunizations(dataset_version_id);
+        CREATE TABLE procedures (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            dataset_version_id INTEGER REFERENCES dataset_versions(id),
+            code TEXT,
+            system TEXT,
+            display TEXT,
+            status TEXT,
+            performed_start TEXT,
+            performed_end TEXT
+        );
+        CREATE INDEX idx_procedures_patient ON procedures(patient_id);
+        CREATE INDEX idx_procedures_version ON procedures(dataset_version_id);
+        ALTER TABLE allergies ADD COLUMN dataset_version_id INTEGER REFERENCES dataset_versions(id);
+        ALTER TABLE allergies ADD COLUMN code TEXT;
+        ALTER TABLE allergies ADD COLUMN system TEXT;
+        ALTER TABLE allergies ADD COLUMN criticality TEXT;
+        ALTER TABLE allergies ADD COLUMN clinical_status TEXT;
+        CREATE INDEX idx_allergies_version ON allergies(dataset_version_id);
+        ALTER TABLE conditions ADD COLUMN clinical_status TEXT;
+        ALTER TABLE conditions ADD COLUMN abatement TEXT;
+        """,
+    )
+)
+
+# Issue 17 (capacity): the new 'manager' role, and saved capacity scenarios. SQLite cannot alter a CHECK
+# constraint, and rebuilding ``users`` would trip the foreign keys that point at it, so the role list in the
+# stored CREATE TABLE text is widened in place (SQLite's documented writable_schema procedure for loosening a
+# constraint; existing rows stay valid) and the schema is reloaded. Scenarios hold inputs and aggregate
+# results only (daily figures, roster by staff label), never a patient row.
+MIGRATIONS.append(
+    (
+        "1700_capacity_manager_role_and_scenarios",
+        """
+        PRAGMA writable_schema = ON;
+        UPDATE sqlite_master SET sql = replace(sql, '(''clinician'', ''analyst'', ''admin'')',
+                                               '(''clinician'', ''analyst'', ''admin'', ''manager'')')
+        WHERE type = 'table' AND name = 'users';
+        PRAGMA writable_schema = RESET;
+        CREATE TABLE capacity_scenarios (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            inputs TEXT NOT NULL,
+            results TEXT NOT NULL,
+            created_by TEXT,
+            created_at TEXT NOT NULL
+        );
+        """,
+    )
+)
+
 # Issue 12 (walk-through): stored images listed with the (de-identified) file name they were uploaded as.
 MIGRATIONS.append(("1210_imaging_file_name", "ALTER TABLE images ADD COLUMN file_name TEXT;"))

@@ -29,6 +29,7 @@ from engine.errors import InputError, NotFoundError
 from engine.store import Database
 from engine.store import patients as patient_rows
 from engine.store import treatment as treatment_rows
+from engine.terminology import NOT_USED, SNOMED_SYSTEM, rules_code
 from engine.treatment import units
 from engine.treatment.knowledge import KnowledgeBase
 from engine.unit_text import with_unit
@@ -156,20 +157,34 @@ def _conditions(items: Any, warnings: list[str]) -> list[dict[str, Any]]:
         icd_system = isinstance(system, str) and \
             system.upper().replace("-", "").replace(" ", "") in {"ICD10CM", "HTTP://HL7.ORG/FHIR/SID/ICD10CM"}
         code = icd10cm_code(item["code"]) if icd_system else None
+        mapped_from = None
+        if system == SNOMED_SYSTEM and rules_code(item["code"].strip(), system) is not None:
+            # A SNOMED CT concept in the curated map reaches the rules as its ICD-10-CM code (issue 18).
+            code, icd_system, mapped_from = rules_code(item["code"].strip(), system), True, \
+                f"SNOMED CT {item['code'].strip()}"
         if code is None and item.get("source") == "store":
             # Accepted earlier by another path (the import keeps SNOMED CT codes): left out and reported, so the
             # review still opens on the conditions the rules can read.
-            warnings.append(f"Stored condition {i} does not have an ICD-10-CM code; the treatment rules did not "
-                            "use it.")
+            warnings.append(f"Stored condition {i} ({_label(item)}) is {NOT_USED}: it has no ICD-10-CM code and "
+                            "is not in the SNOMED CT map.")
             continue
         if not icd_system:
-            raise InputError(f"Condition {i} uses a code system other than ICD-10-CM; only ICD-10-CM codes are "
-                             "supported.")
+            raise InputError(f"Condition {i} uses a code system other than ICD-10-CM; only ICD-10-CM codes "
+                             "(and the concepts of ClinSight's curated code map) are supported.")
         if code is None:
             raise InputError(f"Condition {i} must have {ICD10CM_HINT}; the code given is not in that form.")
-        out.append({"code": code, "system": "ICD-10-CM", "display": item.get("display"),
-                    "source": item.get("source", "record")})
+        entry = {"code": code, "system": "ICD-10-CM", "display": item.get("display"),
+                 "source": item.get("source", "record")}
+        if mapped_from or item.get("mapped_from"):
+            entry["mapped_from"] = mapped_from or str(item["mapped_from"])[:40]
+        out.append(entry)
     return out
+
+
+def _label(item: dict[str, Any]) -> str:
+    """A stored condition named by its coded display (vocabulary text, not typed input), else its system."""
+    display = item.get("display")
+    return str(display)[:80] if isinstance(display, str) and display.strip() else str(item.get("system"))[:40]
 
 
 def _observations(items: Any, warnings: list[str]) -> dict[str, list[Observation]]:
@@ -288,13 +303,22 @@ def record_from_store(db: Database, pseudo_id: str) -> dict[str, Any]:
         "pseudo_id": patient["pseudo_id"],
         "age": patient["age"],
         "sex": patient["sex"] or "unknown",
-        "conditions": [{"code": c["code"], "system": c["system"] or "ICD-10-CM", "display": c["display"],
-                        "source": "store"} for c in patient_rows.conditions_for(db, patient["id"])],
+        "conditions": [_stored_condition(c) for c in patient_rows.conditions_for(db, patient["id"])],
         "observations": observations,
         "medications": medications,
         "allergies": allergies,
         "predictions": predictions,
     }
+
+
+def _stored_condition(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored condition as the rules and the treatment page read it: a SNOMED CT concept in the curated map
+    is given as its ICD-10-CM code (with ``mapped_from``); anything else stays as recorded."""
+    item = {"code": row["code"], "system": row["system"] or "ICD-10-CM", "display": row["display"], "source": "store"}
+    mapped = rules_code(row["code"], row["system"])
+    if mapped is not None and row["system"] == SNOMED_SYSTEM:
+        item.update(code=mapped, system="ICD-10-CM", mapped_from=f"SNOMED CT {row['code']}")
+    return item
 
 
 def _json_or_text(value: str | None) -> Any:

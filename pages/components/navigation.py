@@ -32,6 +32,7 @@ PAGE_SPECS: tuple[PageSpec, ...] = (
     PageSpec("treatment", "Treatment", ":material/medication:", "pages.treatment", "Care"),
     PageSpec("explore", "Explore", ":material/query_stats:", "pages.explore", "Data"),
     PageSpec("models", "Models", ":material/model_training:", "pages.models", "Data"),
+    PageSpec("capacity", "Capacity", ":material/bed:", "pages.capacity", "Operations"),
     PageSpec("admin", "Admin", ":material/admin_panel_settings:", "pages.admin", "Admin"),
 )
 

@@ -2,8 +2,8 @@
 
 - ``start_server(db_path)``: context manager yielding the base URL of a fresh server (use it when a test
   needs the server's *first* request, e.g. the legacy-multipage deep-link check).
-- ``e2e_server`` (session): one shared server on a store seeded with the demo data and three users,
-  one per role; ``e2e_users[role] == (username, password)`` (random passwords made per run).
+- ``e2e_server`` (session): one shared server on a store seeded with the demo data and one user
+  per role; ``e2e_users[role] == (username, password)`` (random passwords made per run).
 - ``page`` (function): a new browser context (1280x1400 viewport) and page; a screenshot is saved to
   ``test-artifacts/<test name>.png`` at the end of each test.
 - ``login(page, base_url, username, password)``: fills the login form and waits for the signed-in app.
@@ -34,7 +34,9 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def e2e_users() -> dict[str, tuple[str, str]]:
-    return {role: (f"e2e_{role}", secrets.token_urlsafe(16)) for role in ("admin", "clinician", "analyst")}
+    from engine.roles import ROLES
+
+    return {role: (f"e2e_{role}", secrets.token_urlsafe(16)) for role in ROLES}
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,8 @@ def test_analyst_imports_mixed_units_and_clinician_sees_masked_patients(page, e2
     analyst, password = e2e_users["analyst"]
     login(page, e2e_server, analyst, password)
     goto_page(page, "Records")
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(upload))
+    # The first uploader takes one file; the second (several FHIR files together) is not used here.
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(upload))
     page.get_by_text("Format: csv").wait_for()
     caption = page.get_by_text("Format: csv").inner_text()
     assert "semicolon" in caption and "BOM" in caption

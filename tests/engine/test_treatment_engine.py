@@ -255,11 +255,23 @@ def test_an_implausible_stored_value_is_left_out_and_reported_not_fatal():
 
 
 def test_stored_condition_without_an_icd10cm_code_is_left_out_with_a_warning():
-    # Synthetic: the import keeps SNOMED CT conditions in the store; the review must still open without them.
+    # Synthetic: the import keeps SNOMED CT conditions in the store; the review must still open without the
+    # ones outside the curated map (viral sinusitis here), and say they are not used by the rules.
     record = {**patient(conditions=("E11",)),
               "conditions": [{"code": "E11", "source": "store"},
-                             {"code": "44054006", "system": "http://snomed.info/sct", "source": "store"}]}
+                             {"code": "444814009", "system": "http://snomed.info/sct", "source": "store"}]}
     result = suggest(record)
     assert [c["code"] for c in result["inputs"]["conditions"]] == ["E11"] and result["options"]
-    assert any(w.startswith("Stored condition 2 does not have an ICD-10-CM code") and "44054006" not in w
+    assert any(w.startswith("Stored condition 2") and "not used by the rules" in w and "444814009" not in w
                for w in result["warnings"])
+
+
+def test_snomed_condition_in_the_map_reaches_the_rules():
+    # Synthetic: type 2 diabetes recorded only as SNOMED CT 44054006 (as FHIR exports send it).
+    record = {**patient(conditions=()),
+              "conditions": [{"code": "44054006", "system": "http://snomed.info/sct", "source": "store"}]}
+    as_icd = suggest({**record, "conditions": [{"code": "E11.9"}]})
+    result = suggest(record)
+    assert [c["code"] for c in result["inputs"]["conditions"]] == ["E11.9"]
+    assert [(o["id"], o["status"]) for o in result["options"]] == [(o["id"], o["status"]) for o in as_icd["options"]]
+    assert any(o["id"].startswith("ada2020.t2d") for o in result["options"])

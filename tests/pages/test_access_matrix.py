@@ -101,7 +101,7 @@ class _FakeStreamlit:
 
 @pytest.mark.parametrize("visitor", VISITORS, ids=lambda v: v or "anonymous")
 def test_page_guard_for_every_url(visitor, monkeypatch):
-    """The guard each page calls first, for every URL in the role table (built or not): 9 pages x 4 visitors.
+    """The guard each page calls first, for every URL in the role table (built or not), for every visitor.
 
     Done without AppTest (36 script runs would cost half a minute); the AppTest cases above show the
     same guard rendering inside real pages.
@@ -171,6 +171,12 @@ def test_deep_link_through_the_app(url, role, seeded_db, monkeypatch):
 def test_navigation_lists_exactly_the_allowed_pages(role):
     listed = {spec.url_path for spec in specs_for_role(role)}
     assert listed == {url for url in EXISTING if can_open_page(role, url)}
+
+
+def test_manager_sees_only_home_and_capacity_and_only_managers_and_admins_see_capacity():
+    """Issue 17: the unit manager's role is deliberately narrow; clinicians and analysts never plan capacity."""
+    assert {spec.url_path for spec in specs_for_role("manager")} == {"", "capacity"}
+    assert {role for role in ROLES if can_open_page(role, "capacity")} == {"manager", "admin"}
 
 
 def test_every_page_spec_is_in_the_role_table():

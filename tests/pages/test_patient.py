@@ -50,3 +50,27 @@ def test_predictions_and_feedback_are_listed(seeded_db):
     table = frame_with(at, "model", "feedback")
     assert table.iloc[0]["model"] == "diabetes-risk 1.0.0"
     assert table.iloc[0]["feedback"] == "disagree" and table.iloc[0]["reason"] == "recent HbA1c normal"
+
+
+def test_fhir_patient_shows_encounters_immunizations_procedures_and_rule_use(seeded_db, tmp_path):
+    """A patient imported from a FHIR bundle (built from the R4 example shapes, synthetic)."""
+    from engine.ingest import open_source
+    from tests.engine.ingest import fhir_examples as ex
+    from tests.engine.ingest.test_fhir import _import
+
+    result = _import(seeded_db, open_source(ex.write_bundle(tmp_path)), ex.FILE_NAME)
+    pseudo_id = seeded_db.conn.execute("SELECT pseudo_id FROM patients WHERE dataset_version_id = ?",
+                                       (result.version_id,)).fetchone()[0]
+    at = open_page("patient", role="clinician", username="doc")
+    at.selectbox(key="patient_source").set_value(result.dataset).run()
+    at.selectbox(key="patient_pick").set_value(pseudo_id).run()
+    assert not at.exception and not at.error
+    rules = dict(zip(*frame_with(at, "code", "rules")[["code", "rules"]].T.values))
+    assert rules["444814009"] == "not used by the rules" and rules["44054006"].startswith("ICD-10-CM E11.9")
+    assert frame_with(at, "class_code", "period_start")["class_code"].tolist() == ["IMP", "AMB"]
+    assert frame_with(at, "occurrence")["code"].tolist() == ["140"]
+    assert frame_with(at, "performed_start")["code"].tolist() == ["80146002"]
+    assert frame_with(at, "substance", "criticality")["criticality"].tolist() == ["high", "low"]
+    timeline = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                    if "Encounters" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+    assert {t["name"] for t in timeline["data"]} == {"encounter IMP", "encounter AMB", "procedure", "immunization"}

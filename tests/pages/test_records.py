@@ -90,3 +90,25 @@ def test_analyst_rolls_back_a_version(seeded_db):
     assert "removed 30 patients" in at.success[0].value
     status = seeded_db.conn.execute("SELECT status FROM dataset_versions WHERE id = ?", (version_id,)).fetchone()
     assert status == ("rolled_back",)
+
+
+def test_analyst_imports_a_fhir_bulk_export_with_the_default_name(seeded_db, tmp_path):
+    """Several NDJSON files (one per resource type, one named after the patient) import as one version."""
+    from tests.engine.ingest import fhir_examples as ex
+
+    folder = ex.write_bulk_export(tmp_path / "export")
+    files = [(p.name, p.read_bytes(), "application/x-ndjson") for p in sorted(folder.iterdir())]
+    at = open_page("records", role="analyst", username="ana")
+    at.get("file_uploader")[1].set_value(files)
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    fmt = next(c.value for c in at.caption if c.value.startswith("Format:"))
+    assert "fhir" in fmt and "Claim 1" in fmt  # skipped resources are shown before anything is written
+    at.button(key="records_validate").click().run()
+    assert at.text_input(key="records_dataset").value.startswith("import-")
+    at.button(key="records_import").click().run()
+    assert not at.error, [e.value for e in at.error]
+    summary = at.success[-1].value
+    assert "2 encounters" in summary and "1 ExplanationOfBenefit" in summary
+    dump = "\n".join(seeded_db.conn.iterdump()).lower()
+    assert ex.FAMILY.lower() not in dump and ex.GIVEN.lower() not in dump

@@ -43,9 +43,35 @@ def ingest_fixture(rows: int = 20_000) -> Path:
     return path
 
 
+def fhir_bulk_fixture(patients: int = 300) -> Path:
+    """A FHIR Bulk Data export folder (one NDJSON file per resource type) of ``patients`` copies of the R4
+    example patient under new ids (synthetic; made once per machine)."""
+    import json
+    import tempfile
+
+    from tests.engine.ingest import fhir_examples
+
+    folder = Path(tempfile.gettempdir()) / f"clinsight-crash-fhir-v2-{patients}"
+    if not folder.exists():
+        tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
+        tmp.mkdir()
+        by_type: dict[str, list[str]] = {}
+        template = json.dumps(fhir_examples.resources(f"Patient/{fhir_examples.PATIENT_ID}"))
+        for i in range(patients):
+            text = template.replace(fhir_examples.PATIENT_ID, f"crash-{i:05d}")
+            for r in json.loads(text.replace('"med-metformin"', f'"med-metformin-{i}"').replace(
+                    '"Medication/med-metformin"', f'"Medication/med-metformin-{i}"')):
+                by_type.setdefault(r["resourceType"], []).append(json.dumps(r))
+        for kind, lines in by_type.items():
+            (tmp / f"{kind}.ndjson").write_text("\n".join(lines) + "\n")
+        os.replace(tmp, folder)
+    return folder
+
+
 CRASH_COMMANDS: dict[str, Callable[[], list[str]]] = {
     "seed": lambda: [sys.executable, "-m", "engine", "seed"],
     "ingest": lambda: [sys.executable, "-m", "engine", "ingest", str(ingest_fixture())],
+    "ingest_fhir_bulk": lambda: [sys.executable, "-m", "engine", "ingest", str(fhir_bulk_fixture())],
 }
 
 

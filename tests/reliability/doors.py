@@ -486,8 +486,12 @@ def corpus_records() -> tuple[bytes, ...]:
                       "valueQuantity": {"value": 99, "unit": "mg/dL"}, "effectiveDateTime": "2021-01-01"}},
         {"resource": {"resourceType": "Condition", "subject": {"reference": "Patient/p1"},
                       "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11"}]}}}]}
+    from tests.engine.ingest import fhir_examples
+
+    whole = fhir_examples.bundle("transaction")  # every resource kind, components, skipped types
+    ndjson = "\n".join(_json.dumps(r) for r in fhir_examples.resources("Patient/" + fhir_examples.PATIENT_ID))
     return (csv_bytes, xlsx.getvalue(), parquet.getvalue(), _json.dumps(bundle).encode(),
-            csv_bytes.replace(b",", b";"))
+            csv_bytes.replace(b",", b";"), _json.dumps(whole).encode(), ndjson.encode())
 
 
 def _ingest(data: bytes, db) -> Any:
@@ -531,6 +535,41 @@ register_door(Door(
     check=_check_image,
     expected=(InputError,),
     time_bound_s=30.0,
+))
+
+# ---------------------------------------------------------------- capacity (issue 17)
+
+@functools.lru_cache(maxsize=1)
+def corpus_admissions() -> tuple[bytes, ...]:
+    """Seeds: a slice of the SYNTHETIC sample export and a hand-written one with every kind of bad row."""
+    from engine.capacity.sample import sample_admissions_csv
+
+    sample = b"\n".join(sample_admissions_csv(weeks=2).splitlines()[:40]) + b"\n"
+    bad = (b"mrn,ward,admit_time,discharge_time\nA1,ICU,2026-01-05 08:00,2026-01-04 08:00\n"
+           b"A2,Maternity,2026-01-05 08:00,2026-01-06 08:00\nA3,ICU,2026-01-05 08:00,\n"
+           b"A3,ICU,2026-01-05 09:00,2026-01-07 08:00\nA4,ICU,soon,2026-01-07 08:00\n")
+    return (sample, bad)
+
+
+def _admissions(data: bytes, db):
+    from engine.capacity.service import import_admissions
+
+    return import_admissions(db, data)
+
+
+def _check_admissions(data: bytes, result) -> None:
+    assert len(result.stays) + sum(len(p.rows) for p in result.problems) == result.n_rows
+    assert all(str(p).startswith("P-") for p in result.stays["patient"].dropna())
+
+
+register_door(Door(
+    name="capacity.import_admissions",
+    strategy=lambda: st.one_of(S.any_bytes(corpus_admissions()), S.csv_text()),
+    call=_admissions,
+    check=_check_admissions,
+    store="fresh",
+    may_change=frozenset({"secrets"}),  # the store's pseudonym key is made once, even for a refused file
+    time_bound_s=10.0,
 ))
 
 # Every engine refusal is an EngineError; doors list the specific ones they may raise.

@@ -154,26 +154,144 @@ def scenario_predict(db, tmp: Path, out: Collector) -> None:
                                        pseudo_id=p["mrn"]))
 
 
+def planted_file_names() -> list[str]:
+    """File names that carry identifiers, as ward exports and FHIR generators name them."""
+    p = PLANTED
+    given, family = p["name"].split()
+    return [f"{family.lower()}_{given.lower()}_labs.csv",
+            f"{given}123_{family}456_0b2c7c5e-1f3a-4c1e-9d59-7b2e1c2f0a11.json",
+            f"{p['mrn']}_{p['birth_date']}_{p['ssn'].replace('-', '')}.csv",
+            f"{p['email']}.csv", f"{p['phone']} vitals.csv"]
+
+
 def scenario_ingest(db, tmp: Path, out: Collector) -> None:
     """A records export carrying every identifier kind, imported as the page and the CLI do.
 
     The import must drop or pseudonymise them (names, SSN, e-mail, phone, record number) and keep only the
-    year of the birth date; the store file is scanned afterwards.
+    year of the birth date; the store file is scanned afterwards. The files are named after the patient
+    too (issue 18), and imported under the default dataset name.
     """
     from engine.ingest import DEFAULT_DECISIONS, import_source, open_source, propose_mapping, validate_source
+    from engine.ingest.records import default_dataset_name
 
-    for data in (planted_csv(), planted_csv().replace(b",", b";")):
-        def run(data=data):
-            source = open_source(data, file_name="planted.csv")
+    names = planted_file_names()
+    for i, data in enumerate((planted_csv(), planted_csv().replace(b",", b";"))):
+        def run(data=data, file_name=names[i % len(names)]):
+            source = open_source(data, file_name=file_name)
             mapping = propose_mapping(source.columns, source.preview(200))
             report = validate_source(db, source, mapping)
-            return import_source(db, source, report, dict(DEFAULT_DECISIONS), dataset="privacy",
-                                 username="privacyadmin", file_name="planted.csv").summary()
+            return import_source(db, source, report, dict(DEFAULT_DECISIONS), dataset=default_dataset_name(db),
+                                 username="privacyadmin", file_name=file_name).summary()
         out.attempt(run)
+    for file_name in names:  # every name, on a file that imports (its first row's id differs per file)
+        data = f"patient_id,age,glucose\nF-{len(file_name)}-{file_name.count('_')},40,5.1\n".encode()
+        out.attempt(lambda data=data, file_name=file_name: _import_with_defaults(db, data, file_name))
+    for file_name in names:  # and a file that does not exist, named after the patient
+        out.attempt(lambda file_name=file_name: open_source(tmp / file_name))
+
+
+def scenario_fhir(db, tmp: Path, out: Collector) -> None:
+    """A FHIR bundle and a Bulk Data NDJSON export of a patient carrying the planted identifiers in the
+    resources and in the file names (issue 18), imported with the defaults."""
+    import json
+
+    from engine.ingest import open_fhir_files
+    from tests.engine.ingest import fhir_examples as ex
+
+    p = PLANTED
+    given, family = p["name"].split()
+    text = json.dumps(ex.bundle("transaction"))
+    for old, new in ((ex.GIVEN, given), (ex.FAMILY, family), (ex.MRN, p["mrn"]), (ex.BIRTH_DATE, p["birth_date"]),
+                     (ex.PHONE, p["phone"]), (ex.PATIENT_ID, p["ssn"])):
+        text = text.replace(old, new)
+    bundle = json.loads(text)
+    bundle["entry"][0]["resource"]["telecom"].append({"system": "email", "value": p["email"]})
+    names = planted_file_names()
+    out.attempt(lambda: _import_with_defaults(db, json.dumps(bundle).encode(), names[1]))
+    entries = [e["resource"] for e in bundle["entry"]]
+    for e in entries:  # bulk files refer to the patient as Patient/<id>, with another id than the bundle's
+        if e["resourceType"] != "Patient":
+            for key in ("subject", "patient"):
+                if key in e:
+                    e[key] = {"reference": f"Patient/{p['ssn']}-bulk"}
+    entries[0]["id"] = f"{p['ssn']}-bulk"
+    files = [(f"{family}_{given}_{e['resourceType']}.ndjson", json.dumps(e).encode()) for e in entries]
+
+    out.attempt(lambda: _import_with_defaults(db, open_fhir_files(files), ", ".join(n for n, _ in files)))
+    out.attempt(lambda: open_fhir_files([*files, (names[0], b"name,ssn\n" + p["name"].encode())]))
+
+
+def _import_with_defaults(db, data, file_name: str) -> str:
+    """Import ``data`` (bytes, or an opened Source) as the CLI does with its defaults; the summary."""
+    from engine.ingest import DEFAULT_DECISIONS, import_source, open_source, propose_mapping, validate_source
+    from engine.ingest.records import default_dataset_name
+
+    source = open_source(data, file_name=file_name) if isinstance(data, bytes) else data
+    report = validate_source(db, source, propose_mapping(source.columns, source.preview(200)))
+    return import_source(db, source, report, dict(DEFAULT_DECISIONS), dataset=default_dataset_name(db),
+                         username="privacyadmin", file_name=file_name).summary()
+
+
+def scenario_imaging_file_name(db, tmp: Path, out: Collector) -> None:
+    """A chest film uploaded under a file name that carries the patient's identifiers (issue 18): the image is
+    stored without its name (only the de-identified bytes, their hash, kind and size)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from engine.config import get_settings
+
+    root = get_settings().models_dir / "chest_xray_pneumonia"
+    if not (root.is_dir() and any((p / "card.json").exists() for p in root.iterdir())):
+        return  # no model bundle installed: nothing stores images
+    from engine.imaging.records import analyse_and_store
+
+    rng = np.random.default_rng(0)
+    film = (rng.random((256, 256)) * 255).astype(np.uint8)  # synthetic pixels, made up for this test
+    buf = io.BytesIO()
+    Image.fromarray(film).save(buf, format="PNG")
+    pseudo_id = db.conn.execute("SELECT pseudo_id FROM patients ORDER BY id LIMIT 1").fetchone()
+    if pseudo_id is None:
+        return
+    for name in planted_file_names():
+        out.attempt(lambda name=name: {k: v for k, v in analyse_and_store(
+            db, pseudo_id=pseudo_id[0], data=buf.getvalue(), filename=name.replace(".csv", ".png"),
+            username="privacyadmin").items() if k != "analysis"})
+
+
+def scenario_capacity(db, tmp: Path, out: Collector) -> None:
+    """An admissions export whose patient column holds the MRN (and name, SSN... in other columns), with bad
+    rows among good ones: the forecast, the bed answer, the roster CSV, a saved scenario and every message
+    must carry none of them (only pseudonyms, row numbers and staff labels)."""
+    from engine.capacity import scenarios, service
+    from engine.capacity.roster import roster_csv
+
+    p = PLANTED
+    rows = [f"{p['mrn']}{i % 9},ICU,2026-0{1 + i // 28}-{1 + i % 28:02d} 08:00,2026-0{1 + i // 28}-{1 + i % 28:02d} 20:00,"
+            f"{p['name']},{p['ssn']},{p['email']},\"{p['phone']}\",{p['birth_date']}" for i in range(70)]
+    rows += [f"{p['mrn']},Maternity,2026-01-05 08:00,2026-01-06 08:00,{p['name']},{p['ssn']},x,y,{p['birth_date']}",
+             f"{p['mrn']},ICU,{p['birth_date']} 08:00,1950-01-01 00:00,{p['name']},{p['ssn']},x,y,{p['birth_date']}"]
+    data = ("mrn,unit,admit_time,discharge_time,name,ssn,email,phone,birth_date\n" + "\n".join(rows) + "\n").encode()
+
+    def run():
+        adm = service.import_admissions(db, data, units=["ICU"])
+        forecasts = service.forecast_units(adm, ["ICU"], weeks=4, reps=20)
+        beds = {"ICU": service.beds_for_forecast(forecasts["ICU"], service.los_for_unit(adm, "ICU"), target=0.05,
+                                                 simulate=False)}
+        roster = service.plan_roster(forecasts, {"ICU": 4}, n_nurses=12, time_limit_s=3)
+        scenarios.save(db, "privacy", inputs={"rows": adm.n_rows}, forecasts=forecasts, beds=beds, roster=roster,
+                       username="privacyadmin", replace=True)
+        csv_text = roster_csv(roster).decode() if roster["status"] in ("optimal", "feasible") else ""
+        return adm.summary(), forecasts, beds, roster, csv_text, repr(adm.stays.to_dict())
+    out.attempt(run)
 
 
 SCENARIOS: dict[str, Callable[[Any, Path, Collector], None]] = {
     "ingest": scenario_ingest,
+    "fhir": scenario_fhir,
+    "imaging_file_name": scenario_imaging_file_name,
+    "capacity": scenario_capacity,
     "predict": scenario_predict,
     "treatment": scenario_treatment,
     "uploads": scenario_uploads, "login": scenario_login, "user_forms": scenario_user_forms,

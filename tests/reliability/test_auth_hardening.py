@@ -89,6 +89,10 @@ CLI_ACTIONS: dict[tuple[str, ...], str] = {
     ("records", "mappings"): "records.view",
     ("imaging", "train"): "models.train",
     ("imaging", "evaluate"): "models.view",
+    ("capacity", "forecast"): "capacity.plan",
+    ("capacity", "beds"): "capacity.plan",
+    ("capacity", "roster"): "capacity.plan",
+    ("capacity", "sample"): "capacity.plan",
 }
 
 
