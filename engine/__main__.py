@@ -14,7 +14,7 @@ import sys
 from engine.errors import EngineError
 
 COMMANDS = ["seed", "users", "audit", "treatment", "tokens", "models", "predict", "ingest", "imaging", "backup",
-            "capacity"]
+            "capacity", "notes"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -48,4 +48,20 @@ def dataset_frame(db: Database, dataset_name: str) -> pd.DataFrame:
     for code in sorted(cond["code"].unique()) if not cond.empty else []:
         ids = set(cond.loc[cond["code"] == code, "patient_id"])
         base[f"condition_{code}"] = base["id"].isin(ids).astype(int)
+    _add_note_mentions(db, base)
     return base.drop(columns=["id"]).set_index("pseudo_id")
+
+
+def _add_note_mentions(db: Database, base: pd.DataFrame) -> None:
+    """``mentioned_in_notes_<code>``: 1 when a note mentions the finding as present, current and about the
+    patient (engine.notes), 0 when the patient has notes without such a mention, missing when the patient
+    has no notes at all (not mentioned is not the same as absent)."""
+    from engine.store.notes import mention_rows
+
+    with_notes, pairs = mention_rows(db)
+    ids = set(base["id"])
+    pairs = [(pid, code) for pid, code in pairs if pid in ids]
+    has_notes = base["id"].isin(with_notes)
+    for code in sorted({code for _, code in pairs}):
+        mentioned = base["id"].isin({pid for pid, c in pairs if c == code})
+        base[f"mentioned_in_notes_{code}"] = mentioned.astype(float).where(has_notes)

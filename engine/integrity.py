@@ -56,13 +56,23 @@ def check_dataset_versions(db: Database) -> list[str]:
     return problems
 
 
+def check_note_imports(db: Database) -> list[str]:
+    """Each active notes import holds exactly the notes it says (issue 15: imports are all or nothing)."""
+    from engine.store.notes import import_note_counts
+
+    if "note_imports" not in set(table_names(db)):
+        return []
+    return [f"Notes import {import_id} records {n} notes but holds {present}."
+            for import_id, n, present in import_note_counts(db) if n != present]
+
+
 def check_audit_chain(db: Database) -> list[str]:
     report = verify_chain(db)
     return [] if report.ok else [f"The audit chain does not verify: {report.reason}."]
 
 
 # Order matters: a corrupt file makes the later checks meaningless, so check_store stops after the first two fail.
-CHECKS: list[Check] = [check_sqlite, check_schema, check_dataset_versions, check_audit_chain]
+CHECKS: list[Check] = [check_sqlite, check_schema, check_dataset_versions, check_note_imports, check_audit_chain]
 
 
 @dataclass(frozen=True)

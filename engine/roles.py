@@ -46,6 +46,9 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "capacity.plan": frozenset({"manager", "admin"}),
     "capacity.scenario_save": frozenset({"manager", "admin"}),
     "capacity.export": frozenset({"manager", "admin"}),
+    # Issue 15 (clinical notes): importing a patient's notes and confirming/rejecting suggested problems.
+    "notes.import": frozenset({"clinician", "admin"}),
+    "notes.review": frozenset({"clinician", "admin"}),
 }
 
 

@@ -12,6 +12,7 @@ from engine.imaging.records import analyse_and_store, analyse_stored, list_patie
 from engine.imaging.service import build_overlay, describe_heatmap
 from engine.imaging.viewer import display_image, header_fields, window_range
 from engine.store import open_db
+from pages.components.patient_notes import render_report_link
 from pages.components.patient_picker import render_patient_picker
 from pages.components.session import require_page, user_can
 
@@ -158,6 +159,7 @@ def render_result(current: dict, user) -> None:
                        "score. A heat-map shows where the model looked, not where disease is.")
         st.caption(f"{analysis.model} {analysis.version} · stored as image #{current['image_id']}, "
                    f"result #{current['prediction_id']}")
+        render_report_link(current["pseudo_id"], analysis.label)
         render_feedback(current, user)
 
 

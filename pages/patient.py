@@ -9,6 +9,7 @@ from engine.errors import EngineError
 from engine.patient_record import build_timeline_figure, filter_options, find_patients, view_patient
 from engine.store import open_db
 from engine.unit_text import count_noun, format_number, readable_unit
+from pages.components.patient_notes import render_patient_notes
 from pages.components.session import SELECTED_PATIENT_KEY, require_page
 
 ANY = "(any)"
@@ -63,6 +64,7 @@ def render() -> None:
         st.error(str(exc))
         return
     _render_record(record)
+    render_patient_notes(chosen, user)
 
 
 def _render_record(record: dict) -> None:

@@ -162,6 +162,10 @@ class TreatmentRecord(BaseModel):
     medications: ListOfItems | None = None
     allergies: ListOfItems | None = None
     predictions: Annotated[list[dict[str, JsonValue]], Field(max_length=100)] | None = None
+    as_of: ShortText | None = Field(default=None, description="Review date-time, ISO 8601 (default: now).")
+    confirmed: dict[str, JsonValue] | None = Field(
+        default=None, description="Clinician-confirmed states: pregnant, angioedema_history (true/false); "
+                                  "not given = unknown, shown 'to confirm'.")
 
 
 class TreatmentRequest(BaseModel):

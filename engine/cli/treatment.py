@@ -57,7 +57,9 @@ def run_suggest(args) -> int:
 
 def run_rules(args) -> int:
     kb = load_knowledge_base()
-    print(json.dumps([{"id": r.id, "condition": r.data["condition"], "option": r.data["option"]["label"],
+    print(json.dumps([{"id": r.id, "condition": {**r.data["condition"], "label": kb.condition_label(r.data["condition"]),
+                                                "codes": kb.value_sets[r.value_set].roots()},
+                       "option": r.data["option"]["label"], "kind": r.data["option"]["kind"],
                        "strength": strength_text(r.data["strength"]), "citation": r.citation()} for r in kb.rules],
                      indent=2))
     return 0

@@ -235,9 +235,13 @@ def data_token(db: Database, dataset: str) -> str:
     """Identifies the dataset's current content (its active version ids): cached results keyed by it
     are recomputed after an import or a rollback."""
     from engine.store.datasets import list_versions
+    from engine.store.notes import list_imports
 
-    return ",".join(str(v["version_id"]) for v in list_versions(db)
-                    if v["dataset"] == dataset and v["status"] == "active")
+    token = ",".join(str(v["version_id"]) for v in list_versions(db)
+                     if v["dataset"] == dataset and v["status"] == "active")
+    # Notes imports add mentioned_in_notes_* columns (engine.frames), so they change the content too.
+    notes = ",".join(str(i["id"]) for i in list_imports(db) if i["status"] == "active")
+    return f"{token};notes:{notes}" if notes else token
 
 
 def guess_survival_columns(frame: pd.DataFrame) -> tuple[str | None, str | None]:

@@ -342,5 +342,77 @@ MIGRATIONS.append(
     )
 )
 
+# Issue 12 (treatment): accepting an option a contraindication, allergy or interaction blocked is an
+# override; it needs a reason and is marked as such wherever the decision is shown.
+MIGRATIONS.append(
+    (
+        "0710_treatment_decision_override",
+        """
+        ALTER TABLE treatment_decisions ADD COLUMN override INTEGER NOT NULL DEFAULT 0;
+        """,
+    )
+)
+
+# Issue 15 (clinical notes): de-identified note text, the findings read from it, and the clinician's
+# decisions on problems the notes suggest. Each import is a numbered version in note_imports (notes have
+# no patient rows of their own, so they are not dataset_versions, whose integrity check counts patients).
+# No file name is ever stored: an upload's name can carry an identifier.
+MIGRATIONS.append(
+    (
+        "1500_notes_findings",
+        """
+        CREATE TABLE note_imports (
+            id INTEGER PRIMARY KEY,
+            version INTEGER NOT NULL UNIQUE,
+            format TEXT NOT NULL CHECK (format IN ('text', 'csv', 'fhir')),
+            sha256 TEXT NOT NULL,
+            n_notes INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'rolled_back')),
+            created_by TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE notes (
+            id INTEGER PRIMARY KEY,
+            import_id INTEGER NOT NULL REFERENCES note_imports(id),
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            kind TEXT,
+            note_date TEXT,
+            text TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            redactions TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_notes_patient ON notes(patient_id);
+        CREATE INDEX idx_notes_import ON notes(import_id);
+        CREATE TABLE note_findings (
+            id INTEGER PRIMARY KEY,
+            note_id INTEGER NOT NULL REFERENCES notes(id) ON DELETE CASCADE,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            code TEXT NOT NULL,
+            label TEXT NOT NULL,
+            start INTEGER NOT NULL,
+            end INTEGER NOT NULL,
+            sentence INTEGER NOT NULL,
+            section TEXT,
+            negation TEXT NOT NULL,
+            temporality TEXT NOT NULL,
+            experiencer TEXT NOT NULL
+        );
+        CREATE INDEX idx_note_findings_note ON note_findings(note_id);
+        CREATE INDEX idx_note_findings_patient_code ON note_findings(patient_id, code);
+        CREATE TABLE note_problem_reviews (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            code TEXT NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('confirmed', 'rejected')),
+            condition_id INTEGER REFERENCES conditions(id) ON DELETE SET NULL,
+            username TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (patient_id, code)
+        );
+        """,
+    )
+)
+
 # Issue 12 (walk-through): stored images listed with the (de-identified) file name they were uploaded as.
 MIGRATIONS.append(("1210_imaging_file_name", "ALTER TABLE images ADD COLUMN file_name TEXT;"))

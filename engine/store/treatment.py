@@ -17,12 +17,13 @@ def _rows(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str
 
 def insert_decision(db: Database, *, patient_id: int, rule_id: str, option: str, decision: str, reason: str | None,
                     condition_code: str | None, knowledge_base: str, knowledge_base_version: int,
-                    inputs: dict[str, Any], username: str) -> int:
+                    inputs: dict[str, Any], username: str, override: bool = False) -> int:
     cur = db.conn.execute(
         "INSERT INTO treatment_decisions (patient_id, rule_id, option, decision, reason, condition_code, "
-        "knowledge_base, knowledge_base_version, inputs, username, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "knowledge_base, knowledge_base_version, inputs, username, created_at, override) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (patient_id, rule_id, option, decision, reason, condition_code, knowledge_base, knowledge_base_version,
-         json.dumps(inputs, sort_keys=True, default=str), username, utcnow()),
+         json.dumps(inputs, sort_keys=True, default=str), username, utcnow(), int(bool(override))),
     )
     return int(cur.lastrowid)
 
@@ -30,7 +31,7 @@ def insert_decision(db: Database, *, patient_id: int, rule_id: str, option: str,
 def decisions_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
     """Every decision recorded for one patient, newest first."""
     return _rows(db, "SELECT id, rule_id, option, decision, reason, condition_code, knowledge_base, "
-                     "knowledge_base_version, username, created_at FROM treatment_decisions "
+                     "knowledge_base_version, username, created_at, override FROM treatment_decisions "
                      "WHERE patient_id = ? ORDER BY id DESC", (patient_id,))
 
 

@@ -35,11 +35,12 @@ def suggest(record: dict, *, condition: str | None = None, kb: KnowledgeBase | N
         # Checked for the ICD-10-CM shape before it is used or repeated in a note: free text never comes back.
         condition = icd10cm_code(condition)
         if condition is None:
-            raise InputError("The selected condition must be an ICD-10-CM code such as E11 or I25.10.")
+            raise InputError("The selected condition must be a code of the ICD-10-CM tabular list such as E11 or "
+                             "I25.10.")
     working = copy.deepcopy(record) if isinstance(record, dict) else record
     notes: list[str] = []
     patient = validate_record(working, kb)
-    if condition is not None and patient.has_condition([condition]) is None:
+    if condition is not None and not any(c["code"] == condition for c in patient.conditions):
         patient.conditions.append({"code": condition, "system": "ICD-10-CM", "display": None,
                                    "source": "selected by clinician"})
         notes.append(f"Condition {condition} is not in the record; it was evaluated as a working diagnosis.")
@@ -58,15 +59,21 @@ def suggest(record: dict, *, condition: str | None = None, kb: KnowledgeBase | N
         "blocked": result["blocked"],
         "not_applicable": result["not_applicable"],
         "rules_considered": result["rules_considered"],
-        "warnings": patient.warnings + notes,
+        "warnings": patient.warnings + result["medication_warnings"] + notes,
+        "as_of": patient.as_of.isoformat(timespec="seconds"),
+        "confirmed": patient.confirmed,
         "inputs": {
             "age": patient.age, "sex": patient.sex,
             "conditions": [{"code": c["code"], "source": c.get("source")} for c in patient.conditions],
             "observations": used,
-            "medications": [{"display": m["display"], "classes": m["classes"], "active": m["active"]}
+            "medications": [{"display": m["display"], "classes": m["classes"], "active": m["active"],
+                             "stopped": m["stopped"].isoformat(timespec="minutes") if m["stopped"] else None}
                             for m in patient.medications],
-            "allergies": [{"substance": a["substance"], "classes": a["classes"]} for a in patient.allergies],
+            "allergies": [{"substance": a["substance"], "classes": a["classes"], "reaction": a["reaction"]}
+                          for a in patient.allergies],
             "predictions": patient.predictions,
         },
         "knowledge_base": kb.versions,
+        # Edition of each guideline and any newer edition that supersedes it.
+        "guidelines": [g.currency() for g in kb.guidelines],
     }

@@ -21,10 +21,12 @@ import yaml
 
 from engine.errors import EngineError
 from engine.treatment import units
+from engine.treatment.drugs import DrugVocabulary
+from engine.treatment.valuesets import ValueSet, load_value_sets
 from engine.vocabulary import concept_for_code
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
-NON_RULE_FILES = {"drug_classes.yaml", "interactions.yaml"}
+NON_RULE_FILES = {"drug_classes.yaml", "interactions.yaml", "value_sets.yaml", "data_windows.yaml"}
 COMPARATORS = ("<", "<=", ">", ">=")
 
 
@@ -33,8 +35,10 @@ class KnowledgeBaseError(EngineError):
 
 
 _CODES = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
-_CONDITION_REF = {"type": "object", "required": ["codes", "label"], "additionalProperties": False,
-                  "properties": {"codes": _CODES, "label": {"type": "string"}}}
+# Conditions are named ICD-10-CM value sets (rules/value_sets.yaml), never code prefixes.
+_CONDITION_REF = {"type": "object", "required": ["value_set"], "additionalProperties": False,
+                  "properties": {"value_set": {"type": "string"}, "label": {"type": "string"}}}
+_CLASSES = {"type": "array", "minItems": 1, "items": {"type": "string"}}
 _CITATION = {"type": "object", "required": ["section"], "additionalProperties": False,
              "properties": {"section": {"type": "string", "minLength": 3},
                             "recommendation": {"type": ["string", "null"]},
@@ -48,7 +52,19 @@ CRITERION_SCHEMA: dict[str, Any] = {
          "properties": {"observation": {"type": "object", "required": ["codes", "name"], "additionalProperties": False,
                                         "properties": {"codes": _CODES, "name": {"type": "string"}}},
                         "comparator": {"enum": list(COMPARATORS)}, "threshold": {"type": "number"},
-                        "unit": {"type": "string", "minLength": 1}}},
+                        "unit": {"type": "string", "minLength": 1},
+                        # The same threshold as the guideline also states it in other units (LDL-C 190 mg/dL
+                        # = 4.9 mmol/L): a value recorded in one of them is compared in that unit.
+                        "thresholds_by_unit": {"type": "object", "additionalProperties": {"type": "number"}}}},
+        {"type": "object", "required": ["finding"], "additionalProperties": False,
+         "properties": {"finding": {"enum": ["pregnant", "angioedema_history"]},
+                        # In an inclusion, an unrecorded state may have to count as "not met" (an option for
+                        # pregnant patients is not shown to everyone who could be pregnant).
+                        "if_unknown": {"enum": ["to_confirm", "not_met"]}}},
+        {"type": "object", "required": ["medication"], "additionalProperties": False,
+         "properties": {"medication": {"type": "object", "required": ["classes"], "additionalProperties": False,
+                                       "properties": {"classes": _CLASSES,
+                                                      "unless_classes": {"type": "array", "items": {"type": "string"}}}}}},
         {"type": "object", "required": ["age"], "additionalProperties": False,
          "properties": {"age": {"type": "object", "required": ["comparator", "threshold", "unit"],
                                 "additionalProperties": False,
@@ -74,9 +90,16 @@ RULE_FILE_SCHEMA: dict[str, Any] = {
         "knowledge_base": {"type": "string"},
         "version": {"type": "integer", "minimum": 1},
         "reviewed": {"type": "string"},
-        "guideline": {"type": "object", "required": ["body", "title", "year"], "additionalProperties": False,
+        "guideline": {"type": "object", "required": ["body", "title", "year", "edition", "superseded_by"],
+                      "additionalProperties": False,
                       "properties": {"body": {"type": "string"}, "title": {"type": "string"},
-                                     "year": {"type": "integer", "minimum": 1990}, "doi": {"type": "string"}}},
+                                     "year": {"type": "integer", "minimum": 1990}, "doi": {"type": "string"},
+                                     "edition": {"type": "string"}, "superseded_by": {"type": ["string", "null"]},
+                                     "currency_note": {"type": "string"}}},
+        "triggers": {"type": "array", "items": {
+            "type": "object", "required": ["value_set", "criterion", "note", "section"], "additionalProperties": False,
+            "properties": {"value_set": {"type": "string"}, "criterion": {"$ref": "#/$defs/criterion"},
+                           "note": {"type": "string"}, "section": {"type": "string"}}}},
         "rules": {"type": "array", "minItems": 1, "items": {
             "type": "object",
             "required": ["id", "condition", "option", "statement", "strength", "citation", "inclusion",
@@ -87,8 +110,16 @@ RULE_FILE_SCHEMA: dict[str, Any] = {
                 "condition": _CONDITION_REF,
                 "option": {"type": "object", "required": ["label", "kind", "drug_classes"], "additionalProperties": False,
                            "properties": {"label": {"type": "string"},
-                                          "kind": {"enum": ["drug_class", "lifestyle", "referral", "test"]},
-                                          "drug_classes": {"type": "array", "items": {"type": "string"}}}},
+                                          "kind": {"enum": ["drug_class", "switch", "stop", "lifestyle", "referral",
+                                                            "test"]},
+                                          "drug_classes": {"type": "array", "items": {"type": "string"}},
+                                          # A switch replaces a current drug: the class it replaces and the
+                                          # washout the guideline requires before the first dose.
+                                          "switch_from": {"type": "array", "items": {
+                                              "type": "object", "required": ["class", "washout_hours"],
+                                              "additionalProperties": False,
+                                              "properties": {"class": {"type": "string"},
+                                                             "washout_hours": {"type": "number", "minimum": 0}}}}}},
                 "statement": {"type": "string", "minLength": 20},
                 "strength": _STRENGTH,
                 "citation": _CITATION,
@@ -129,6 +160,14 @@ class Guideline:
     title: str
     year: int
     doi: str | None
+    edition: str = ""
+    superseded_by: str | None = None
+    currency_note: str | None = None
+
+    def currency(self) -> dict[str, Any]:
+        """Edition and any newer edition that supersedes it (shown on the page and in the JSON)."""
+        return {"knowledge_base": self.key, "title": self.title, "body": self.body, "year": self.year,
+                "edition": self.edition, "superseded_by": self.superseded_by, "note": self.currency_note}
 
 
 @dataclass(frozen=True)
@@ -140,14 +179,15 @@ class Rule:
     data: dict[str, Any]
 
     @property
-    def condition_codes(self) -> list[str]:
-        return list(self.data["condition"]["codes"])
+    def value_set(self) -> str:
+        return str(self.data["condition"]["value_set"])
 
     def citation(self) -> dict[str, Any]:
         c = self.data["citation"]
         return {"body": self.guideline.body, "year": self.guideline.year, "title": self.guideline.title,
                 "section": c["section"], "recommendation": c.get("recommendation"), "doi": self.guideline.doi,
-                "knowledge_base": self.guideline.key, "knowledge_base_version": self.guideline.version}
+                "knowledge_base": self.guideline.key, "knowledge_base_version": self.guideline.version,
+                "edition": self.guideline.edition, "superseded_by": self.guideline.superseded_by}
 
 
 @dataclass(frozen=True)
@@ -156,6 +196,12 @@ class KnowledgeBase:
     drug_classes: dict[str, dict[str, Any]]
     interactions: tuple[dict[str, Any], ...]
     versions: dict[str, int]
+    value_sets: dict[str, ValueSet]
+    drugs: DrugVocabulary
+    harms: tuple[dict[str, Any], ...]
+    triggers: tuple[dict[str, Any], ...]
+    guidelines: tuple[Guideline, ...]
+    windows: dict[str, Any]
 
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -167,9 +213,13 @@ class KnowledgeBase:
         """ICD-10-CM code -> label for every condition some rule covers (for pickers)."""
         out: dict[str, str] = {}
         for rule in self.rules:
-            for code in rule.condition_codes:
-                out.setdefault(code, rule.data["condition"]["label"])
+            vs = self.value_sets[rule.value_set]
+            for code in vs.roots():
+                out.setdefault(code, vs.label)
         return dict(sorted(out.items()))
+
+    def condition_label(self, ref: dict[str, Any]) -> str:
+        return ref.get("label") or self.value_sets[ref["value_set"]].label
 
     def ancestors(self, drug_class: str) -> set[str]:
         """``drug_class`` and every parent class above it."""
@@ -244,8 +294,19 @@ def rule_criteria(rule_data: dict[str, Any]):
         yield from iter_criteria(item["criterion"])
 
 
-def _check_criterion(rule_id: str, leaf: dict[str, Any]) -> None:
+def _check_criterion(rule_id: str, leaf: dict[str, Any], value_sets: dict[str, ValueSet] | None = None,
+                     drug_classes: dict[str, Any] | None = None) -> None:
+    if "condition" in leaf and value_sets is not None and leaf["condition"]["value_set"] not in value_sets:
+        raise KnowledgeBaseError(f"Rule {rule_id}: value set '{leaf['condition']['value_set']}' is not in value_sets.yaml.")
+    if "medication" in leaf and drug_classes is not None:
+        for cls in leaf["medication"]["classes"] + leaf["medication"].get("unless_classes", []):
+            if cls not in drug_classes:
+                raise KnowledgeBaseError(f"Rule {rule_id}: drug class '{cls}' is not in drug_classes.yaml.")
     if "observation" in leaf:
+        for unit in leaf.get("thresholds_by_unit", {}):
+            for code in leaf["observation"]["codes"]:
+                if units.normalise_unit(unit) not in units.accepted_units(code):
+                    raise KnowledgeBaseError(f"Rule {rule_id}: threshold unit '{unit}' cannot be used for '{code}'.")
         for code in leaf["observation"]["codes"]:
             if concept_for_code(code) is None:
                 raise KnowledgeBaseError(f"Rule {rule_id}: observation code '{code}' is not in engine.vocabulary.")
@@ -265,11 +326,18 @@ def load_knowledge_base(rules_dir: Path | None = None) -> KnowledgeBase:
 @functools.lru_cache(maxsize=4)
 def _load(rules_dir: str) -> KnowledgeBase:
     directory = Path(rules_dir)
-    drug_classes = _read_yaml(directory / "drug_classes.yaml")["classes"]
-    interactions = tuple(_read_yaml(directory / "interactions.yaml")["interactions"])
+    drug_doc = _read_yaml(directory / "drug_classes.yaml")
+    drug_classes = drug_doc["classes"]
+    interactions_doc = _read_yaml(directory / "interactions.yaml")
+    interactions = tuple(interactions_doc["interactions"])
+    harms = tuple(interactions_doc.get("harms", []))
+    value_sets = load_value_sets(directory / "value_sets.yaml")
+    windows = _read_yaml(directory / "data_windows.yaml")
     validator = jsonschema.Draft202012Validator(RULE_FILE_SCHEMA)
     rules: list[Rule] = []
     versions: dict[str, int] = {}
+    guidelines: list[Guideline] = []
+    triggers: list[dict[str, Any]] = []
     for path in sorted(directory.glob("*.yaml")):
         if path.name in NON_RULE_FILES:
             continue
@@ -280,28 +348,44 @@ def _load(rules_dir: str) -> KnowledgeBase:
             where = "/".join(str(p) for p in first.path) or "(top level)"
             raise KnowledgeBaseError(f"Rule file {path.name} is malformed at {where}: {first.message}")
         g = doc["guideline"]
-        guideline = Guideline(doc["knowledge_base"], doc["version"], g["body"], g["title"], g["year"], g.get("doi"))
+        guideline = Guideline(doc["knowledge_base"], doc["version"], g["body"], g["title"], g["year"], g.get("doi"),
+                              g["edition"], g.get("superseded_by"), g.get("currency_note"))
         versions[guideline.key] = guideline.version
+        guidelines.append(guideline)
+        for trigger in doc.get("triggers", []):
+            if trigger["value_set"] not in value_sets:
+                raise KnowledgeBaseError(f"Trigger in {path.name}: value set '{trigger['value_set']}' is unknown.")
+            for leaf in iter_criteria(trigger["criterion"]):
+                _check_criterion(f"trigger {trigger['value_set']}", leaf, value_sets, drug_classes)
+            triggers.append(dict(trigger, guideline=guideline))
         for data in doc["rules"]:
             _check_strength(data["id"], data["strength"])
+            if data["condition"]["value_set"] not in value_sets:
+                raise KnowledgeBaseError(f"Rule {data['id']}: value set '{data['condition']['value_set']}' is not in "
+                                         "value_sets.yaml.")
             for leaf in rule_criteria(data):
-                _check_criterion(data["id"], leaf)
-            for cls in data["option"]["drug_classes"]:
+                _check_criterion(data["id"], leaf, value_sets, drug_classes)
+            for cls in data["option"]["drug_classes"] + [s["class"] for s in data["option"].get("switch_from", [])]:
                 if cls not in drug_classes:
                     raise KnowledgeBaseError(f"Rule {data['id']}: drug class '{cls}' is not in drug_classes.yaml.")
-            if data["option"]["kind"] == "drug_class" and not data["option"]["drug_classes"]:
-                raise KnowledgeBaseError(f"Rule {data['id']}: a drug_class option must name its drug classes.")
+            if data["option"]["kind"] in ("drug_class", "switch") and not data["option"]["drug_classes"]:
+                raise KnowledgeBaseError(f"Rule {data['id']}: a drug option must name its drug classes.")
+            if (data["option"]["kind"] == "switch") != bool(data["option"].get("switch_from")):
+                raise KnowledgeBaseError(f"Rule {data['id']}: a switch option, and only a switch, names switch_from.")
             rules.append(Rule(data["id"], guideline, data))
     ids = [r.id for r in rules]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise KnowledgeBaseError(f"Rule ids must be unique; repeated: {', '.join(duplicates)}.")
-    for item in interactions:
+    for item in interactions + harms:
         for cls in item["classes"]:
             if cls not in drug_classes:
                 raise KnowledgeBaseError(f"Interaction {item['id']}: drug class '{cls}' is not in drug_classes.yaml.")
         _check_strength(item["id"], item["strength"])
-    return KnowledgeBase(tuple(rules), drug_classes, interactions, versions)
+        for leaf in iter_criteria(item.get("when", {"all": []})):
+            _check_criterion(item["id"], leaf, value_sets, drug_classes)
+    return KnowledgeBase(tuple(rules), drug_classes, interactions, versions, value_sets, DrugVocabulary(drug_doc),
+                         harms, tuple(triggers), tuple(guidelines), windows)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

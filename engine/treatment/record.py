@@ -23,6 +23,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from engine.errors import InputError, NotFoundError
@@ -32,11 +33,17 @@ from engine.store import treatment as treatment_rows
 from engine.terminology import NOT_USED, SNOMED_SYSTEM, rules_code
 from engine.treatment import units
 from engine.treatment.knowledge import KnowledgeBase
+from engine.treatment.valuesets import ValueSet, is_icd10cm_code, normalise_code
 from engine.unit_text import with_unit
 from engine.vocabulary import concept_for_code
 
 SEXES = ("female", "male", "other", "unknown")
-RECORD_FIELDS = ("age", "sex", "conditions", "observations", "medications", "allergies", "predictions", "pseudo_id")
+RECORD_FIELDS = ("age", "sex", "conditions", "observations", "medications", "allergies", "predictions", "pseudo_id",
+                 "as_of", "confirmed")
+# States a clinician can confirm as present (true) or absent (false); not given = unknown ("to confirm").
+CONFIRMABLE = ("pregnant", "angioedema_history")
+ANGIOEDEMA_WORDS = ("angioedema", "angio-oedema", "angiooedema", "angioneurotic", "angio-edema")
+ISO_HINT = "an ISO 8601 date or date-time such as 2026-10-01 or 2026-10-01T08:30"
 # ICD-10-CM shape: a letter, a digit, a letter or digit, then optionally up to four more after the dot (E11, I25.10).
 ICD10CM_CODE = re.compile(r"[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?")
 ICD10CM_HINT = "an ICD-10-CM code such as E11 or I25.10"
@@ -53,6 +60,7 @@ class Observation:
     original_unit: str
     time: str | None
     source: str           # "record", "store", "clinician (this session)"
+    when: datetime | None = None   # ``time`` parsed (UTC); None when undated
 
 
 @dataclass
@@ -67,40 +75,66 @@ class PatientRecord:
     allergies: list[dict[str, Any]]
     predictions: list[dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
+    as_of: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    confirmed: dict[str, bool] = field(default_factory=dict)
 
     def latest(self, codes: list[str]) -> Observation | None:
-        """The most recent observation with any of ``codes`` (undated ones count as oldest)."""
+        """The most recent observation in time with any of ``codes`` (undated ones count as oldest)."""
         candidates = [(i, o) for code in codes for i, o in enumerate(self.observations.get(code, []))]
         if not candidates:
             return None
-        return max(candidates, key=lambda pair: (pair[1].time or "", pair[0]))[1]
+        oldest = datetime.min.replace(tzinfo=timezone.utc)
+        return max(candidates, key=lambda pair: (pair[1].when or oldest, pair[0]))[1]
 
-    def has_condition(self, codes: list[str]) -> dict[str, Any] | None:
-        """The first recorded condition whose ICD-10-CM code starts with one of ``codes``."""
-        wanted = [_icd_key(c) for c in codes]
+    def readings(self, codes: list[str]) -> list[Observation]:
+        return [o for code in codes for o in self.observations.get(code, [])]
+
+    def find_condition(self, value_set: ValueSet) -> dict[str, Any] | None:
+        """The first recorded condition whose code is in ``value_set`` (membership from the ICD-10-CM hierarchy)."""
         for cond in self.conditions:
-            key = _icd_key(cond["code"])
-            if any(key.startswith(w) for w in wanted):
+            if value_set.contains(cond["code"]):
                 return cond
         return None
 
     def medication_classes(self) -> set[str]:
         return {cls for med in self.medications if med["active"] for cls in med["classes"]}
 
+    def own_medication_classes(self) -> set[str]:
+        """Current classes without those only contained in a combination (the ARB inside an ARNi)."""
+        return {cls for med in self.medications if med["active"] for cls in med["classes"]
+                if cls not in med["contained"]}
+
     def allergy_classes(self) -> set[str]:
         return {cls for allergy in self.allergies for cls in allergy["classes"]}
 
 
-def _icd_key(code: str) -> str:
-    return code.replace(".", "").strip().upper()
-
-
 def icd10cm_code(value: Any) -> str | None:
-    """``value`` as an upper-case ICD-10-CM code, or None when it does not have that shape."""
+    """``value`` as an ICD-10-CM code of the tabular list (dotted, upper case), or None when it is not one."""
     if not isinstance(value, str):
         return None
     code = value.strip().upper()
-    return code if ICD10CM_CODE.fullmatch(code) else None
+    if not ICD10CM_CODE.fullmatch(code) or not is_icd10cm_code(code):
+        return None
+    return normalise_code(code)
+
+
+def icd10cm_shape(value: Any) -> bool:
+    return isinstance(value, str) and ICD10CM_CODE.fullmatch(value.strip().upper()) is not None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 date or date-time as an aware UTC datetime; None when ``value`` is not one.
+
+    Only ISO 8601: "10/01/2026" is October 1st in one country and January 10th in another, so it is
+    refused rather than guessed. A date-time without an offset is read as UTC.
+    """
+    if not isinstance(value, str) or not re.match(r"^\d{4}-?\d{2}-?\d{2}", value.strip()):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
 def _is_number(value: Any) -> bool:
@@ -125,17 +159,26 @@ def validate_record(record: Any, kb: KnowledgeBase) -> PatientRecord:
         count = f"{len(unknown)} field{'s' if len(unknown) > 1 else ''}"
         warnings.append(f"{count} not used by the treatment rules {'were' if len(unknown) > 1 else 'was'} ignored; "
                         f"the record's fields are: {', '.join(RECORD_FIELDS)}.")
+    as_of = datetime.now(timezone.utc)
+    if record.get("as_of") is not None:
+        as_of = parse_time(record["as_of"])
+        if as_of is None:
+            raise InputError(f"Field 'as_of' must be {ISO_HINT}.")
+    confirmed = record.get("confirmed") or {}
+    if not isinstance(confirmed, dict) or any(k not in CONFIRMABLE or not isinstance(v, bool)
+                                              for k, v in confirmed.items()):
+        raise InputError(f"Field 'confirmed' must map {' / '.join(CONFIRMABLE)} to true or false.")
     conditions = _conditions(record.get("conditions", []), warnings)
-    observations = _observations(record.get("observations", []), warnings)
-    medications = _medications(record.get("medications", []), kb)
-    allergies = _allergies(record.get("allergies", []), kb)
+    observations = _observations(record.get("observations", []), warnings, as_of)
+    medications = _medications(record.get("medications", []), kb, warnings)
+    allergies = _allergies(record.get("allergies", []), kb, warnings)
     predictions = record.get("predictions", [])
     if not isinstance(predictions, list):
         raise InputError("Field 'predictions' must be a list.")
     if age is None:
         warnings.append("Age is not recorded: age criteria are reported as missing.")
     return PatientRecord(None if age is None else float(age), sex, conditions, observations, medications,
-                         allergies, predictions, warnings)
+                         allergies, predictions, warnings, as_of, dict(confirmed))
 
 
 def _list_field(value: Any, name: str) -> list[Any]:
@@ -165,14 +208,17 @@ def _conditions(items: Any, warnings: list[str]) -> list[dict[str, Any]]:
         if code is None and item.get("source") == "store":
             # Accepted earlier by another path (the import keeps SNOMED CT codes): left out and reported, so the
             # review still opens on the conditions the rules can read.
-            warnings.append(f"Stored condition {i} ({_label(item)}) is {NOT_USED}: it has no ICD-10-CM code and "
-                            "is not in the SNOMED CT map.")
+            warnings.append(f"Stored condition {i} ({_label(item)}) is {NOT_USED}: it has no code of the ICD-10-CM "
+                            "tabular list and is not in the SNOMED CT map.")
             continue
         if not icd_system:
             raise InputError(f"Condition {i} uses a code system other than ICD-10-CM; only ICD-10-CM codes "
                              "(and the concepts of ClinSight's curated code map) are supported.")
-        if code is None:
+        if code is None and not icd10cm_shape(item["code"]):
             raise InputError(f"Condition {i} must have {ICD10CM_HINT}; the code given is not in that form.")
+        if code is None:
+            raise InputError(f"Condition {i} has a code that is not in the ICD-10-CM tabular list (April 2026 "
+                             "release); check the code.")
         entry = {"code": code, "system": "ICD-10-CM", "display": item.get("display"),
                  "source": item.get("source", "record")}
         if mapped_from or item.get("mapped_from"):
@@ -187,7 +233,7 @@ def _label(item: dict[str, Any]) -> str:
     return str(display)[:80] if isinstance(display, str) and display.strip() else str(item.get("system"))[:40]
 
 
-def _observations(items: Any, warnings: list[str]) -> dict[str, list[Observation]]:
+def _observations(items: Any, warnings: list[str], as_of: datetime) -> dict[str, list[Observation]]:
     out: dict[str, list[Observation]] = {}
     for i, item in enumerate(_list_field(items, "observations"), start=1):
         if not isinstance(item, dict) or not isinstance(item.get("code"), str):
@@ -208,9 +254,24 @@ def _observations(items: Any, warnings: list[str]) -> dict[str, list[Observation
             warnings.append(f"A stored {concept.name} value was not used: {exc}")
             continue
         time = item.get("time")
+        when = None if time in (None, "") else parse_time(time)
+        if time not in (None, "") and when is None:
+            if item.get("source") != "store":
+                raise InputError(f"Observation {i} ({concept.name}) has a 'time' that is not {ISO_HINT}; dates such "
+                                 "as 10/01/2026 are ambiguous and are not accepted.")
+            warnings.append(f"A stored {concept.name} value has a date that is not ISO 8601; it was used as undated.")
+            time = None
+        if when is not None and when > as_of:
+            raise InputError(f"Observation {i} ({concept.name}) is dated after the review date.")
+        if unit.strip() in units.FRACTION_UNITS and code == "local:ascvd_risk_10y":
+            warnings.append(f"Observation {i} (10-year ASCVD risk) was given as a fraction and converted to a "
+                            f"percentage ({float(value):g} -> {canonical_value:g}%).")
+        elif code == "local:ascvd_risk_10y" and 0 < canonical_value < 1:
+            warnings.append(f"Observation {i} (10-year ASCVD risk) is below 1%; if it was meant as a fraction, "
+                            "give it with unit '1' so it is converted.")
         out.setdefault(code, []).append(Observation(code, concept.name, canonical_value, canonical_unit, float(value),
                                                     units.normalise_unit(unit), None if time is None else str(time),
-                                                    str(item.get("source", "record"))))
+                                                    str(item.get("source", "record")), when))
     return out
 
 
@@ -232,17 +293,22 @@ def _checked_value(i: int, item: dict[str, Any], code: str, concept) -> tuple[fl
 
 
 def classes_for_text(text: str, kb: KnowledgeBase) -> list[str]:
-    """Drug classes named by a medication or substance text (a class key, label or member name)."""
+    """Drug classes (with parents) named by a medication or substance text: a class key or label, a member,
+    a brand or a combination product."""
     needle = text.strip().lower()
-    found = []
     for key, cls in kb.drug_classes.items():
-        names = {key, key.replace("_", " "), cls["label"].lower()} | {m.lower() for m in cls.get("members", [])}
-        if needle in names or any(needle.startswith(m.lower() + " ") for m in cls.get("members", [])):
-            found.append(key)
-    return found
+        if needle in {key, key.replace("_", " "), cls["label"].lower()}:
+            return kb.drugs.with_parents([key])
+    return list(kb.drugs.match(text).classes)
 
 
-def _medications(items: Any, kb: KnowledgeBase) -> list[dict[str, Any]]:
+def _unmapped_warning(what: str, i: int) -> str:
+    # Position, never the text: a medication box can hold anything, an identifier included.
+    return (f"{what} {i} is not in ClinSight's drug vocabulary (or only partly): it was not checked for "
+            "allergies, interactions or current therapy. Give a generic name or a drug class.")
+
+
+def _medications(items: Any, kb: KnowledgeBase, warnings: list[str]) -> list[dict[str, Any]]:
     out = []
     for i, item in enumerate(_list_field(items, "medications"), start=1):
         if isinstance(item, str):
@@ -252,32 +318,52 @@ def _medications(items: Any, kb: KnowledgeBase) -> list[dict[str, Any]]:
         display = item.get("display") or item.get("name")
         if not isinstance(display, str) or not display.strip():
             raise InputError(f"Medication {i} needs a 'display' name.")
-        classes = _declared_classes(item.get("drug_class"), f"Medication {i}", kb) or classes_for_text(display, kb)
+        declared = _declared_classes(item.get("drug_class"), f"Medication {i}", kb)
+        match = kb.drugs.match(display)
+        classes = declared or list(match.classes)
+        if not declared and match.unmapped:
+            warnings.append(_unmapped_warning("Medication", i))
         status = str(item.get("status") or "active").lower()
-        out.append({"display": display.strip(), "classes": classes, "status": status,
-                    "active": status not in INACTIVE_MEDICATION_STATUSES})
+        stopped_raw = item.get("stopped") or item.get("end")
+        stopped = None
+        if stopped_raw not in (None, ""):
+            stopped = parse_time(stopped_raw)
+            if stopped is None:
+                raise InputError(f"Medication {i} has a 'stopped' time that is not {ISO_HINT}.")
+        active = status not in INACTIVE_MEDICATION_STATUSES and stopped is None
+        out.append({"display": display.strip(), "classes": classes, "status": status if active else "stopped",
+                    "active": active, "stopped": stopped, "contained": sorted(kb.drugs.contained(classes))})
     return out
 
 
-def _allergies(items: Any, kb: KnowledgeBase) -> list[dict[str, Any]]:
+def _allergies(items: Any, kb: KnowledgeBase, warnings: list[str]) -> list[dict[str, Any]]:
     out = []
     for i, item in enumerate(_list_field(items, "allergies"), start=1):
         if isinstance(item, str):
             item = {"substance": item}
         if not isinstance(item, dict) or not isinstance(item.get("substance"), str) or not item["substance"].strip():
             raise InputError(f"Allergy {i} must be a substance name or an object with 'substance'.")
-        classes = _declared_classes(item.get("drug_class"), f"Allergy {i}", kb) or classes_for_text(item["substance"], kb)
-        out.append({"substance": item["substance"].strip(), "classes": classes, "reaction": item.get("reaction")})
+        declared = _declared_classes(item.get("drug_class"), f"Allergy {i}", kb, parents=False)
+        match = kb.drugs.match(item["substance"], parents=False)
+        if not declared and match.unmapped:
+            warnings.append(_unmapped_warning("Allergy", i))
+        reaction = item.get("reaction")
+        angioedema = isinstance(reaction, str) and any(w in reaction.lower() for w in ANGIOEDEMA_WORDS)
+        out.append({"substance": item["substance"].strip(), "classes": declared or list(match.classes),
+                    "reaction": reaction, "angioedema": angioedema})
     return out
 
 
-def _declared_classes(value: Any, what: str, kb: KnowledgeBase) -> list[str]:
+def _declared_classes(value: Any, what: str, kb: KnowledgeBase, *, parents: bool = True) -> list[str]:
     if value in (None, ""):
         return []
     if not isinstance(value, str):
         raise InputError(f"{what}: 'drug_class' must be text.")
+    key = value.strip().lower()
+    if key in kb.drug_classes:
+        return kb.drugs.with_parents([key], parents=parents)
     found = classes_for_text(value, kb)
-    return found or [value.strip().lower()]
+    return found or [key]
 
 
 def record_from_store(db: Database, pseudo_id: str) -> dict[str, Any]:

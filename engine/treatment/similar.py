@@ -120,6 +120,14 @@ def find_similar(db: Database, pseudo_id: str, record: dict[str, Any] | None = N
             "caveat": CAVEAT, "warnings": warnings}
 
 
+def closest_features(neighbour: dict[str, Any], n: int = 3) -> list[str]:
+    """The ``n`` features on which a neighbour is closest to the patient (smallest share of the distance).
+
+    One function for the page's table and the printed summary, so both always say the same.
+    """
+    return [c["feature"] for c in sorted(neighbour["contributions"], key=lambda c: (c["share"], c["feature"]))[:n]]
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, (np.integer,)):
         return int(value)

@@ -10,6 +10,8 @@ from html import escape
 from typing import Any
 
 from engine.store import utcnow
+from engine.treatment.decisions import decision_label
+from engine.treatment.similar import closest_features
 
 _CSS = """
 @page { size: A4; margin: 12mm; }
@@ -34,6 +36,11 @@ def _value_text(v: dict[str, Any]) -> str:
     return text
 
 
+def _decision_cell(d: dict[str, Any]) -> str:
+    text = escape(decision_label(d))
+    return f"<b>{text}</b>" if d.get("override") else text
+
+
 def build_summary_html(pseudo_id: str, result: dict[str, Any], decisions: list[dict[str, Any]],
                        similar: dict[str, Any] | None = None, username: str | None = None) -> str:
     """The review as one printable HTML page."""
@@ -42,6 +49,7 @@ def build_summary_html(pseudo_id: str, result: dict[str, Any], decisions: list[d
         f"<tr><td>{o['rank']}</td><td><b>{escape(o['option'])}</b><br><span class=muted>{escape(o['statement'])}</span></td>"
         f"<td>{escape(o['strength']['text'])}</td><td>{_cite(o['citation'])}</td><td>{escape(o['status'])}"
         + ("".join(f"<br>missing: {escape(m['criterion'])}" for m in o["missing"]))
+        + ("".join(f"<br>switch from the {escape(w['class'])}: {escape(w['washout'])}" for w in o.get("switch", [])))
         + ("".join(f"<br>to confirm: {escape(t)}" for t in o["to_confirm"]))
         + ("".join(f"<br>caution: {escape(t)}" for t in o["cautions"]))
         + "</td></tr>" for o in result.get("options", []))
@@ -51,19 +59,21 @@ def build_summary_html(pseudo_id: str, result: dict[str, Any], decisions: list[d
     rows_obs = "".join(f"<tr><td>{escape(code)}</td><td>{escape(', '.join(_value_text(v) for v in values))}</td></tr>"
                        for code, values in inputs.get("observations", {}).items())
     rows_dec = "".join(
-        f"<tr><td>{escape(d['created_at'])}</td><td>{escape(d['option'])}</td><td>{escape(d['decision'])}</td>"
+        f"<tr><td>{escape(d['created_at'])}</td><td>{escape(d['option'])}</td><td>{_decision_cell(d)}</td>"
         f"<td>{escape(d['reason'] or '')}</td><td>{escape(d['username'])}</td></tr>" for d in decisions)
     rows_sim = ""
     if similar and similar.get("neighbours"):
         rows_sim = "".join(
             f"<tr><td>{escape(n['pseudo_id'])}</td><td>{n['distance']:.2f}</td>"
-            f"<td>{escape(', '.join(c['feature'] for c in n['contributions'][:3]))}</td>"
+            f"<td>{escape(', '.join(closest_features(n)))}</td>"
             f"<td>{escape(', '.join(n['conditions']) or '-')}</td>"
             f"<td>{escape('; '.join(str(k) + ': ' + str(v) for k, v in n['outcomes'].items()) or '-')}</td></tr>"
             for n in similar["neighbours"])
     conditions = ", ".join(c["code"] for c in inputs.get("conditions", []))
     warnings = "".join(f"<li>{escape(w)}</li>" for w in result.get("warnings", []))
     kb = ", ".join(f"{k} v{v}" for k, v in result.get("knowledge_base", {}).items())
+    currency = "".join(f"<li>{escape(g['title'])} ({escape(g['edition'])}): superseded by {escape(g['superseded_by'])}</li>"
+                       for g in result.get("guidelines", []) if g.get("superseded_by"))
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>ClinSight treatment review {escape(pseudo_id)}</title><style>{_CSS}</style></head><body>
 <h1>Treatment options review: patient {escape(pseudo_id)}</h1>
@@ -71,6 +81,7 @@ def build_summary_html(pseudo_id: str, result: dict[str, Any], decisions: list[d
 sex {escape(str(inputs.get('sex')))} | conditions {escape(conditions) or '-'} | condition reviewed {escape(str(result.get('condition') or 'all recorded'))}</div>
 <div class=disclaimer>{escape(result.get('disclaimer', ''))}</div>
 {'<ul>' + warnings + '</ul>' if warnings else ''}
+{'<div class=muted>Guideline currency:<ul>' + currency + '</ul></div>' if currency else ''}
 <h2>Options (ranked by the guideline's strength of recommendation)</h2>
 <table><tr><th>#</th><th>Option</th><th>Strength</th><th>Citation</th><th>Basis</th></tr>{rows_opt or '<tr><td colspan=5>None</td></tr>'}</table>
 <h2>Blocked options</h2>

@@ -46,6 +46,10 @@ QUANTITIES: dict[str, Quantity] = {q.name: q for q in [
     Quantity("egfr", "mL/min/{1.73_m2}"),
     Quantity("pressure", "mm[Hg]", {"kPa": _scale(7.500617)}, {"kPa": _scale(1 / 7.500617)}),
     Quantity("percent", "%"),
+    # A risk may be given as a fraction (unit "1", UCUM's dimensionless unit): converted explicitly to percent,
+    # and the record's warnings say so. Plain "%" stays as is.
+    Quantity("risk_percent", "%", {"1": _scale(100.0), "{fraction}": _scale(100.0)},
+             {"1": _scale(0.01), "{fraction}": _scale(0.01)}),
     # Monovalent ions: 1 mmol/L = 1 meq/L exactly.
     Quantity("monovalent_ion", "mmol/L", {"meq/L": _scale(1.0)}, {"meq/L": _scale(1.0)}),
     Quantity("rate", "/min"),
@@ -66,7 +70,7 @@ CONCEPT_QUANTITY: dict[str, str] = {
     "hdl_cholesterol": "cholesterol", "triglycerides": "triglycerides", "creatinine": "creatinine",
     "hba1c": "hba1c", "egfr": "egfr", "egfr_mdrd": "egfr",
     "systolic_bp": "pressure", "diastolic_bp": "pressure",
-    "spo2": "percent", "sao2_arterial": "percent", "ejection_fraction": "percent", "ascvd_risk_10y": "percent",
+    "spo2": "percent", "sao2_arterial": "percent", "ejection_fraction": "percent", "ascvd_risk_10y": "risk_percent",
     "sodium": "monovalent_ion", "potassium": "monovalent_ion",
     "heart_rate": "rate", "max_heart_rate": "rate", "respiratory_rate": "rate",
     "age": "age", "body_temperature": "temperature", "weight": "mass", "height": "length", "bmi": "bmi",
@@ -83,6 +87,9 @@ UNIT_ALIASES: dict[str, str] = {
     "bpm": "/min", "beats/min": "/min", "degC": "Cel", "°C": "Cel", "degF": "[degF]", "°F": "[degF]",
     "lb": "[lb_av]", "lbs": "[lb_av]", "in": "[in_i]", "kg/m^2": "kg/m2",
 }
+
+
+FRACTION_UNITS = {"1", "{fraction}"}
 
 
 def normalise_unit(unit: str) -> str:

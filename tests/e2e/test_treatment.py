@@ -9,39 +9,49 @@ from pathlib import Path
 from tests.e2e.conftest import goto_page, login, wait_for_app
 
 
-def test_clinician_metformin_blocked_by_egfr_25_and_decision_recorded(page, e2e_server, e2e_users, e2e_db):
-    username, password = e2e_users["clinician"]
-    login(page, e2e_server, username, password)
+def _open_patient(page, server: str, users, pseudo_id: str) -> str:
+    """Log in as the clinician, open Treatment and select ``pseudo_id``; returns the username."""
+    username, password = users["clinician"]
+    login(page, server, username, password)
     goto_page(page, "Treatment")
-
     search = page.get_by_role("textbox", name="Find a patient", exact=True)  # an exact id picks itself
-    search.fill("PIMA-0001")
+    search.fill(pseudo_id)
     search.press("Enter")
     wait_for_app(page)
-    main = page.locator('[data-testid="stMain"]')
-    metformin = page.locator(".st-key-tx_option_ada2020_t2d_metformin-initial")
-    metformin.get_by_text("Metformin").first.wait_for()
-    assert "American Diabetes Association (ADA) 2020, Section 9" in metformin.inner_text()
-    assert "eGFR" in metformin.inner_text()  # reported as missing data, not assumed normal
+    return username
 
-    # The measurement picker starts on eGFR; enter 25 mL/min/1.73 m2 for this session.
+
+def _block_metformin_at_egfr_25(page):
+    """Enter eGFR 25 for the session (the measurement picker starts on eGFR); returns the blocked metformin box."""
     value = page.get_by_role("spinbutton", name="Value")
     value.fill("25")
     value.press("Enter")
     wait_for_app(page)
     page.get_by_role("button", name="Apply value").click()
     wait_for_app(page)
-
     blocked = page.locator(".st-key-tx_blocked_ada2020_t2d_metformin-initial")
     blocked.get_by_text("Blocked: Metformin").wait_for()
-    blocked.get_by_text("eGFR below 30").wait_for()  # the reason renders after the heading under load
-    text = blocked.inner_text()
-    assert "eGFR below 30" in text and "value 25" in text
+    return blocked
+
+
+def test_clinician_metformin_blocked_by_egfr_25_and_decision_recorded(page, e2e_server, e2e_users, e2e_db):
+    username = _open_patient(page, e2e_server, e2e_users, "PIMA-0001")
+    main = page.locator('[data-testid="stMain"]')
+    metformin = page.locator(".st-key-tx_option_ada2020_t2d_metformin-initial")
+    metformin.get_by_text("Metformin").first.wait_for()
+    assert "American Diabetes Association (ADA) 2020, Section 9" in metformin.inner_text()
+    assert "eGFR" in metformin.inner_text()  # reported as missing data, not assumed normal
+
+    blocked = _block_metformin_at_egfr_25(page)
+    # The reason renders after the box's header: wait for the alert that carries it, then read that alert.
+    reason_alert = blocked.locator('[data-testid="stAlert"]', has_text="eGFR below 30").first
+    reason_alert.wait_for()
+    assert "value 25" in reason_alert.inner_text()
     assert page.locator(".st-key-tx_option_ada2020_t2d_metformin-initial").count() == 0
 
     blocked.get_by_text("decline", exact=True).click()
     wait_for_app(page)
-    reason = blocked.get_by_role("textbox", name="Reason (required to decline)")
+    reason = blocked.get_by_role("textbox", name="Reason (required to decline or to override the block)")
     reason.fill("eGFR 25 on today's labs")
     reason.press("Enter")
     wait_for_app(page)
@@ -62,3 +72,54 @@ def test_clinician_metformin_blocked_by_egfr_25_and_decision_recorded(page, e2e_
         actions = [r[0] for r in conn.execute("SELECT action FROM audit WHERE target_id = 'PIMA-0001'")]
     assert row == ("ada2020.t2d.metformin-initial", "decline", "eGFR 25 on today's labs", username)
     assert "treatment.view" in actions and "treatment.decide" in actions and "treatment.export" in actions
+
+
+def test_clinician_sees_pregnancy_check_switch_washout_and_unmapped_medication(page, e2e_server, e2e_users):
+    """Issue 13: HF-0015 (woman of 49, I50.2, LVEF 30%) with no pregnancy status recorded. Adding lisinopril for
+    the session turns the ARNi into a switch with its 36-hour washout; every option harmful in pregnancy asks to
+    confirm she is not pregnant; a medication name ClinSight cannot map is a visible warning."""
+    _open_patient(page, e2e_server, e2e_users, "HF-0015")
+    page.locator(".st-key-tx_option_aha2022_hfref_arni").get_by_text("To confirm: not pregnant").first.wait_for()
+
+    med = page.get_by_role("textbox", name="Add a current medication (e.g. lisinopril)")
+    for name in ("lisinopril 10 mg", "Foobarex 5 mg"):
+        med.fill(name)
+        med.press("Enter")
+        wait_for_app(page)
+        page.get_by_role("button", name="Add medication").click()
+        wait_for_app(page)
+
+    switch = page.locator(".st-key-tx_option_aha2022_hfref_arni-switch")
+    switch.get_by_text("Switch from lisinopril 10 mg").wait_for()
+    text = switch.inner_text()
+    assert "Stop the ACE inhibitor and allow at least 36 hours after its last dose" in text
+    assert "To confirm: not pregnant" in text
+    assert "2022, 7.3.1" in text
+    main = page.locator('[data-testid="stMain"]')
+    main.get_by_text("is not in ClinSight's drug vocabulary").first.wait_for()
+    assert page.locator(".st-key-tx_option_aha2022_hfref_arni").count() == 0  # replaced by the switch
+
+
+def test_accepting_a_blocked_option_is_an_override_that_needs_a_reason(page, e2e_server, e2e_users):
+    """Issue 12: metformin blocked at eGFR 25 was accepted with an empty reason. Now the page refuses it, takes it
+    with a reason, and the printed summary marks it as an override."""
+    _open_patient(page, e2e_server, e2e_users, "PIMA-0001")
+    blocked = _block_metformin_at_egfr_25(page)
+
+    blocked.get_by_role("button", name="Record decision").click()  # "accept" is preselected, reason empty
+    wait_for_app(page)
+    blocked.get_by_text("accepting it is an override and needs a reason").wait_for()
+
+    reason = blocked.get_by_role("textbox", name="Reason (required to decline or to override the block)")
+    reason.fill("eGFR rechecked at 34 today")
+    reason.press("Enter")
+    wait_for_app(page)
+    blocked.get_by_role("button", name="Record decision").click()
+    wait_for_app(page)
+    page.locator('[data-testid="stMain"]').get_by_text("Decision recorded: accept (override of a block).").wait_for()
+
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export one-page summary (printable HTML)").click()
+    summary = Path(download_info.value.path()).read_text(encoding="utf-8")
+    assert "<b>accept (override of a block)</b>" in summary and "eGFR rechecked at 34 today" in summary
+    wait_for_app(page)

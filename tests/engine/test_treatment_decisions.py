@@ -89,3 +89,52 @@ def test_summary_html_is_escaped_and_complete(seeded_db):
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "Blocked options" in html and "eGFR below 30" in html and "American Diabetes Association" in html
     assert "not a directive" in html and "Similar patients" in html
+
+
+def _egfr_25_record(db):
+    record = record_from_store(db, "PIMA-0001")
+    record["observations"].append({"code": "62238-1", "value": 25, "unit": "mL/min/{1.73_m2}",
+                                   "time": "2026-11-01", "source": "clinician (this session)"})
+    return record
+
+
+def test_accepting_a_blocked_option_needs_a_reason_and_is_an_override(seeded_db):
+    """Issue 12: metformin blocked at eGFR 25 was accepted with an empty reason. The engine refuses that,
+    and an accept with a reason is stored and audited as an override."""
+    record = _egfr_25_record(seeded_db)
+    with pytest.raises(InputError, match="override and needs a reason"):
+        record_decision(seeded_db, username="doc", pseudo_id="PIMA-0001", rule_id="ada2020.t2d.metformin-initial",
+                        decision="accept", reason="  ", record=record)
+    assert seeded_db.conn.execute("SELECT COUNT(*) FROM treatment_decisions").fetchone()[0] == 0
+    record_decision(seeded_db, username="doc", pseudo_id="PIMA-0001", rule_id="ada2020.t2d.metformin-initial",
+                    decision="accept", reason="eGFR rechecked at 34 today", record=record)
+    rows = list_decisions(seeded_db, "PIMA-0001")
+    assert rows[0]["override"] == 1
+    details = seeded_db.conn.execute("SELECT details FROM audit ORDER BY id DESC LIMIT 1").fetchone()[0]
+    assert '"override": true' in details
+    html = build_summary_html("PIMA-0001", suggest(record), rows)
+    assert "accept (override of a block)" in html
+
+
+def test_accepting_an_unblocked_option_is_not_an_override(seeded_db):
+    record_decision(seeded_db, username="doc", pseudo_id="PIMA-0001", rule_id="ada2020.t2d.metformin-initial",
+                    decision="accept")
+    rows = list_decisions(seeded_db, "PIMA-0001")
+    assert rows[0]["override"] == 0
+    assert "override" not in build_summary_html("PIMA-0001", suggest(record_from_store(seeded_db, "PIMA-0001")), rows)
+
+
+def test_printed_closest_on_features_are_the_pages(seeded_db):
+    """Issue 12: the summary listed the three *farthest* features as "closest on". Both now call
+    closest_features, which returns the smallest shares of the distance."""
+    from engine.treatment.similar import closest_features
+
+    record = record_from_store(seeded_db, "HF-0001")
+    similar = find_similar(seeded_db, "HF-0001", record)
+    first = similar["neighbours"][0]
+    expected = [c["feature"] for c in sorted(first["contributions"], key=lambda c: c["share"])[:3]]
+    assert closest_features(first) == expected
+    farthest = max(first["contributions"], key=lambda c: c["share"])["feature"]
+    assert farthest not in closest_features(first)
+    html = build_summary_html("HF-0001", suggest(record), [], similar)
+    assert f"<td>{', '.join(expected)}</td>" in html

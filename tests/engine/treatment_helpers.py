@@ -6,13 +6,17 @@ from typing import Any
 from engine.treatment import suggest
 
 
-def obs(code: str, value: float, unit: str, time: str | None = None) -> dict[str, Any]:
+AS_OF = "2026-11-15"
+RECENT = "2026-11-01"   # inside every staleness window at AS_OF
+
+
+def obs(code: str, value: float, unit: str, time: str | None = RECENT) -> dict[str, Any]:
     return {"code": code, "value": value, "unit": unit, "time": time}
 
 
 def patient(age: float | None = 50, conditions: tuple[str, ...] = (), observations: tuple = (),
             medications: tuple = (), allergies: tuple = (), sex: str = "female") -> dict[str, Any]:
-    return {"age": age, "sex": sex, "conditions": [{"code": c, "system": "ICD-10-CM"} for c in conditions],
+    return {"age": age, "sex": sex, "as_of": AS_OF, "conditions": [{"code": c, "system": "ICD-10-CM"} for c in conditions],
             "observations": list(observations), "medications": list(medications), "allergies": list(allergies)}
 
 

@@ -117,3 +117,33 @@ def test_working_diagnosis_for_a_patient_without_that_condition(seeded_db):
     assert any("Out-of-office BP measurement" in t for t in titles)
     assert any("Antihypertensive drug treatment (diabetes and hypertension" in t for t in titles)
     assert not any("Metformin" in t for t in titles)  # only the selected condition's rules
+
+
+def test_pregnancy_status_is_confirmed_on_the_page(seeded_db):
+    """Issue 13: HF-0015 (woman of 49, I50.2, LVEF 30%) has no pregnancy status. Unknown asks to confirm; 'not
+    pregnant' removes the question; 'pregnant' blocks the ARNi (2022 AHA/ACC/HFSA 11.3)."""
+    at = open_page("treatment", role="clinician")
+    at.text_input(key="tx_filter").input("HF-0015").run()
+    assert "To confirm: not pregnant" in _texts(at)
+    at.radio(key="tx_confirm_pregnant_HF-0015").set_value("no").run()
+    assert "not pregnant (before" not in _texts(at)
+    at.radio(key="tx_confirm_pregnant_HF-0015").set_value("yes").run()
+    errors = "\n".join(e.value for e in at.error)
+    assert "11.3 Heart Failure in Pregnancy" in errors
+    assert any(s.value.startswith("Blocked options (") and s.value != "Blocked options (0)" for s in at.subheader)
+
+
+def test_accepting_a_blocked_option_needs_a_reason_on_the_page(diabetic_page, seeded_db):
+    """Issue 12: metformin blocked at eGFR 25 could be accepted with no reason."""
+    at = diabetic_page
+    at.selectbox(key="tx_edit_concept").set_value("egfr").run()
+    at.number_input(key="tx_edit_value").set_value(25).run()
+    at.button(key="tx_edit_apply").click().run()
+    at.radio(key=f"txb_dec_{METFORMIN}").set_value("accept").run()
+    at.button(key=f"txb_save_{METFORMIN}").click().run()
+    assert any("override and needs a reason" in e.value for e in at.error)
+    assert seeded_db.conn.execute("SELECT COUNT(*) FROM treatment_decisions").fetchone()[0] == 0
+    at.text_input(key=f"txb_reason_{METFORMIN}").input("eGFR rechecked at 34 today").run()
+    at.button(key=f"txb_save_{METFORMIN}").click().run()
+    assert [s.value for s in at.success] == ["Decision recorded: accept (override of a block)."]
+    assert seeded_db.conn.execute("SELECT override FROM treatment_decisions").fetchone()[0] == 1

@@ -367,14 +367,19 @@ def _treatment_record_strategy() -> st.SearchStrategy:
         {"code": st.one_of(st.sampled_from(["E11", "I10", "I50.2", "I25.10", "J18.9", "e11.9"]), S.nasty_text)},
         optional={"system": S.nasty_text}), S.nasty_text)
     drug = st.one_of(st.sampled_from(["metformin", "lisinopril 10 mg", "penicillin", "atorvastatin"]), S.nasty_text,
-                     st.fixed_dictionaries({"display": S.nasty_text}, optional={"drug_class": S.nasty_text}))
+                     st.fixed_dictionaries({"display": S.nasty_text}, optional={"drug_class": S.nasty_text,
+                                                                                "stopped": S.nasty_text,
+                                                                                "reaction": S.nasty_text}))
     record = st.fixed_dictionaries({}, optional={
         "age": number, "sex": st.one_of(st.sampled_from(["female", "male", "other", "unknown"]), S.nasty_text),
         "conditions": st.one_of(st.lists(condition, max_size=4), S.json_values),
         "observations": st.one_of(st.lists(observation, max_size=6), S.json_values),
         "medications": st.one_of(st.lists(drug, max_size=4), S.json_values),
         "allergies": st.one_of(st.lists(drug, max_size=3), S.json_values),
-        "predictions": st.one_of(st.lists(S.json_values, max_size=2), S.json_values)})
+        "predictions": st.one_of(st.lists(S.json_values, max_size=2), S.json_values),
+        "as_of": st.one_of(S.nasty_text, st.sampled_from(["2026-11-15", "2026-11-15T08:00:00+01:00"])),
+        "confirmed": st.one_of(S.json_values, st.fixed_dictionaries({}, optional={
+            "pregnant": st.one_of(st.booleans(), S.nasty_text), "angioedema_history": st.booleans()}))})
     return st.tuples(st.one_of(record, record, S.json_values),
                      st.one_of(st.none(), st.sampled_from(["E11", "I10", "I50.2", "J18.9"]), S.nasty_text))
 

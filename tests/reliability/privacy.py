@@ -287,11 +287,41 @@ def scenario_capacity(db, tmp: Path, out: Collector) -> None:
     out.attempt(run)
 
 
+def scenario_notes(db, tmp: Path, out: Collector) -> None:
+    """A clinical note carrying every identifier kind in its text, imported as text (for a patient already
+    in the store), as CSV with name and patient id columns, and as a FHIR DocumentReference."""
+    import base64
+    import json
+
+    from engine.notes.service import import_notes
+    from engine.store import patients as patient_rows
+
+    p = PLANTED
+    note = (f"Patient: {p['name']}  {p['mrn']}  SSN {p['ssn']}  DOB {p['birth_date']}\n"
+            f"Phone {p['phone']}, e-mail {p['email']}.\nMr. Quixotewright has fever and cough. No pneumonia.\n")
+    row = db.conn.execute("SELECT pseudo_id FROM patients LIMIT 1").fetchone()
+    pseudo = row[0] if row else None
+    if pseudo is None:
+        patient_rows.insert_patient(db, {"pseudo_id": "PRIV-NOTES-1", "source": "privacy"})
+        db.conn.commit()
+        pseudo = "PRIV-NOTES-1"
+    out.attempt(lambda: import_notes(db, note.encode(), username="privacyadmin", patient=pseudo))
+    csv_note = note.replace("\n", " ").replace(",", ";")
+    out.attempt(lambda: import_notes(db, f"patient_id,name,note\n{pseudo},{p['name']},{csv_note}\n".encode(),
+                                     username="privacyadmin"))
+    doc = {"resourceType": "DocumentReference", "subject": {"reference": f"Patient/{pseudo}"},
+           "content": [{"attachment": {"contentType": "text/plain",
+                                       "data": base64.b64encode(note.encode()).decode()}}]}
+    out.attempt(lambda: import_notes(db, json.dumps(doc).encode(), username="privacyadmin"))
+    out.attempt(lambda: import_notes(db, note.encode(), username="privacyadmin", patient=p["mrn"]))
+
+
 SCENARIOS: dict[str, Callable[[Any, Path, Collector], None]] = {
     "ingest": scenario_ingest,
     "fhir": scenario_fhir,
     "imaging_file_name": scenario_imaging_file_name,
     "capacity": scenario_capacity,
+    "notes": scenario_notes,
     "predict": scenario_predict,
     "treatment": scenario_treatment,
     "uploads": scenario_uploads, "login": scenario_login, "user_forms": scenario_user_forms,

@@ -93,6 +93,11 @@ CLI_ACTIONS: dict[tuple[str, ...], str] = {
     ("capacity", "beds"): "capacity.plan",
     ("capacity", "roster"): "capacity.plan",
     ("capacity", "sample"): "capacity.plan",
+    ("notes", "context"): "models.view",  # labels sentences of an annotation file; no store access
+    ("notes", "evaluate"): "models.view",
+    ("notes", "tune"): "models.train",
+    ("notes", "extract"): "notes.import",  # reads a patient's note
+    ("notes", "import"): "notes.import",
 }
 
 

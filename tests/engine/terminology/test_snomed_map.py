@@ -46,17 +46,21 @@ def test_every_row_is_a_well_formed_concept_with_a_source(snomed):
 
 
 def test_every_rule_condition_is_reachable_from_snomed():
-    targets = [e.icd10cm_code.replace(".", "") for e in snomed_map().values()]
-    groups = set()
-    for rule in load_knowledge_base().rules:
-        groups.add(tuple(rule.condition_codes))
+    """Every value set a rule reads (its own condition and its criteria's) holds at least one mapped code."""
+    kb = load_knowledge_base()
+    targets = [e.icd10cm_code for e in snomed_map().values()]
+    names = set()
+    for rule in kb.rules:
+        names.add(rule.value_set)
         for leaf in rule_criteria(rule.data):
-            if "condition" in leaf:
-                groups.add(tuple(leaf["condition"]["codes"]))
-    assert groups
-    for codes in groups:
-        wanted = [c.replace(".", "") for c in codes]
-        assert any(t.startswith(w) for t in targets for w in wanted), codes
+            if "condition" in leaf and "value_set" in leaf["condition"]:
+                names.add(leaf["condition"]["value_set"])
+    assert names
+    unreachable = [n for n in sorted(names) if not any(kb.value_sets[n].contains(t) for t in targets)]
+    # Known gap, left on purpose: atypical (Mycoplasma / Chlamydia) pneumonia arrived with the treatment rules
+    # after the map was curated, and no SNOMED CT concept for it has been checked yet; such FHIR conditions
+    # are stored and reported as "not used by the rules" rather than mapped by a guess.
+    assert unreachable == ["pneumonia_atypical"]
 
 
 def test_outside_the_map_is_not_used_and_never_guessed():

@@ -1,0 +1,181 @@
+"""ConText for one target phrase per sentence: negation, temporality, experiencer.
+
+Why medspaCy: its ConText component (Harkema et al., J Biomed Inform 2009) is the maintained
+implementation of the algorithm the annotated set was built for; we add a small, cross-validated set of
+general cue families on top of its default rules (``rules/candidates.json`` -> ``rules/selected.json``)
+instead of writing our own matcher. The labels returned are the annotation set's own words, so the
+command-line output can be scored against the file directly.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from engine.errors import InputError
+
+RULES_DIR = Path(__file__).resolve().parent / "rules"
+CANDIDATES_PATH = RULES_DIR / "candidates.json"
+SELECTED_PATH = RULES_DIR / "selected.json"
+
+NEGATION_LABELS = ("Affirmed", "Negated")
+TEMPORALITY_LABELS = ("Recent", "Historical", "Not particular")
+EXPERIENCER_LABELS = ("Patient", "Family member", "Other")
+
+# ConText categories -> span attributes; PSEUDO_* categories deliberately set nothing.
+SPAN_ATTRS: dict[str, dict[str, bool]] = {
+    "NEGATED_EXISTENCE": {"is_negated": True},
+    "POSSIBLE_EXISTENCE": {"is_uncertain": True},
+    "HISTORICAL": {"is_historical": True},
+    "HYPOTHETICAL": {"is_hypothetical": True},
+    "FAMILY": {"is_family": True},
+    "OTHER_EXPERIENCER": {"is_other_experiencer": True},
+}
+
+_SPACES = re.compile(r"[ \t\u00a0]+")
+
+
+@dataclass(frozen=True)
+class ContextLabels:
+    """The three ConText properties of one target, in the annotation set's words."""
+
+    negation: str
+    temporality: str
+    experiencer: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"negation": self.negation, "temporality": self.temporality, "experiencer": self.experiencer}
+
+
+def load_candidate_groups(path: Path = CANDIDATES_PATH) -> list[dict[str, Any]]:
+    """Every candidate cue family (rules or a setting) that tuning may choose from."""
+    return list(json.loads(path.read_text(encoding="utf-8"))["groups"])
+
+
+def load_selected_names(path: Path = SELECTED_PATH) -> tuple[str, ...]:
+    """Names of the groups cross-validation chose; none when tuning has not been run."""
+    if not path.exists():
+        return ()
+    return tuple(json.loads(path.read_text(encoding="utf-8"))["groups"])
+
+
+def _ensure_extensions() -> None:
+    from spacy.tokens import Span
+
+    if not Span.has_extension("is_other_experiencer"):
+        Span.set_extension("is_other_experiencer", default=False)
+
+
+class ContextLabeller:
+    """medspaCy ConText with the default rules plus the chosen cue families.
+
+    Builds one blank-English spaCy pipeline (no statistical model, nothing downloaded) and reuses it.
+    """
+
+    def __init__(self, group_names: Sequence[str] | None = None, groups: Sequence[dict[str, Any]] | None = None,
+                 learned: dict[str, Any] | None = None):
+        import medspacy  # noqa: F401  (registers the medspacy_* spaCy factories)
+        import spacy
+        from medspacy.context import ConTextRule
+
+        _ensure_extensions()
+        all_groups = {g["name"]: g for g in (groups if groups is not None else load_candidate_groups())}
+        names = load_selected_names() if group_names is None else tuple(group_names)
+        unknown = [n for n in names if n not in all_groups]
+        if unknown:
+            raise InputError(f"Unknown ConText rule group(s): {', '.join(unknown)}.")
+        self.group_names = tuple(names)
+        self.learned = learned  # engine.notes.learned classifiers applied on top of the rules, when given
+        settings: dict[str, Any] = {}
+        rules = []
+        for name in names:
+            group = all_groups[name]
+            settings.update(group.get("setting", {}))
+            for r in group.get("rules", []):
+                rules.append(ConTextRule(r["literal"], r["category"], pattern=r.get("pattern"),
+                                         direction=r.get("direction", "BIDIRECTIONAL"),
+                                         max_scope=r.get("max_scope")))
+        self.collapse_whitespace = bool(settings.get("collapse_whitespace", False))
+        self.nlp = spacy.blank("en")
+        self.context = self.nlp.add_pipe(
+            "medspacy_context",
+            config={"rules": "default", "span_attrs": SPAN_ATTRS,
+                    "prune_on_target_overlap": bool(settings.get("prune_on_target_overlap", False))},
+        )
+        if rules:
+            self.context.add(rules)
+
+    def _normalise(self, text: str) -> str:
+        return _SPACES.sub(" ", text) if self.collapse_whitespace else text
+
+    def label(self, sentence: str, condition: str) -> ContextLabels:
+        """Labels for ``condition`` as it appears in ``sentence`` (found case-insensitively, any spacing)."""
+        sentence, condition = self._normalise(sentence), self._normalise(condition)
+        doc = self.nlp.make_doc(sentence)
+        for i, token in enumerate(doc):
+            token.is_sent_start = i == 0
+        span = locate_target(doc, condition)
+        if span is None:
+            return ContextLabels("Affirmed", "Recent", "Patient")
+        doc.ents = [span]
+        doc = self.context(doc)
+        labels = labels_of(doc.ents[0])
+        return refine(labels, sentence, condition, self.learned)
+
+    def label_many(self, rows: Iterable[tuple[str, str]]) -> list[ContextLabels]:
+        return [self.label(sentence, condition) for sentence, condition in rows]
+
+
+def locate_target(doc, condition: str):
+    """The span of ``condition`` in ``doc``: first case-insensitive match, whitespace-insensitive."""
+    words = condition.split()
+    if not words:
+        return None
+    pattern = r"\s+".join(re.escape(w) for w in words)
+    match = re.search(pattern, doc.text, flags=re.IGNORECASE)
+    if match is None:
+        return None
+    return doc.char_span(match.start(), match.end(), label="FINDING", alignment_mode="expand")
+
+
+def labels_of(span) -> ContextLabels:
+    """Map medspaCy's span attributes onto the annotation set's labels."""
+    negation = "Negated" if span._.is_negated else "Affirmed"
+    if span._.is_hypothetical:
+        temporality = "Not particular"
+    elif span._.is_historical:
+        temporality = "Historical"
+    else:
+        temporality = "Recent"
+    if span._.is_family:
+        experiencer = "Family member"
+    elif span._.is_other_experiencer:
+        experiencer = "Other"
+    else:
+        experiencer = "Patient"
+    return ContextLabels(negation, temporality, experiencer)
+
+
+def refine(labels: ContextLabels, sentence: str, condition: str, learned: dict[str, Any] | None) -> ContextLabels:
+    """Negation and temporality from the learned window classifiers (which see the rules' label), if any."""
+    if not learned:
+        return labels
+    from engine.notes.learned import predict_one, window_features
+
+    values = labels.as_dict()
+    for prop in ("negation", "temporality"):
+        if prop in learned:
+            values[prop] = predict_one(learned[prop], window_features(sentence, condition, values[prop]))
+    return ContextLabels(**values)
+
+
+@lru_cache(maxsize=4)
+def get_labeller(group_names: tuple[str, ...] | None = None, use_learned: bool = True) -> ContextLabeller:
+    """A shared labeller: the chosen rules plus the learned layer when one is shipped."""
+    from engine.notes.learned import load_learned
+
+    return ContextLabeller(group_names, learned=load_learned() if use_learned else None)

@@ -1,0 +1,75 @@
+"""A small learned layer over ConText: logistic regression on the cue window around the target.
+
+Kept because it beat the rules alone under the same 5-fold cross-validation (``bench/notes_learned.py``
+measures it; figures in the README). Inputs: the rules' own label, the words within 6 tokens either side
+of the target (position-tagged), the words of the sentence, and whether the sentence is the target alone.
+The fitted weights are stored as plain JSON (``rules/learned.json``: no pickle, nothing executable) and
+refitted with ``python -m engine notes tune FILE --write``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.notes.context import RULES_DIR
+
+LEARNED_PATH = RULES_DIR / "learned.json"
+WINDOW = 6
+PROPERTIES = ("negation", "temporality")
+_WORD = re.compile(r"[a-z]+|[-/]")
+
+
+def window_features(sentence: str, condition: str, rule_label: str) -> dict[str, float]:
+    words = _WORD.findall(sentence.lower())
+    target = _WORD.findall(condition.lower())
+    start = next((i for i in range(len(words)) if words[i:i + len(target)] == target), 0)
+    end = start + len(target)
+    feats = {f"rule={rule_label}": 1.0, "bare": float(len(words) == len(target))}
+    for w in words[max(0, start - WINDOW):start]:
+        feats[f"L:{w}"] = 1.0
+    for w in words[end:end + WINDOW]:
+        feats[f"R:{w}"] = 1.0
+    for w in words:
+        feats[f"S:{w}"] = 1.0
+    return feats
+
+
+def fit_window_classifier(feature_rows: Sequence[dict[str, float]], labels: Sequence[str]) -> dict[str, Any]:
+    """Fit one classifier; returns its weights as a JSON-able dict."""
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vec = DictVectorizer()
+    X = vec.fit_transform(list(feature_rows))
+    clf = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(X, list(labels))
+    coef = clf.coef_
+    classes = [str(c) for c in clf.classes_]
+    if len(classes) == 2:  # binary: sklearn keeps one row for the second class
+        coef = [-coef[0], coef[0]]
+        intercept = [-float(clf.intercept_[0]), float(clf.intercept_[0])]
+    else:
+        intercept = [float(b) for b in clf.intercept_]
+    names = vec.get_feature_names_out()
+    weights = {str(n): [round(float(row[j]), 6) for row in coef] for j, n in enumerate(names)
+               if any(abs(float(row[j])) > 1e-6 for row in coef)}
+    return {"classes": classes, "intercept": intercept, "weights": weights}
+
+
+def predict_one(model: dict[str, Any], feats: dict[str, float]) -> str:
+    scores = list(model["intercept"])
+    for name, value in feats.items():
+        w = model["weights"].get(name)
+        if w:
+            for k in range(len(scores)):
+                scores[k] += w[k] * value
+    best = max(range(len(scores)), key=lambda k: scores[k])
+    return model["classes"][best] if not math.isnan(scores[best]) else model["classes"][0]
+
+
+def load_learned(path: Path = LEARNED_PATH) -> dict[str, Any] | None:
+    """The shipped classifiers, or None (rules alone) when none has been fitted."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None

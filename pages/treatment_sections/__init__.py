@@ -1,0 +1,1 @@
+"""Sections of the Treatment page (pages/treatment.py is the router): one module per section."""

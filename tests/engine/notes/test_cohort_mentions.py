@@ -1,0 +1,28 @@
+"""'Mentioned in notes' as a cohort variable: 1 / 0 for patients with notes, missing without notes."""
+from __future__ import annotations
+
+from engine.frames import dataset_frame
+from engine.notes.service import import_notes
+from engine.stats.cohort import CohortSpec, Filter, build_cohort
+
+
+def test_mentioned_in_notes_column_and_filter(seeded_db):
+    db = seeded_db
+    import_notes(db, b"Right lower lobe pneumonia. No pleural effusion.", username="cleo", patient="PIMA-0001")
+    import_notes(db, b"No pneumonia. Mother has pneumonia.", username="cleo", patient="PIMA-0002")
+    frame = dataset_frame(db, "pima_diabetes")
+    column = "mentioned_in_notes_J18.9"
+    assert frame.loc["PIMA-0001", column] == 1
+    assert frame.loc["PIMA-0002", column] == 0  # negated and family mentions do not count
+    assert frame[column].isna().sum() == len(frame) - 2  # no notes: unknown, not absent
+    assert "mentioned_in_notes_J90" not in frame.columns  # only negated
+    cohort = build_cohort(db, CohortSpec(dataset="pima_diabetes", filters=(Filter(column, "in", (1,)),)))
+    assert list(cohort.frame.index) == ["PIMA-0001"]
+
+
+def test_a_notes_import_changes_the_data_token(seeded_db):
+    from engine.stats.cohort import data_token
+
+    before = data_token(seeded_db, "pima_diabetes")
+    import_notes(seeded_db, b"Pneumonia.", username="cleo", patient="PIMA-0001")
+    assert data_token(seeded_db, "pima_diabetes") != before

@@ -1,0 +1,57 @@
+"""The findings vocabulary covers what the rest of ClinSight reads; a whole note is read in order
+(sentences, sections, targets, context) by ``notes extract``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from engine.__main__ import main
+from engine.notes.vocabulary import BY_CODE, FINDINGS, RADIOGRAPH_CODES
+
+RULES = Path(__file__).resolve().parents[3] / "engine" / "treatment" / "rules"
+
+
+def _rule_codes(node) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        cond = node.get("condition")
+        if isinstance(cond, dict) and "codes" in cond:
+            found |= {str(c) for c in cond["codes"]}
+        for value in node.values():
+            found |= _rule_codes(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _rule_codes(value)
+    return found
+
+
+def test_every_condition_a_treatment_rule_reads_has_a_finding():
+    codes = set()
+    for path in RULES.glob("*.yaml"):
+        codes |= _rule_codes(yaml.safe_load(path.read_text(encoding="utf-8")))
+    assert {"I10", "E11", "I50", "J18"} <= codes
+    for code in codes:
+        assert any(f.code.startswith(code) for f in FINDINGS), code
+
+
+def test_model_inputs_and_radiograph_findings_are_covered():
+    # heart-failure / Framingham yes-no inputs: anaemia, diabetes, hypertension, smoking, prior stroke, angina
+    for code in ("D64.9", "E11.9", "I10", "Z72.0", "I63.9", "I20.9"):
+        assert code in BY_CODE
+    assert {"J18.9", "J90", "J93.9", "J98.11", "I51.7", "J81.1", "R91.8"} <= RADIOGRAPH_CODES
+
+
+def test_extract_cli_reads_sections_targets_and_context(tmp_path, capsys):
+    note = tmp_path / "note.txt"
+    note.write_text("PAST MEDICAL HISTORY:\nHTN. Type 2 diabetes.\n\nFAMILY HISTORY:\nFather had an MI.\n\n"
+                    "IMPRESSION: Left lower lobe pneumonia. No pneumothorax.\n", encoding="utf-8")
+    assert main(["notes", "extract", str(note)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    got = {(f["code"], f["negation"], f["temporality"], f["experiencer"]) for f in out["findings"]}
+    assert ("I10", "Affirmed", "Historical", "Patient") in got  # abbreviation, past-history section
+    assert ("I21.9", "Affirmed", "Recent", "Family member") in got
+    assert ("J18.9", "Affirmed", "Recent", "Patient") in got
+    assert ("J93.9", "Negated", "Recent", "Patient") in got
+    assert out["suggested_problems"] == ["J18.9"]
