@@ -7,10 +7,12 @@ stored (imports remove or pseudonymise them).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from engine import audit
 from engine.errors import AuthError, NotFoundError
+from engine.labs import annotate, trend_rows
 from engine.roles import can
 from engine.terminology import rules_note
 from engine.store import Database
@@ -19,12 +21,45 @@ from engine.store import patients as patient_rows
 from engine.store import records as record_rows
 
 
-def search(db: Database, *, text: str | None = None, source: str | None = None, sex: str | None = None,
-           condition_code: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    """Patients matching the filters (pseudonymous id substring, source, sex, ICD-10-CM prefix)."""
-    return patient_rows.search_patients(db, text=(text or "").strip() or None, source=source or None,
-                                        sex=sex or None, condition_code=(condition_code or "").strip().upper() or None,
-                                        limit=limit)
+@dataclass(frozen=True)
+class PatientPage:
+    """One page of a patient search: the rows shown, how many match in all, and where this page sits."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+    page_size: int
+
+    @property
+    def first(self) -> int:
+        """1-based position of this page's first row in the whole result (0 when nothing matches)."""
+        return (self.page - 1) * self.page_size + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1 if self.rows else 0
+
+
+def find_patients(db: Database, query: str | None, *, page: int = 1, page_size: int = 25, source: str | None = None,
+                  sex: str | None = None, condition_code: str | None = None) -> PatientPage:
+    """Patients whose pseudonymous id, dataset or condition (ICD-10-CM code or name) contains each word of
+    ``query``, one page at a time with the total; an exact id comes first so typing it picks it.
+
+    Clinicians rarely know an exact id: part of it ("0042"), a dataset ("pima") or a condition ("E11",
+    "diabetes") is enough. Words narrow the search ("pima E11"). ``source``, ``sex`` and ``condition_code``
+    (an ICD-10-CM prefix) are exact filters for the patient page's filter row. A page past the end gives the
+    last page.
+    """
+    terms = (query or "").split()
+    filters = {"source": source or None, "sex": sex or None,
+               "condition_code": (condition_code or "").strip().upper() or None}
+    page_size = max(1, min(int(page_size), 200))
+    _, total = patient_rows.find_patients_page(db, terms, limit=0, offset=0, **filters)
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, int(page)), pages)
+    rows, _ = patient_rows.find_patients_page(db, terms, limit=page_size, offset=(page - 1) * page_size, **filters)
+    return PatientPage(rows, total, page, pages, page_size)
 
 
 def filter_options(db: Database) -> dict[str, list[str]]:
@@ -40,7 +75,7 @@ def view_patient(db: Database, pseudo_id: str, *, username: str, role: str) -> d
         audit.record(db, username=username, action="patient.view", target_type="patient", target_id=pseudo_id,
                      outcome="not_found")
         raise NotFoundError(f"There is no patient '{pseudo_id}'.")
-    observations = patient_rows.observations_for(db, patient["id"])
+    observations = annotate(patient_rows.observations_for(db, patient["id"]))
     predictions = record_rows.predictions_with_feedback(db, patient["id"])
     for pred in predictions:
         try:
@@ -51,7 +86,8 @@ def view_patient(db: Database, pseudo_id: str, *, username: str, role: str) -> d
                  details={"observations": len(observations), "predictions": len(predictions)})
     return {
         "patient": {k: patient[k] for k in ("pseudo_id", "source", "sex", "age", "age_group", "birth_year")},
-        "observations": observations,
+        "observations": observations,  # each with its cited reference range and where the value falls
+        "trends": trend_rows(observations),  # only what has two or more dated values
         "conditions": [{**c, "rules": rules_note(c["code"], c["system"])}
                        for c in patient_rows.conditions_for(db, patient["id"])],
         "medications": patient_rows.medications_for(db, patient["id"]),

@@ -1,4 +1,8 @@
-"""UCUM unit codes written for people, for messages and warnings.
+"""Units, numbers and counts written for people, for messages, labels and tables.
+
+One place for how a figure reads: UCUM codes as people write them (:func:`readable_unit`),
+numbers without binary noise or a needless ".00" (:func:`format_number`) and a count with its
+noun in the right number ("1 row", "2 rows": :func:`count_noun`).
 
 The engine stores and converts units as UCUM codes ("a" is a year, "mm[Hg]" is
 mmHg, "{count}" is an annotation on a plain number). Those codes are exact but read
@@ -6,6 +10,8 @@ badly in a sentence ("between 0 and 120 a"), so messages pass them through
 :func:`readable_unit`. Codes not listed are shown as they are.
 """
 from __future__ import annotations
+
+import math
 
 READABLE_UNITS: dict[str, str] = {
     "a": "years", "mo": "months", "wk": "weeks", "d": "days", "h": "hours", "min": "minutes",
@@ -35,3 +41,30 @@ def with_unit(text: str, unit: str | None) -> str:
     """``text`` followed by the readable unit, if there is one ("0-120 years", "0-25")."""
     readable = readable_unit(unit)
     return f"{text} {readable}" if readable else text
+
+
+def count_noun(count: int, noun: str, plural: str | None = None) -> str:
+    """"1 row", "1,234 rows": the count with thousands separators and the noun agreeing with it."""
+    word = noun if count == 1 else (plural or f"{noun}s")
+    return f"{count:,} {word}"
+
+
+def format_number(value: float | int | None, significant: int = 6) -> str:
+    """A number as a person writes it: 120 (not 120.00), 6.2 (not 6.199999809265137), "" when missing.
+
+    Values read from files are often float32; their widened float64 carries noise past the 7th digit,
+    so at most ``significant`` significant digits are kept and trailing zeros dropped.
+    """
+    if value is None:
+        return ""
+    x = float(value)
+    if math.isnan(x):
+        return ""
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    if x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    text = f"{x:.{significant}g}"
+    if "e" in text:
+        return text
+    return text.rstrip("0").rstrip(".") if "." in text else text

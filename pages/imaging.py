@@ -9,21 +9,15 @@ from engine.config import get_settings
 from engine.errors import EngineError
 from engine.imaging.bundle import load_bundle
 from engine.imaging.records import analyse_and_store, analyse_stored, list_patient_images, record_feedback
-from engine.imaging.service import build_overlay
+from engine.imaging.service import build_overlay, describe_heatmap
 from engine.imaging.viewer import display_image, header_fields, window_range
 from engine.store import open_db
-from engine.store.patients import search_patients
 from pages.components.patient_notes import render_report_link
+from pages.components.patient_picker import render_patient_picker
 from pages.components.session import require_page, user_can
 
 RESULT_KEY = "imaging_result"
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "dcm", "dicom"]
-
-
-@st.cache_data(show_spinner=False)
-def get_patient_ids(db_path: str, text: str) -> list[str]:
-    with open_db(db_path) as db:
-        return [row["pseudo_id"] for row in search_patients(db, text=text or None, limit=300)]
 
 
 @st.cache_data(show_spinner=False)
@@ -44,12 +38,9 @@ def render() -> None:
         return
     render_card(card)
 
-    query = st.text_input("Find patient (pseudo id)", key="imaging_patient_query")
-    patient_ids = get_patient_ids(str(settings.db_path), query)
-    if not patient_ids:
-        st.info("No patients match; load records first or change the search.")
+    pseudo_id = render_patient_picker(query_key="imaging_patient_query", pick_key="imaging_patient")
+    if pseudo_id is None:
         return
-    pseudo_id = st.selectbox("Patient", patient_ids, key="imaging_patient")
     source = st.radio("Image", ["Upload a new image", "A stored image of this patient"], horizontal=True,
                       key="imaging_source")
     can_run = user_can(user, "predict.run")
@@ -70,11 +61,13 @@ def render() -> None:
             st.session_state[RESULT_KEY] = {**result, "pseudo_id": pseudo_id}
     else:
         with open_db() as db:
-            stored = list_patient_images(db, pseudo_id)
+            stored = list_patient_images(db, pseudo_id, thumbnails=True)
         if not stored:
             st.info("No images are stored for this patient yet.")
         else:
-            labels = {f"#{r['id']} · {r['kind'].upper()} {r['width']}x{r['height']} · {r['created_at']}": r["id"] for r in stored}
+            render_stored_list(stored)
+            labels = {f"#{r['id']} · {r['file_name'] or r['kind'].upper()} · {r['result']} · {r['created_at'][:10]}":
+                      r["id"] for r in stored}
             choice = st.selectbox("Stored image", list(labels), key="imaging_stored_choice")
             if st.button("Open stored image", key="imaging_open_stored", disabled=not can_run):
                 try:
@@ -93,6 +86,18 @@ def render() -> None:
 
 def _forget_result() -> None:
     st.session_state.pop(RESULT_KEY, None)
+
+
+def render_stored_list(stored: list[dict]) -> None:
+    """Stored images of the patient as thumbnails with the file name and the latest result."""
+    cols = st.columns(4)
+    for i, row in enumerate(stored):
+        with cols[i % 4]:
+            caption = f"#{row['id']} {row['file_name'] or '(no file name)'} · {row['result']}"
+            if row.get("thumbnail"):
+                st.image(row["thumbnail"], caption=caption, width=160)
+            else:
+                st.caption(caption)
 
 
 def render_card(card: dict) -> None:
@@ -155,6 +160,8 @@ def render_result(current: dict, user) -> None:
             heat.update_xaxes(showticklabels=False)
             heat.update_yaxes(showticklabels=False)
             st.plotly_chart(heat, key="imaging_heatmap")
+            legend = describe_heatmap(analysis.cam)
+            (st.info if legend["blank"] else st.caption)(legend["legend"])
             st.caption("What the model saw (padded to square, 128 px) with the regions that raised its pneumonia "
                        "score. A heat-map shows where the model looked, not where disease is.")
         st.caption(f"{analysis.model} {analysis.version} · stored as image #{current['image_id']}, "

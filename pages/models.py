@@ -11,7 +11,10 @@ from engine.models import figures, registry
 from engine.models.train import Split, candidate_learners, train_on_dataset
 from engine.store import open_db
 from engine.store.patients import list_dataset_names
+from engine.unit_text import readable_unit
 from pages.components.session import require_page, user_can
+
+NAME_DEFAULT_KEY = "models_train_name_default"  # the default model name last offered (dataset_outcome)
 
 
 def _settings_key() -> str:
@@ -104,7 +107,8 @@ def _render_card(versions: list[dict], key: str) -> None:
     st.markdown("**Candidate learners (5-fold CV on the training part)**")
     st.dataframe(pd.DataFrame(card["candidates"]).T, key="models_candidates")
     st.markdown("**Features**")
-    st.dataframe(pd.DataFrame([{"name": f["name"], "label": f["label"], "unit": f["unit"], "code": f["code"],
+    st.dataframe(pd.DataFrame([{"name": f["name"], "label": f["label"], "unit": readable_unit(f["unit"]),
+                                "code": f["code"],
                                 "kind": f["kind"], "missing in training": f["training"]["missing_fraction"]}
                                for f in card["features"]]), hide_index=True, key="models_features")
     if card.get("excluded_features"):
@@ -167,8 +171,12 @@ def _render_train(user, key: str) -> None:
         split = Split("time", column)
     learners = st.multiselect("Learners to compare", list(candidate_learners(0)), default=list(candidate_learners(0)),
                               key="models_train_learners")
-    name = st.text_input("Model name", value=f"{dataset}_{outcome}".lower().replace(".", "_"),
-                         key="models_train_name").strip()
+    # The default name follows dataset and outcome until the user types a name of their own.
+    default = f"{dataset}_{outcome}".lower().replace(".", "_")
+    if st.session_state.get("models_train_name") in (None, st.session_state.get(NAME_DEFAULT_KEY)):
+        st.session_state["models_train_name"] = default
+    st.session_state[NAME_DEFAULT_KEY] = default
+    name = st.text_input("Model name", key="models_train_name").strip()
     if st.button("Train", type="primary", key="models_train_run"):
         bar = st.progress(0.0, text="Starting")
         try:

@@ -6,12 +6,14 @@ import plotly.express as px
 import streamlit as st
 
 from engine.errors import EngineError
-from engine.patient_record import build_timeline_figure, filter_options, search, view_patient
+from engine.patient_record import build_timeline_figure, filter_options, find_patients, view_patient
 from engine.store import open_db
+from engine.unit_text import count_noun, format_number, readable_unit
 from pages.components.patient_notes import render_patient_notes
 from pages.components.session import SELECTED_PATIENT_KEY, require_page
 
 ANY = "(any)"
+PAGE_SIZE = 25
 
 
 def render() -> None:
@@ -26,18 +28,29 @@ def render() -> None:
     with open_db() as db:
         options = filter_options(db)
     c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
-    text = c1.text_input("Pseudonymous id contains", key="patient_search")
+    text = c1.text_input("Id, dataset or condition contains", key="patient_search",
+                         help="Part of the pseudonymous id, the dataset or a condition (ICD-10-CM code or name).")
     source = c2.selectbox("Dataset", [ANY, *options["sources"]], key="patient_source")
     sex = c3.selectbox("Sex", [ANY, *options["sexes"]], key="patient_sex")
     condition = c4.text_input("ICD-10-CM code starts with", key="patient_condition")
+    if st.session_state.get("patient_list_filters") != (text, source, sex, condition):  # new search: first page
+        st.session_state["patient_list_filters"] = (text, source, sex, condition)
+        st.session_state["patient_list_page"] = 1
+    page = st.session_state.get("patient_list_page", 1)
     with open_db() as db:
-        matches = search(db, text=text, source=None if source == ANY else source, sex=None if sex == ANY else sex,
-                         condition_code=condition)
-    if not matches:
+        found = find_patients(db, text, page=page, page_size=PAGE_SIZE, source=None if source == ANY else source,
+                              sex=None if sex == ANY else sex, condition_code=condition)
+    if not found.rows:
         st.info("No patient matches these filters.")
         return
-    st.caption(f"{len(matches):,} patients shown{' (first 200)' if len(matches) == 200 else ''}.")
-    st.dataframe(pd.DataFrame(matches)[["pseudo_id", "source", "sex", "age_group"]], hide_index=True,
+    info, pager = st.columns([3, 1])
+    info.caption(f"{count_noun(found.total, 'patient')} match; showing {found.first:,}-{found.last:,}.")
+    if found.pages > 1:
+        st.session_state["patient_list_page"] = found.page
+        pager.number_input(f"Page (of {found.pages:,})", min_value=1, max_value=found.pages, step=1,
+                           key="patient_list_page")
+    matches = found.rows
+    st.dataframe(pd.DataFrame(matches)[["pseudo_id", "source", "sex", "age_group", "conditions"]], hide_index=True,
                  key="patient_matches")
     ids = [m["pseudo_id"] for m in matches]
     chosen = st.selectbox("Open patient", ids, index=None, placeholder="Choose a pseudonymous id",
@@ -69,21 +82,20 @@ def _render_record(record: dict) -> None:
     if obs.empty:
         st.caption("No observations recorded.")
     else:
-        numeric = obs[obs["value_num"].notna()]
-        names = sorted(numeric["name"].unique())
-        if names:
-            coded = sorted(numeric.loc[numeric["system"] == "http://loinc.org", "name"].unique())
-            picked = st.multiselect("Plot", names, default=(coded or names)[:1], key="patient_plot_pick")
-            data = numeric[numeric["name"].isin(picked)].copy()
-            if not data.empty:
-                data["when"] = data["time"].fillna("(no date)")
-                data["label"] = data["name"] + " (" + data["unit"].fillna("") + ")"
-                fig = px.line(data.sort_values("when"), x="when", y="value_num", color="label", markers=True,
-                              labels={"when": "date (shifted)", "value_num": "value", "label": "observation"},
-                              title="Observations over time")
-                st.plotly_chart(fig, key="patient_obs_chart")
-        st.dataframe(obs[["name", "code", "value_num", "value_text", "unit", "time", "flag"]], hide_index=True,
-                     key="patient_obs_table")
+        _render_trends(pd.DataFrame(record["trends"]))
+        table = pd.DataFrame({
+            "observation": obs["name"], "value": [format_number(v) if v is not None and v == v else (t or "")
+                                                  for v, t in zip(obs["value_num"], obs["value_text"])],
+            "unit": obs["unit"].map(readable_unit), "date": obs["time"].fillna(""),
+            "reference range": obs["reference"].fillna("set by the laboratory"),
+            "vs reference": obs["vs_reference"].map({"above": "▲ above", "below": "▼ below",
+                                                     "within": "within"}).fillna(""),
+            "data flag": obs["flag"].fillna(""), "code": obs["code"]})
+        st.dataframe(table, hide_index=True, key="patient_obs_table")
+        sources = sorted(s for s in obs["reference_source"].dropna().unique())
+        if sources:
+            st.caption("Reference ranges: " + "; ".join(sources) + ". Other ranges are set by each laboratory and "
+                       "are not shown. A value outside a range is a prompt to review, not a diagnosis.")
     st.markdown("**Conditions**")
     if record["conditions"]:
         st.dataframe(pd.DataFrame(record["conditions"]), hide_index=True, key="patient_conditions")
@@ -111,6 +123,30 @@ def _render_record(record: dict) -> None:
         st.table(pd.DataFrame(rows))
     else:
         st.caption("No predictions recorded for this patient.")
+
+
+def _render_trends(trends: pd.DataFrame) -> None:
+    """Lines only for observations with two or more dated values: one value is not a trend."""
+    if trends.empty:
+        st.caption("No observation has two or more dated values, so there is no trend to draw; the values are "
+                   "listed below with their reference ranges.")
+        return
+    numeric = trends[trends["value_num"].notna()]
+    names = sorted(numeric["name"].unique())
+    picked = st.multiselect("Plot over time", names, default=names[:1], key="patient_plot_pick")
+    data = numeric[numeric["name"].isin(picked)].copy()
+    if data.empty:
+        return
+    data["label"] = data["name"] + " (" + data["unit"].map(readable_unit) + ")"
+    fig = px.line(data.sort_values("time"), x="time", y="value_num", color="label", markers=True,
+                  labels={"time": "date (shifted)", "value_num": "value", "label": "observation"},
+                  title="Observations over time")
+    if len(picked) == 1:  # one kind plotted: name its reference range above the plot
+        reference = data["reference"].dropna()
+        if not reference.empty:
+            fig.add_annotation(text=f"reference {reference.iloc[0]}", xref="paper", yref="paper", x=0, y=1.08,
+                               showarrow=False, xanchor="left")
+    st.plotly_chart(fig, key="patient_obs_chart")
 
 
 def _format_output(output) -> str:

@@ -10,10 +10,13 @@ from engine import audit
 from engine.config import get_settings
 from engine.errors import EngineError
 from engine.models import figures
-from engine.models.predict import record_feedback, record_for_patient, run_prediction
+from engine.models.predict import (in_unit, input_units, record_feedback, record_for_patient, run_prediction,
+                                   to_card_units)
 from engine.models.registry import list_models, serving_card
 from engine.store import open_db
+from engine.unit_text import format_number, readable_unit
 from pages.components.navigation import render_page_link
+from pages.components.patient_picker import render_patient_picker
 from pages.components.session import SELECTED_PATIENT_KEY, require_page, user_can
 
 RESULT_KEY = "predict_result"
@@ -62,8 +65,8 @@ def render() -> None:
     source = st.radio("Inputs", ["From a stored patient", "Enter values"], horizontal=True, key="predict_source")
     pseudo_id, record = None, {}
     if source == "From a stored patient":
-        pseudo_id = st.text_input("Pseudonymous patient id (e.g. UCI-0001)", key="predict_patient",
-                                  value=st.session_state.get(PATIENT_KEY, "")).strip() or None
+        pseudo_id = render_patient_picker(query_key="predict_patient", pick_key="predict_patient_pick",
+                                          handed_over=st.session_state.get(PATIENT_KEY))
         if pseudo_id:
             try:
                 with open_db() as db:
@@ -75,13 +78,13 @@ def render() -> None:
             except EngineError as exc:
                 st.error(str(exc))
                 pseudo_id = None
-    values = _render_inputs(card, record, pseudo_id or "manual")
+    values, units = _render_inputs(card, record, pseudo_id or "manual")
 
     if st.button("Predict", type="primary", key="predict_run"):
         try:
             with open_db() as db:
-                prediction_id, result = run_prediction(db, username=user.username, name=name, record=values,
-                                                       pseudo_id=pseudo_id)
+                prediction_id, result = run_prediction(db, username=user.username, name=name,
+                                                       record=to_card_units(card, values, units), pseudo_id=pseudo_id)
             st.session_state[RESULT_KEY] = {"id": prediction_id, "result": result, "pseudo_id": pseudo_id}
         except EngineError as exc:
             st.session_state.pop(RESULT_KEY, None)
@@ -91,16 +94,17 @@ def render() -> None:
         _render_result(stored, card, user)
 
 
-def _render_inputs(card: dict, record: dict, scope: str) -> dict:
-    """One widget per card feature, with unit and plausible range; prefilled from the stored patient."""
+def _render_inputs(card: dict, record: dict, scope: str) -> tuple[dict, dict]:
+    """One widget per card feature, with unit and plausible range; prefilled from the stored patient.
+
+    Returns the values and, for inputs offered in more than one unit, the unit each was entered in."""
     st.subheader("Inputs")
-    values = {}
+    values, units = {}, {}
     cols = st.columns(3)
     for i, f in enumerate(card["features"]):
         col = cols[i % 3]
         current = record.get(f["name"])
         wkey = f"pin_{card['name']}_{scope}_{f['name']}"
-        unit = f" ({f['unit']})" if f["unit"] and f["unit"] != "{0/1}" else ""
         if f["kind"] == "categorical":
             options = [""] + list(f["categories"])
             index = options.index(current) if current in options else 0
@@ -115,16 +119,32 @@ def _render_inputs(card: dict, record: dict, scope: str) -> dict:
             values[f["name"]] = None if not choice else (1 if choice == "yes" else 0)
         else:
             train = f.get("training", {})
+            shown_unit = readable_unit(f["unit"]) or "none"
             rng = f" plausible {f['plausible'][0]:g}-{f['plausible'][1]:g}" if f.get("plausible") else ""
-            help_text = (f"Unit: {f['unit'] or 'none'};{rng}; training range {train.get('min', '?'):g}-"
-                         f"{train.get('max', '?'):g}" if "min" in train else f"Unit: {f['unit'] or 'none'};{rng}")
+            help_text = (f"Unit: {shown_unit};{rng}; training range {train.get('min', '?'):g}-"
+                         f"{train.get('max', '?'):g}" if "min" in train else f"Unit: {shown_unit};{rng}")
             small = "median" in train and abs(train["median"]) < 1
             value = None if current is None or (isinstance(current, float) and math.isnan(current)) else \
                 float(current)
-            values[f["name"]] = col.number_input(f"{f['label']}{unit}", value=value, key=wkey, help=help_text,
-                                                 format="%.4f" if small else "%.2f",
-                                                 step=0.001 if small else 1.0)
-    return values
+            choices = input_units(f)
+            chosen = f["unit"]
+            if len(choices) > 1:  # the entry box follows the unit: switching shows the same value converted
+                chosen = col.radio(f"Unit of {f['label'][:1].lower()}{f['label'][1:]}", choices, horizontal=True,
+                                   format_func=readable_unit, key=f"{wkey}_unit")
+                units[f["name"]] = chosen
+                value = in_unit(f, value, chosen)
+                wkey = wkey if chosen == f["unit"] else f"{wkey}_{chosen}"
+            label = f"{f['label']} ({readable_unit(chosen)})" if readable_unit(chosen) else f["label"]
+            values[f["name"]] = col.number_input(label, value=value, key=wkey, help=help_text,
+                                                 format="%g", step=0.001 if small else 1.0)
+    return values, units
+
+
+def _shown(value) -> str:
+    """An input value as people write it: 145, not 145.0; categories as they are."""
+    if value is None:
+        return ""
+    return format_number(value) if isinstance(value, (int, float)) else str(value)
 
 
 def _render_result(stored: dict, card: dict, user) -> None:
@@ -147,7 +167,7 @@ def _render_result(stored: dict, card: dict, user) -> None:
                 f"**distance from training population:** {basis['mahalanobis']:.1f} "
                 f"(99th centile of training patients: {basis['mahalanobis_99th']:.1f})")
     table = pd.DataFrame([{
-        "input": e["label"], "value": "" if e["value"] is None else str(e["value"]), "unit": e["unit"],
+        "input": e["label"], "value": _shown(e["value"]), "unit": readable_unit(e["unit"]),
         "status": e["status"] + (f" (median {e['imputed_value']:g})" if e.get("imputed_value") is not None else ""),
         "training range": (f"{e['training_min']:g}-{e['training_max']:g}" if e.get("training_min") is not None
                            else ""),

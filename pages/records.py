@@ -14,6 +14,7 @@ from engine.ingest.records import (default_dataset_name, list_versions, load_nam
                                    save_named_mapping)
 from engine.ingest.validate import ACTION_HELP
 from engine.store import open_db
+from engine.unit_text import count_noun
 from engine.vocabulary import CONCEPTS
 from pages.components.session import require_page, user_can
 
@@ -106,7 +107,7 @@ def _render_import(user) -> None:
     st.subheader("4. Decide and import")
     decisions = {}
     for cls, count in report.classes().items():
-        decisions[cls] = st.selectbox(f"{CLASS_LABELS[cls].capitalize()} ({count:,} rows)", ACTIONS[cls],
+        decisions[cls] = st.selectbox(f"{CLASS_LABELS[cls].capitalize()} ({count_noun(count, 'row')})", ACTIONS[cls],
                                       key=f"records_decide_{cls}",
                                       format_func=lambda a: f"{a}: {ACTION_HELP[a]}")
     if "default_dataset" not in state:
@@ -193,7 +194,8 @@ def _render_report(report) -> None:
     cols = st.columns(4)
     cols[0].metric("Rows", f"{report.n_rows:,}")
     cols[1].metric("Patients", f"{report.n_patients:,}")
-    cols[2].metric("Problem rows", f"{sum(report.classes().values()):,}")
+    cols[2].metric("Problem rows", f"{report.problem_rows():,}",
+                   help="Rows with at least one problem; a row with several problems counts once.")
     cols[3].metric("k-anonymity", "-" if report.k_anonymity is None else f"{report.k_anonymity.k}")
     for warning in report.warnings:
         st.warning(warning)

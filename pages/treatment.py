@@ -14,9 +14,9 @@ from engine import audit
 from engine.config import get_settings
 from engine.errors import EngineError
 from engine.store import open_db
-from engine.store.patients import search_patients
 from engine.treatment import DISCLAIMER, load_knowledge_base, record_from_store, suggest
 from pages.components.navigation import render_page_link
+from pages.components.patient_picker import render_patient_picker
 from pages.components.session import require_page
 from pages.treatment_sections.editor import effective_record, render_session_editor, session_values
 from pages.treatment_sections.options import cite, render_blocked, render_currency, render_options
@@ -33,13 +33,9 @@ def render() -> None:
     settings = get_settings()
     kb = load_knowledge_base()
 
-    text = st.text_input("Find a patient by pseudonymous id", key="tx_filter", placeholder="e.g. PIMA-0001")
-    with open_db() as db:
-        matches = search_patients(db, text=text.strip() or None, limit=200)
-    if not matches:
-        st.warning("No patient matches that id.")
+    pseudo_id = render_patient_picker(query_key="tx_filter", pick_key="tx_patient")
+    if pseudo_id is None:
         return
-    pseudo_id = st.selectbox("Patient", [m["pseudo_id"] for m in matches], key="tx_patient")
     try:
         with open_db() as db:
             stored = record_from_store(db, pseudo_id)

@@ -10,6 +10,7 @@ compressed pixel stream untouched.
 from __future__ import annotations
 
 import io
+import re
 import struct
 
 from engine.errors import InputError
@@ -117,3 +118,7 @@ def strip_png_metadata(data: bytes) -> bytes:
         if ctype == b"IEND":
             break
     return bytes(out)
+
+
+
+

@@ -11,17 +11,20 @@ import hashlib
 import json
 
 from engine import audit, feedback
-from engine.errors import NotFoundError
+from engine.errors import InputError, NotFoundError
 from engine.imaging.decode import decode_image
 from engine.imaging.deid import deidentify
+from engine.privacy import safe_file_name
 from engine.imaging.service import ImageAnalysis, result_json
+from engine.imaging.viewer import thumbnail_png
 from engine.store import Database, transaction
 from engine.store import images as image_store
 from engine.store.patients import get_patient
 
 
 
-def store_analysis(db: Database, *, pseudo_id: str, data: bytes, analysis: ImageAnalysis, username: str) -> dict:
+def store_analysis(db: Database, *, pseudo_id: str, data: bytes, analysis: ImageAnalysis, username: str,
+                   file_name: str | None = None) -> dict:
     """De-identify and store the image for ``pseudo_id`` (once per content), store the result, audit both.
 
     Returns {"image_id", "prediction_id", "sha256", "image_created"}.
@@ -38,7 +41,8 @@ def store_analysis(db: Database, *, pseudo_id: str, data: bytes, analysis: Image
     with transaction(db):
         image_id, created = image_store.upsert_image(
             db, patient_id=patient["id"], sha256=sha, kind=analysis.decoded.kind, width=analysis.decoded.width,
-            height=analysis.decoded.height, header=header, content=clean, username=username)
+            height=analysis.decoded.height, header=header, content=clean, username=username,
+            file_name=safe_file_name(file_name))  # the one allow-list every door uses (issue 18)
         if created:
             audit.record(db, username=username, action="imaging.store", target_type="patient", target_id=pseudo_id,
                          details={"image_id": image_id, "sha256": sha, "kind": analysis.decoded.kind})
@@ -87,12 +91,36 @@ def load_stored_image(db: Database, *, pseudo_id: str, image_id: int, username: 
     return row
 
 
-def list_patient_images(db: Database, pseudo_id: str) -> list[dict]:
-    """Stored images of a patient (no bytes), newest first."""
+def list_patient_images(db: Database, pseudo_id: str, *, thumbnails: bool = False) -> list[dict]:
+    """Stored images of a patient, newest first, each with its file name (de-identified when stored), its latest
+    result as text (``result``) and, when asked, a small PNG ``thumbnail`` (the bytes themselves never leave)."""
     patient = get_patient(db, pseudo_id)
     if patient is None:
         raise NotFoundError("That patient does not exist in the store.")
-    return image_store.images_for(db, patient["id"])
+    rows = image_store.images_for(db, patient["id"], with_content=thumbnails)
+    for row in rows:
+        row["result"] = result_text(row.pop("output", None))
+        if thumbnails:
+            content = row.pop("content")
+            try:
+                row["thumbnail"] = thumbnail_png(content)
+            except InputError:  # stored bytes always decoded once; keep the list usable if one no longer does
+                row["thumbnail"] = None
+    return rows
+
+
+def result_text(output: str | None) -> str:
+    """'pneumonia 87% (pneumonia)' / 'withheld: image did not fit the model' / 'not analysed' from a stored output."""
+    if not output:
+        return "not analysed"
+    try:
+        data = json.loads(output)
+    except ValueError:
+        return "not analysed"
+    if data.get("probability") is None:
+        return "withheld: the image did not fit the model"
+    label = f" ({data['label']})" if data.get("label") else ""
+    return f"pneumonia {data['probability']:.0%}{label}"
 
 
 def record_feedback(db: Database, *, prediction_id: int, verdict: str, reason: str | None, username: str) -> int:
@@ -112,5 +140,6 @@ def analyse_and_store(db: Database, *, pseudo_id: str, data: bytes, filename: st
     if get_patient(db, pseudo_id) is None:
         raise NotFoundError("That patient does not exist in the store.")
     analysis = analyse_image(data, filename, version=version)
-    stored = store_analysis(db, pseudo_id=pseudo_id, data=data, analysis=analysis, username=username)
+    stored = store_analysis(db, pseudo_id=pseudo_id, data=data, analysis=analysis, username=username,
+                            file_name=filename)
     return {**stored, "analysis": analysis}

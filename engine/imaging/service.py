@@ -119,6 +119,22 @@ def build_overlay(square: np.ndarray, cam: np.ndarray, opacity: float = 0.45, si
     return out
 
 
+def describe_heatmap(cam: np.ndarray | None) -> dict:
+    """The heat-map's legend, and whether the map is blank (so the page can say why instead of showing nothing).
+
+    Grad-CAM keeps only positive evidence for the pneumonia score (ReLU) and scales the map to its own peak.
+    When no region raised the score the map is all zero and the overlay shows the plain image: a reader then
+    wonders whether the model looked at all. It did; there was simply nothing for pneumonia to show.
+    """
+    blank = cam is None or not np.isfinite(cam).any() or float(np.nanmax(cam)) <= 1e-6
+    if blank:
+        return {"blank": True, "legend": "The heat-map is blank: no region of this image raised the model's "
+                "pneumonia score, so there is nothing to colour. This is expected when the model reads an image "
+                "as normal; it does not mean the image was not read."}
+    return {"blank": False, "legend": "Colour scale: warm colours (yellow to red) mark the regions that raised the "
+            "pneumonia score most, relative to this image's strongest region; uncoloured areas did not raise it."}
+
+
 def build_overlay_png(square: np.ndarray, cam: np.ndarray, opacity: float = 0.45, size: int = OVERLAY_SIZE) -> bytes:
     """PNG bytes of :func:`build_overlay`."""
     buf = io.BytesIO()

@@ -51,3 +51,16 @@ def display_image(decoded: DecodedImage, center: float | None = None, width: flo
 def header_fields(decoded: DecodedImage) -> list[dict]:
     """Key DICOM header fields for display (never identifiers: only whitelisted technical fields are decoded)."""
     return [{"field": label, "value": str(decoded.header[key])} for key, label in HEADER_LABELS if key in decoded.header]
+
+
+def thumbnail_png(content: bytes, size: int = 160) -> bytes:
+    """A small grayscale PNG of a stored image for the patient's image list (JPEGs decode at reduced scale)."""
+    import io
+
+    from engine.imaging.decode import decode_image
+
+    decoded = decode_image(content, max_side=size)
+    gray = display_image(decoded, max_side=size)
+    buf = io.BytesIO()
+    Image.fromarray(gray).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()

@@ -29,6 +29,7 @@ from engine.store import Database, transaction, utcnow
 from engine.store import datasets as dataset_rows
 from engine.store import patients as patient_rows
 from engine.store import records as record_rows
+from engine.unit_text import count_noun
 
 
 _YEAR = re.compile(r"\b(?:18|19|20)\d{2}\b")
@@ -58,18 +59,21 @@ class ImportResult:
     skipped: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
-        text = (f"Imported dataset '{self.dataset}' version {self.version}: {self.patients_added:,} new patients"
-                f"{f', {self.patients_merged:,} existing patients updated' if self.patients_merged else ''}, "
-                f"{self.observations:,} observations, {self.conditions:,} conditions, {self.medications:,} "
-                f"medications")
-        extra = [f"{n:,} {label}" for n, label in ((self.encounters, "encounters"), (self.allergies, "allergies"),
-                                                    (self.immunizations, "immunizations"),
-                                                    (self.procedures, "procedures")) if n]
+        merged = (f", {count_noun(self.patients_merged, 'existing patient')} updated" if self.patients_merged
+                  else "")
+        text = (f"Imported dataset '{self.dataset}' version {self.version}: "
+                f"{count_noun(self.patients_added, 'new patient')}{merged}, "
+                f"{count_noun(self.observations, 'observation')}, {count_noun(self.conditions, 'condition')}, "
+                f"{count_noun(self.medications, 'medication')}")
+        extra = [count_noun(n, noun, plural) for n, noun, plural in (
+            (self.encounters, "encounter", None), (self.allergies, "allergy", "allergies"),
+            (self.immunizations, "immunization", None), (self.procedures, "procedure", None)) if n]
         text += (", " + ", ".join(extra) if extra else "") + (
-            f"; {self.rows_dropped:,} rows dropped, {self.rows_flagged:,} values flagged, "
-            f"{self.values_converted:,} values converted to canonical units.")
+            f"; {count_noun(self.rows_dropped, 'row')} dropped, {count_noun(self.rows_flagged, 'value')} flagged, "
+            f"{count_noun(self.values_converted, 'value')} converted to canonical units.")
         if self.conditions_not_used:
-            text += (f" {self.conditions_not_used:,} conditions are stored and shown but not used by the rules "
+            text += (f" {count_noun(self.conditions_not_used, 'condition')} "
+                     f"{'is' if self.conditions_not_used == 1 else 'are'} stored and shown but not used by the rules "
                      "(neither ICD-10-CM nor in the SNOMED CT map).")
         if self.skipped:
             text += " Skipped, not used by ClinSight: " + ", ".join(
@@ -124,6 +128,8 @@ def import_source(db: Database, source: Source, report: ValidationReport, decisi
     flag_rows = {(p.cls, p.column): (np.sort(p.rows), "converted" if chosen[p.cls] == "fix" else p.cls)
                  for p in report.problems if chosen.get(p.cls) in ("keep", "fix") and p.cls != "repeated_id"}
     counts = dict(added=0, merged=0, obs=0, cond=0, meds=0, dropped=0, flagged=0, converted=0)
+    if chosen.get("ragged") == "drop":  # never read into a chunk: dropped by being skipped
+        counts["dropped"] += len(report.rows_for("ragged"))
     stored_report = report.to_dict()
     stored_report["decisions"] = chosen
     with transaction(db):

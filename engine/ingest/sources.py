@@ -38,10 +38,16 @@ _READ_BLOCK = 1024 * 1024
 
 @dataclass
 class Chunk:
-    """A slice of the table: text cells (None where missing) and each row's number in the file."""
+    """A slice of the table: text cells (None where missing) and each row's number in the file.
+
+    ``ragged`` lists the (line, field count) of rows in this stretch of the file whose field count
+    differs from the header's: they are not in ``frame`` (no column can be trusted), and validation
+    reports them as a problem class with their line numbers, like every other row-level problem.
+    """
 
     frame: pd.DataFrame
     rows: np.ndarray
+    ragged: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -233,8 +239,13 @@ def _open_csv(opener, size: int, sha: str, head: bytes) -> Source:
     n_cols = len(columns)
 
     def iter_chunks(chunk_rows: int) -> Iterator[Chunk]:
+        # Row-level problems belong to the validation report (one place, one rule): a ragged row is
+        # reported with its line number and the user decides (drop or cancel). Only a file in which no
+        # row fits the header is refused outright. A full chunk is held back until the next data row,
+        # so ragged lines after the last data row still reach the report.
         ragged: list[tuple[int, int]] = []
         n_data = 0
+        pending: Chunk | None = None
         with text_stream() as fh:
             it = records(fh)
             next(it, None)
@@ -244,22 +255,31 @@ def _open_csv(opener, size: int, sha: str, head: bytes) -> Source:
                 if len(record) != n_cols:
                     ragged.append((line, len(record)))
                     continue
+                if pending is not None:
+                    pending.ragged, ragged = ragged, []
+                    yield pending
+                    pending = None
                 buffer.append(record)
                 numbers.append(line)
                 if len(buffer) >= chunk_rows:
                     n_data += len(buffer)
-                    yield _text_chunk(buffer, numbers, columns)
+                    pending = _text_chunk(buffer, numbers, columns)
                     buffer, numbers = [], []
             if buffer:
                 n_data += len(buffer)
-                yield _text_chunk(buffer, numbers, columns)
-        if ragged:
+                if pending is not None:
+                    pending.ragged, ragged = ragged, []
+                    yield pending
+                pending = _text_chunk(buffer, numbers, columns)
+        if n_data == 0 and ragged:
             shown = ", ".join(f"{line} ({count} fields)" for line, count in ragged[:10])
             more = f" and {len(ragged) - 10:,} more" if len(ragged) > 10 else ""
-            raise InputError(f"{len(ragged):,} rows do not have the header's {n_cols} fields: lines {shown}{more}. "
-                             "Fix the delimiters or quoting in those lines.")
+            raise InputError(f"No row has the header's {n_cols} fields: lines {shown}{more}. "
+                             "Fix the delimiters or quoting of the file.")
         if n_data == 0:
             raise InputError("The file has a header row but no data rows.")
+        pending.ragged = ragged
+        yield pending
 
     estimate = _estimate_rows(sample, size)
     label = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}[delimiter]

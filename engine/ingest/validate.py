@@ -27,8 +27,10 @@ from engine.privacy import (IdentifierFinding, KAnonymity, detect_identifier_val
                             pseudonymiser, scrub_text)
 from engine.store import Database
 from engine.store import records as record_rows
+from engine.unit_text import count_noun, readable_unit, with_unit
 
 ACTIONS: dict[str, tuple[str, ...]] = {
+    "ragged": ("drop", "cancel"),
     "unit_mixup": ("fix", "drop", "keep", "cancel"),
     "out_of_range": ("keep", "drop", "cancel"),
     "outlier": ("keep", "drop", "cancel"),
@@ -41,10 +43,12 @@ ACTIONS: dict[str, tuple[str, ...]] = {
 }
 # What the command line does when the user does not say (interactive users always choose on the page).
 DEFAULT_DECISIONS: dict[str, str] = {
+    "ragged": "cancel",
     "unit_mixup": "fix", "out_of_range": "keep", "outlier": "keep", "bad_value": "keep", "formula": "cancel",
     "duplicate": "drop", "repeated_id": "keep", "missing_id": "drop", "id_collision": "cancel",
 }
 CLASS_LABELS: dict[str, str] = {
+    "ragged": "rows with the wrong number of fields",
     "unit_mixup": "unit mix-ups", "out_of_range": "values outside plausible ranges", "outlier": "outliers",
     "bad_value": "unreadable values", "formula": "spreadsheet formulas (formula injection)",
     "duplicate": "duplicate rows", "repeated_id": "repeated patient ids", "missing_id": "rows without a patient id",
@@ -112,6 +116,11 @@ class ValidationReport:
             out.setdefault(p.cls, set()).update(int(r) for r in p.rows)
         return {cls: len(rows) for cls, rows in out.items()}
 
+    def problem_rows(self) -> int:
+        """Distinct rows with at least one problem: a row in three classes is one problem row, not three."""
+        arrays = [p.rows for p in self.problems]
+        return int(len(np.unique(np.concatenate(arrays)))) if arrays else 0
+
     def rows_for(self, cls: str) -> np.ndarray:
         arrays = [p.rows for p in self.problems if p.cls == cls]
         return np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, np.int64)
@@ -122,7 +131,7 @@ class ValidationReport:
             "n_patients": self.n_patients, "outlier_method": self.outlier_method,
             "columns": [vars(c) for c in self.columns],
             "problems": [p.to_dict(max_rows) for p in self.problems],
-            "classes": self.classes(),
+            "classes": self.classes(), "problem_rows": self.problem_rows(),
             "identifiers": [vars(f) for f in self.identifiers],
             "redactions": self.redactions,
             "k_anonymity": None if self.k_anonymity is None else {
@@ -138,6 +147,15 @@ def _rows_text(rows: np.ndarray, limit: int = 8) -> str:
 
 def _fmt(x: float) -> str:
     return f"{x:g}"
+
+
+def _shortest(value: np.floating) -> float:
+    """A float32 summary value as the number it was written as (6.2, not 6.199999809265137).
+
+    Values are held as float32 to keep memory bounded on large files; widening one to a Python float
+    shows binary noise. The shortest decimal that round-trips in float32 is what the file said.
+    """
+    return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
 
 
 def _outliers(values: np.ndarray, method: str) -> tuple[np.ndarray, str]:
@@ -192,10 +210,14 @@ def validate_source(db: Database, source: Source, mapping: dict[str, Any], *, ou
     collisions: list[np.ndarray] = []
     numeric_values: dict[str, list[np.ndarray]] = {c: [] for c in numeric_cols | {
         o.column for o in plan.observations if o.numeric}}
+    # Columns summarised as numbers but not checked for outliers here: the age column (its own field).
+    summary_values: dict[str, list[np.ndarray]] = {plan.age: []} if plan.age and plan.age not in numeric_values else {}
     redactions: dict[str, int] = {}
     scrub_cols = [o.column for o in plan.observations if not o.numeric and o.deid == "keep"]
     collide = _collision_checker(db, plan)
+    ragged: list[tuple[int, int]] = []
     for chunk in source.iter_chunks():
+        ragged.extend(chunk.ragged)
         prep = prepare_chunk(chunk, plan, reference)
         n_rows += len(chunk.rows)
         all_rows.append(chunk.rows)
@@ -212,6 +234,8 @@ def validate_source(db: Database, source: Source, mapping: dict[str, Any], *, ou
                 collisions.append(chunk.rows[collide(prep.ids, present)])
         for col in numeric_values:
             numeric_values[col].append(prep.numeric[col].astype(np.float32))
+        for col in summary_values:
+            summary_values[col].append(prep.age.astype(np.float32))
         for col in scrub_cols:
             hits = sum(1 for v in prep.text[col] if v and scrub_text(str(v))[1])
             if hits:
@@ -222,6 +246,8 @@ def validate_source(db: Database, source: Source, mapping: dict[str, Any], *, ou
 
     rows = np.concatenate(all_rows)
     problems: list[Problem] = []
+    if ragged:
+        problems.append(_ragged_problem(ragged, len(source.columns)))
     for (cls, col), parts in masks.items():
         problem_rows = np.concatenate(parts)
         problems.append(Problem(cls, col, _message(cls, col, problem_rows, plan), problem_rows))
@@ -280,15 +306,18 @@ def validate_source(db: Database, source: Source, mapping: dict[str, Any], *, ou
     for col in source.columns:
         entry = checked[col]
         obs = next((o for o in plan.observations if o.column == col), None)
-        vals = np.concatenate(numeric_values[col]) if col in numeric_values and numeric_values[col] else None
+        parts = numeric_values.get(col) or summary_values.get(col)
+        vals = np.concatenate(parts) if parts else None
         finite = vals[np.isfinite(vals)] if vals is not None else None
-        stored = (f"{obs.name} [{obs.code}] ({obs.unit})" if obs and obs.unit else obs.name if obs else
+        stored = (f"{obs.name} [{obs.code}]" + (f" ({readable_unit(obs.unit)})" if readable_unit(obs.unit) else "")
+                  if obs and obs.unit else obs.name if obs else
                   {"identifier": "removed" if entry["deid"] == "remove" else "pseudonymised",
                    "ignore": "not imported"}.get(entry["field"], entry["field"]))
         ctype = ("number" if vals is not None else "date" if col in plan.date_formats else "text")
+        has = finite is not None and len(finite) > 0
         columns.append(ColumnSummary(col, entry["field"], stored, ctype, round(missing[col] / max(n_rows, 1), 4),
-                                     float(finite.min()) if finite is not None and len(finite) else None,
-                                     float(finite.max()) if finite is not None and len(finite) else None))
+                                     _shortest(finite.min()) if has else None,
+                                     _shortest(finite.max()) if has else None))
     identifiers = _identifier_findings(checked, first)
     kanon = None
     available = {"age_group": bool(plan.age or plan.birth_date), "sex": bool(plan.sex), "zip3": bool(plan.zip)}
@@ -299,10 +328,20 @@ def validate_source(db: Database, source: Source, mapping: dict[str, Any], *, ou
     warnings = []
     if not plan.patient_id:
         warnings.append("No column is mapped to the patient id: every row becomes its own patient.")
-    return ValidationReport(source.sha256, source.format, source.details, n_rows, n_patients, checked,
+    # Rows in the file: the ragged ones count too (they are problem rows the user decides about).
+    return ValidationReport(source.sha256, source.format, source.details, n_rows + len(ragged), n_patients, checked,
                             sorted(numeric_cols), dict(plan.date_formats), outlier_method, columns, problems,
                             identifiers, redactions, kanon, warnings,
                             datetime.now(timezone.utc).replace(microsecond=0).isoformat())
+
+
+def _ragged_problem(ragged: list[tuple[int, int]], n_cols: int) -> Problem:
+    lines = np.asarray([line for line, _ in ragged], dtype=np.int64)
+    shown = ", ".join(f"{line} ({count} fields)" for line, count in ragged[:10])
+    more = f" and {len(ragged) - 10:,} more" if len(ragged) > 10 else ""
+    verb = "does" if len(ragged) == 1 else "do"
+    return Problem("ragged", None, f"{count_noun(len(ragged), 'row')} {verb} not have the header's {n_cols} fields: "
+                   f"lines {shown}{more}. Fix the delimiters or quoting in those lines, or drop them.", lines)
 
 
 _SEX_CODES = {"female": 0, "male": 1, "other": 2, "unknown": 3}
@@ -351,25 +390,28 @@ def _collision_checker(db: Database, plan: Plan):
 
 def _message(cls: str, col: str, rows: np.ndarray, plan: Plan) -> str:
     obs = next((o for o in plan.observations if o.column == col), None)
-    n = f"{len(rows):,} value{'s' if len(rows) != 1 else ''}"
+    n = count_noun(len(rows), "value")
+    one = len(rows) == 1
     where = f"rows {_rows_text(rows)}"
     if cls == "unit_mixup" and obs:
         from engine.ingest.units import ALT_UNITS
         alt = next(a for a in ALT_UNITS[obs.concept_key] if a.suspect)
-        return (f"Column '{col}': {n} look like {alt.unit} instead of {obs.unit} ({where}); fix converts them "
-                f"to {obs.unit}.")
+        return (f"Column '{col}': {n} {'looks' if one else 'look'} like {readable_unit(alt.unit)} instead of "
+                f"{readable_unit(obs.unit)} ({where}); fix converts them to {readable_unit(obs.unit)}.")
     if cls == "out_of_range":
         if obs and obs.plausible:
-            return (f"Column '{col}': {n} outside the plausible range {_fmt(obs.plausible[0])}-"
-                    f"{_fmt(obs.plausible[1])} {obs.unit} ({where}).")
+            return (f"Column '{col}': {n} outside the plausible range "
+                    f"{with_unit(f'{_fmt(obs.plausible[0])}-{_fmt(obs.plausible[1])}', obs.unit)} ({where}).")
         return f"Column '{col}': {n} outside the plausible range 0-120 years ({where})."
     if cls == "formula":
-        return (f"Column '{col}': {n} are spreadsheet formulas (a formula-injection risk) ({where}); keep stores "
+        what = "is a spreadsheet formula" if one else "are spreadsheet formulas"
+        return (f"Column '{col}': {n} {what} (a formula-injection risk) ({where}); keep stores "
                 "them as inert text, prefixed with an apostrophe.")
     if cls == "bad_value":
         kind = ("dates" if col in (plan.time, plan.birth_date) else "ICD-10-CM codes" if col in plan.conditions
                 else "sex values (male/female/other/unknown)" if col == plan.sex else "numbers")
-        return f"Column '{col}': {n} are not readable {kind} ({where}); keep stores them as flagged text."
+        return (f"Column '{col}': {n} {'is' if one else 'are'} not readable {kind} ({where}); keep stores them as "
+                "flagged text.")
     return f"Column '{col}': {n} ({where})."
 
 

@@ -5,14 +5,15 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from engine.unit_text import format_number, with_unit
+
 
 def _value_text(c: dict[str, Any]) -> str:
     if c["value"] is None:
         return f"{c['label']} (missing, imputed)"
     value = c["value"]
-    shown = f"{value:g}" if isinstance(value, float) else str(value)
-    unit = f" {c['unit']}" if c.get("unit") and c["unit"] not in ("{0/1}",) else ""
-    return f"{c['label']} = {shown}{unit}"
+    shown = format_number(value) if isinstance(value, (int, float)) else str(value)
+    return with_unit(f"{c['label']} = {shown}", c.get("unit") if c.get("unit") != "{0/1}" else None)
 
 
 def build_waterfall_figure(result: dict[str, Any], top: int = 12) -> go.Figure:
@@ -43,6 +44,14 @@ def build_waterfall_figure(result: dict[str, Any], top: int = 12) -> go.Figure:
     return fig
 
 
+def _legend_below(fig: go.Figure) -> go.Figure:
+    """Legend under the axes, left-aligned: beside or over the plot it hid the curves in a third of a 1400 px
+    window (the legend entries carry AUROC intervals and are long)."""
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0},
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10}, height=520)
+    return fig
+
+
 def build_roc_figure(card: dict[str, Any]) -> go.Figure:
     fig = go.Figure()
     for section, ev in card["validation"].items():
@@ -54,7 +63,7 @@ def build_roc_figure(card: dict[str, Any]) -> go.Figure:
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="chance")
     fig.update_layout(title="ROC curve (held-out data)", xaxis_title="1 - specificity", yaxis_title="sensitivity",
                       height=420)
-    return fig
+    return _legend_below(fig)
 
 
 def build_calibration_figure(card: dict[str, Any]) -> go.Figure:
@@ -68,7 +77,7 @@ def build_calibration_figure(card: dict[str, Any]) -> go.Figure:
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="ideal")
     fig.update_layout(title="Calibration (deciles of predicted risk)", xaxis_title="predicted probability",
                       yaxis_title="observed frequency", height=420)
-    return fig
+    return _legend_below(fig)
 
 
 def build_decision_curve_figure(card: dict[str, Any]) -> go.Figure:
@@ -86,7 +95,7 @@ def build_decision_curve_figure(card: dict[str, Any]) -> go.Figure:
                 first = False
     fig.update_layout(title="Decision curve (net benefit)", xaxis_title="threshold probability",
                       yaxis_title="net benefit", yaxis_range=[-0.05, 1], height=420)
-    return fig
+    return _legend_below(fig)
 
 
 def build_population_figure(result: dict[str, Any]) -> go.Figure:

@@ -21,6 +21,7 @@ from engine.models.specs import PATIENT_AGE, PATIENT_SEX
 from engine.store import Database, transaction
 from engine.store import models as model_rows
 from engine.store import patients as patient_rows
+from engine.treatment.units import from_canonical, quantity_for_code, to_canonical
 from engine.unit_text import readable_unit, with_unit
 
 _TRUE = {"1", "true", "yes", "y"}
@@ -306,6 +307,47 @@ def score_frame(name: str, frame: pd.DataFrame, version: str | None = None) -> n
             columns[f["name"]] = values
     X = pd.DataFrame(columns, index=frame.index, copy=False)  # no block consolidation copy of 100k rows
     return loaded.pipeline.predict_proba(X)[:, 1]
+
+
+def input_units(feature: dict[str, Any]) -> list[str]:
+    """UCUM units a numeric input may be entered in: the card's unit first, then the common alternatives whose
+    conversion is defined for that analyte (glucose mmol/L at 18.016 mg/dL per mmol/L, cholesterol at 38.67,
+    HbA1c mmol/mol, creatinine umol/L, pressure kPa, ...: engine/treatment/units.py). Age stays in years."""
+    unit = feature.get("unit")
+    if feature.get("kind") != "numeric" or not unit:
+        return [unit] if unit else []
+    quantity = quantity_for_code(feature.get("code") or "")
+    if quantity is None or quantity.canonical != unit or quantity.name == "age":
+        return [unit]
+    return quantity.units()
+
+
+def in_unit(feature: dict[str, Any], value: float | None, unit: str) -> float | None:
+    """A card-unit ``value`` expressed in ``unit`` (to prefill an entry box shown in that unit)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or unit == feature.get("unit"):
+        return value
+    return from_canonical(feature["code"], float(value), unit)
+
+
+def to_card_units(card: dict[str, Any], values: dict[str, Any], units: dict[str, str]) -> dict[str, Any]:
+    """Values entered in the units the user chose, converted to the card's units (which the model was trained in).
+
+    An input without a chosen unit, or in the card's own unit, passes unchanged; a unit the input does not
+    accept is refused with the input's name and the units it does accept.
+    """
+    features = {f["name"]: f for f in card["features"]}
+    out = dict(values)
+    for name, unit in units.items():
+        f = features.get(name)
+        value = values.get(name)
+        if f is None or not unit or unit == f.get("unit") or value is None or \
+                (isinstance(value, float) and math.isnan(value)):
+            continue
+        if unit not in input_units(f):
+            accepted = ", ".join(readable_unit(u) or u for u in input_units(f))
+            raise InputError(f"Input '{name}' ({f['label']}) can be entered in {accepted} only.")
+        out[name], _ = to_canonical(f["code"], float(value), unit, label=f"Input '{name}' ({f['label']})")
+    return out
 
 
 def record_for_patient(db: Database, pseudo_id: str, card: dict[str, Any]) -> dict[str, Any]:

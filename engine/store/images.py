@@ -17,22 +17,27 @@ def _rows(db: Database, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
 
 
 def upsert_image(db: Database, *, patient_id: int, sha256: str, kind: str, width: int, height: int,
-                 header: str | None, content: bytes, username: str) -> tuple[int, bool]:
+                 header: str | None, content: bytes, username: str, file_name: str | None = None) -> tuple[int, bool]:
     """Insert an image for a patient unless that content is already stored; returns (id, created)."""
     row = db.conn.execute("SELECT id FROM images WHERE patient_id = ? AND sha256 = ?", (patient_id, sha256)).fetchone()
     if row:
         return int(row[0]), False
     cur = db.conn.execute(
-        "INSERT INTO images (patient_id, sha256, kind, width, height, header, content, username, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (patient_id, sha256, kind, width, height, header, content, username, utcnow()))
+        "INSERT INTO images (patient_id, sha256, kind, width, height, header, content, username, created_at, "
+        "file_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (patient_id, sha256, kind, width, height, header, content, username, utcnow(), file_name))
     return int(cur.lastrowid), True
 
 
-def images_for(db: Database, patient_id: int) -> list[dict[str, Any]]:
-    """Images of a patient, newest first, without their bytes."""
-    return _rows(db, "SELECT id, sha256, kind, width, height, header, username, created_at FROM images "
-                     "WHERE patient_id = ? ORDER BY id DESC", (patient_id,))
+def images_for(db: Database, patient_id: int, *, with_content: bool = False) -> list[dict[str, Any]]:
+    """Images of a patient, newest first, each with its latest stored result (``output`` JSON, or None);
+    the bytes only when ``with_content`` (thumbnails)."""
+    content = ", i.content" if with_content else ""
+    return _rows(db, "SELECT i.id, i.sha256, i.kind, i.width, i.height, i.header, i.username, i.created_at, "
+                     f"i.file_name{content}, (SELECT p.output FROM predictions p WHERE p.patient_id = i.patient_id "
+                     "AND json_valid(p.inputs) AND json_extract(p.inputs, '$.image_sha256') = i.sha256 "
+                     "ORDER BY p.id DESC LIMIT 1) AS output FROM images i WHERE i.patient_id = ? ORDER BY i.id DESC",
+                 (patient_id,))
 
 
 def get_image(db: Database, image_id: int) -> dict[str, Any] | None:

@@ -107,6 +107,41 @@ def _condition_filter(prefix: str | None) -> str:
     return sql + "))"
 
 
+def find_patients_page(db: Database, terms: Sequence[str], *, limit: int, offset: int, source: str | None = None,
+                       sex: str | None = None, condition_code: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    """One page of patients whose pseudo id, dataset (source) or a condition (code prefix or display text)
+    contains every term and who meet the exact filters, and the total number that match. An exact pseudo
+    id comes first."""
+    condition_code = _clean(condition_code)
+    fragments, params = [], []
+    for fragment, value in (("p.source = ?", source), ("p.sex = ?", sex),
+                            (_condition_filter(condition_code), f"{_escape_like(condition_code)}%"
+                             if condition_code else None)):
+        if value:
+            fragments.append(fragment)
+            params.append(value)
+    for term in terms:
+        term = _clean(term) or ""
+        if not term:
+            continue
+        like = f"%{_escape_like(term)}%"
+        # A code prefix also finds SNOMED CT conditions the curated map sends to that ICD-10-CM code.
+        fragments.append("(p.pseudo_id LIKE ? ESCAPE '\\' OR p.source LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM "
+                         "conditions c WHERE c.patient_id = p.id AND c.display LIKE ? ESCAPE '\\') OR "
+                         f"{_condition_filter(term.upper())})")
+        params += [like, like, like, f"{_escape_like(term.upper())}%"]
+    where = (" WHERE " + " AND ".join(fragments)) if fragments else ""
+    total = int(db.conn.execute(f"SELECT COUNT(*) FROM patients p{where}", params).fetchone()[0])
+    exact = " ".join(terms).strip()
+    rows = _rows(db, "SELECT p.id, p.pseudo_id, p.source, p.sex, p.age, p.age_group, "
+                     "(SELECT group_concat(code || COALESCE(' ' || display, ''), '; ') FROM "
+                     "(SELECT DISTINCT c.code, c.display FROM conditions c WHERE c.patient_id = p.id "
+                     "ORDER BY c.code LIMIT 3)) AS conditions "
+                     f"FROM patients p{where} ORDER BY (p.pseudo_id = ? COLLATE NOCASE) DESC, p.id LIMIT ? OFFSET ?",
+                 [*params, exact, limit, offset])
+    return rows, total
+
+
 def list_sources(db: Database) -> list[str]:
     return [r[0] for r in db.conn.execute("SELECT DISTINCT source FROM patients WHERE source IS NOT NULL ORDER BY 1")]
 

@@ -489,3 +489,5 @@ MIGRATIONS.append(
         """,
     )
 )
+# Issue 12 (walk-through): stored images listed with the (de-identified) file name they were uploaded as.
+MIGRATIONS.append(("1210_imaging_file_name", "ALTER TABLE images ADD COLUMN file_name TEXT;"))

@@ -8,6 +8,7 @@ import streamlit as st
 
 from engine.store import utcnow
 from engine.treatment.units import accepted_units
+from engine.unit_text import format_number, readable_unit, with_unit
 from engine.vocabulary import CONCEPTS
 
 SESSION_KEY = "tx_session_values"
@@ -48,7 +49,8 @@ def render_session_editor(pseudo_id: str, values: dict[str, Any]) -> None:
                                 format_func=lambda k: f"{CONCEPTS[k].name} [{CONCEPTS[k].code}]")
         concept = CONCEPTS[key]
         value = cols[1].number_input("Value", value=None, step=0.1, format="%.2f", key="tx_edit_value")
-        unit = cols[2].selectbox("Unit (UCUM)", accepted_units(concept.code), key=f"tx_edit_unit_{key}")
+        unit = cols[2].selectbox("Unit", accepted_units(concept.code), key=f"tx_edit_unit_{key}",
+                                format_func=lambda u: readable_unit(u) or u)
         cols[3].write("")
         if cols[3].button("Apply value", key="tx_edit_apply", type="primary"):
             if value is None:
@@ -72,7 +74,7 @@ def render_session_editor(pseudo_id: str, values: dict[str, Any]) -> None:
             else:
                 values["confirmed"][name] = picked == "yes"
         if values["observations"] or values["medications"] or values["allergies"]:
-            lines = [f"{CONCEPTS_BY_CODE.get(code, code)}: {v['value']:g} {v['unit']}"
+            lines = [f"{CONCEPTS_BY_CODE.get(code, code)}: {with_unit(format_number(v['value']), v['unit'])}"
                      for code, v in values["observations"].items()]
             lines += [f"medication: {m}" for m in values["medications"]] + [f"allergy: {a}" for a in values["allergies"]]
             st.markdown("**Session values in use:** " + "; ".join(lines))

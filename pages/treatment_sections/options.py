@@ -8,6 +8,7 @@ import streamlit as st
 from engine.errors import EngineError
 from engine.store import open_db
 from engine.treatment.decisions import record_decision
+from engine.unit_text import format_number, readable_unit, with_unit
 from pages.components.session import user_can
 
 
@@ -23,7 +24,7 @@ def matched_text(m: dict[str, Any]) -> str:
     when = f", {m['time']}" if m.get("time") else ""
     source = f", {m['source']}" if m.get("source") not in (None, "store", "record") else ""
     mean = f", mean of {m['averaged_over']} readings since {m['from']}" if m.get("averaged_over") else ""
-    return f"{m['criterion']} (value {m['value']:g} {m['unit']}{when}{mean}{source})"
+    return f"{m['criterion']} (value {with_unit(format_number(m['value']), m['unit'])}{when}{mean}{source})"
 
 
 def _render_decision_widgets(prefix: str, rule_id: str, user, pseudo_id: str, condition: str | None,
@@ -71,7 +72,8 @@ def render_options(result: dict[str, Any], user, pseudo_id: str, condition: str 
                 st.markdown("**Why:** " + "; ".join(matched_text(m) for m in option["matched"]))
             for m in option["missing"]:
                 need = "to check a contraindication" if m["needed_for"].startswith("contra") else "for this option"
-                st.markdown(f"- Missing data ({need}): **{m['name']}** in {m['unit']} - criterion {m['criterion']}. "
+                unit = readable_unit(m["unit"]) or m["unit"]
+                st.markdown(f"- Missing data ({need}): **{m['name']}** in {unit} - criterion {m['criterion']}. "
                             "Not assumed normal; add it above if known.")
             for item in option["to_confirm"]:
                 st.markdown(f"- To confirm: {item}")

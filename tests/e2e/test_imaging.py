@@ -38,6 +38,15 @@ def chest_files(tmp_path):
     return {"dicom": dicom, "jpeg": str(jpeg), "text": str(text)}
 
 
+def _pick_patient(page, pseudo_id: str = "UCI-0001") -> None:
+    """Nobody is picked on arrival: type an exact id (it picks itself) and wait for the uploader."""
+    search = page.get_by_role("textbox", name="Find a patient", exact=True)
+    search.fill(pseudo_id)
+    search.press("Enter")
+    wait_for_app(page)
+    page.locator(UPLOADER).wait_for(state="attached")
+
+
 def _analyse(page, path: str) -> None:
     page.locator(UPLOADER).set_input_files(path)
     wait_for_app(page)
@@ -62,6 +71,7 @@ def test_clinician_reads_jpeg_and_dicom_with_heatmap_and_feedback(page, e2e_serv
     login(page, e2e_server, username, password)
     goto_page(page, "Imaging")
     page.get_by_role("heading", name="Chest X-ray reading").wait_for()
+    _pick_patient(page)
 
     _analyse(page, chest_files["jpeg"])
     _wait_for_probability(page)
@@ -119,6 +129,7 @@ def test_text_renamed_png_is_refused_in_the_browser(page, e2e_server, e2e_users,
     username, password = e2e_users["clinician"]
     login(page, e2e_server, username, password)
     goto_page(page, "Imaging")
+    _pick_patient(page)
     _analyse(page, chest_files["text"])
     page.get_by_text("not a PNG, JPEG or DICOM image").wait_for(timeout=90_000)
     assert page.locator('[data-testid="stMetricLabel"]').count() == 0

@@ -27,7 +27,7 @@ def test_clinician_imports_note_sees_highlights_and_confirms_a_problem(page, e2e
     username, password = e2e_users["clinician"]
     login(page, e2e_server, username, password)
     goto_page(page, "Patient")
-    search = page.get_by_role("textbox", name="Pseudonymous id contains", exact=True)
+    search = page.get_by_role("textbox", name="Id, dataset or condition contains", exact=True)
     search.fill(PATIENT)
     search.press("Enter")
     wait_for_app(page)

@@ -24,7 +24,7 @@ def test_clinician_predicts_reads_basis_and_disagrees(page, e2e_server, e2e_user
     goto_page(page, "Predict")
     page.get_by_role("heading", name="Predict").wait_for()
     _select(page, "Model", "Coronary artery disease (angiographic) (v1.0.0)")
-    patient = page.get_by_role("textbox", name="Pseudonymous patient id (e.g. UCI-0001)")
+    patient = page.get_by_role("textbox", name="Find a patient", exact=True)  # an exact id picks itself
     patient.fill("UCI-0001")
     patient.press("Enter")
     wait_for_app(page)

@@ -14,7 +14,7 @@ def _open_patient(page, server: str, users, pseudo_id: str) -> str:
     username, password = users["clinician"]
     login(page, server, username, password)
     goto_page(page, "Treatment")
-    search = page.get_by_role("textbox", name="Find a patient by pseudonymous id", exact=True)
+    search = page.get_by_role("textbox", name="Find a patient", exact=True)  # an exact id picks itself
     search.fill(pseudo_id)
     search.press("Enter")
     wait_for_app(page)

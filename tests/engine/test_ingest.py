@@ -202,7 +202,7 @@ def test_out_of_range_duplicates_and_drop(fresh_db):
     source = open_source(rf.csv_bytes(df))
     report = validate_source(fresh_db, source, propose_mapping(source.columns, source.preview()))
     oor = next(p for p in report.problems if p.cls == "out_of_range")
-    assert oor.rows.tolist() == [12] and "50-300 mm[Hg]" in oor.message
+    assert oor.rows.tolist() == [12] and "50-300 mmHg" in oor.message
     dup = next(p for p in report.problems if p.cls == "duplicate")
     assert dup.rows.tolist() == [202, 203]
     result = import_source(fresh_db, source, report, {**DEFAULT_DECISIONS, "out_of_range": "drop",

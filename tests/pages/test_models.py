@@ -61,3 +61,17 @@ def test_admin_retires_promotes_and_resets_threshold(fresh_db, models_copy):
     assert registry.get_card("hf_mortality")["threshold"] == 0.6
     actions = [r[0] for r in fresh_db.conn.execute("SELECT action FROM audit WHERE username = 'boss' ORDER BY id")]
     assert actions == ["models.retire", "models.activate", "models.promote", "models.threshold"]
+
+
+def test_default_model_name_follows_the_outcome_until_the_user_types_one(seeded_db, models_copy):
+    at = open_page("models", role="analyst", username="ana")
+    at.selectbox(key="models_train_dataset").select("heart_failure").run()
+    outcomes = at.selectbox(key="models_train_outcome").options
+    first, second = outcomes[0], outcomes[1]
+    at.selectbox(key="models_train_outcome").select(first).run()
+    assert at.text_input(key="models_train_name").value == f"heart_failure_{first}".lower().replace(".", "_")
+    at.selectbox(key="models_train_outcome").select(second).run()
+    assert at.text_input(key="models_train_name").value == f"heart_failure_{second}".lower().replace(".", "_")
+    at.text_input(key="models_train_name").input("my_model").run()
+    at.selectbox(key="models_train_outcome").select(first).run()
+    assert at.text_input(key="models_train_name").value == "my_model"

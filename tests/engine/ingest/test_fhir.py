@@ -171,13 +171,14 @@ def test_one_bad_file_among_several_is_named_by_position(tmp_path):
 
 
 def test_imported_snomed_conditions_reach_the_rules_and_the_patient_page(fresh_db, tmp_path):
-    from engine.patient_record import search, view_patient
+    from engine.patient_record import find_patients, view_patient
     from engine.treatment import record_from_store, suggest
 
     _import(fresh_db, open_source(ex.write_bundle(tmp_path)), ex.FILE_NAME)
     pseudo_id = fresh_db.conn.execute("SELECT pseudo_id FROM patients").fetchone()[0]
-    assert [p["pseudo_id"] for p in search(fresh_db, condition_code="E11")] == [pseudo_id]
-    assert [p["pseudo_id"] for p in search(fresh_db, condition_code="I10")] == [pseudo_id]
+    assert [p["pseudo_id"] for p in find_patients(fresh_db, None, condition_code="E11").rows] == [pseudo_id]
+    assert [p["pseudo_id"] for p in find_patients(fresh_db, None, condition_code="I10").rows] == [pseudo_id]
+    assert [p["pseudo_id"] for p in find_patients(fresh_db, "e11").rows] == [pseudo_id]  # typed in the picker
     result = suggest(record_from_store(fresh_db, pseudo_id))
     assert sorted(c["code"] for c in result["inputs"]["conditions"]) == ["E11.9", "I10"]
     assert any("not used by the rules" in w for w in result["warnings"])  # the sinusitis
