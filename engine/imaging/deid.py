@@ -10,7 +10,6 @@ compressed pixel stream untouched.
 from __future__ import annotations
 
 import io
-import re
 import struct
 
 from engine.errors import InputError
