@@ -49,7 +49,7 @@ def test_health_needs_no_token_and_reports_features(client, engine_features, api
     body = response.json()
     assert body["status"] == "ok" and body["store"] == "ok"
     assert body["features"] == {"predict": True, "models": True, "model_card": True, "imaging": True,
-                                "treatment": True}
+                                "treatment": True, "icu": True}
     assert _audit_rows(api_db) == []  # liveness probes are not audited
 
 

@@ -9,9 +9,10 @@ from engine import auth
 from tests.pages.apptest_helpers import open_page, registered_url_paths
 
 EXPECTED_NAV = {
-    "clinician": {"", "records", "patient", "predict", "imaging", "treatment"},
+    "clinician": {"", "records", "patient", "predict", "imaging", "treatment", "ward"},
     "analyst": {"", "records", "explore", "models"},
-    "admin": {"", "records", "patient", "predict", "imaging", "treatment", "explore", "models", "admin"},
+    "admin": {"", "records", "patient", "predict", "imaging", "treatment", "explore", "models", "admin", "capacity",
+              "ward"},
 }
 
 

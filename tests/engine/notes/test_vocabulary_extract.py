@@ -28,12 +28,19 @@ def _rule_codes(node) -> set[str]:
 
 
 def test_every_condition_a_treatment_rule_reads_has_a_finding():
-    codes = set()
-    for path in RULES.glob("*.yaml"):
-        codes |= _rule_codes(yaml.safe_load(path.read_text(encoding="utf-8")))
-    assert {"I10", "E11", "I50", "J18"} <= codes
-    for code in codes:
-        assert any(f.code.startswith(code) for f in FINDINGS), code
+    """Each value set a treatment rule reads (its condition and its criteria's) holds a findings code."""
+    from engine.treatment.knowledge import load_knowledge_base, rule_criteria
+
+    kb = load_knowledge_base()
+    names = set()
+    for rule in kb.rules:
+        names.add(rule.value_set)
+        for leaf in rule_criteria(rule.data):
+            if "condition" in leaf and "value_set" in leaf["condition"]:
+                names.add(leaf["condition"]["value_set"])
+    assert {"hypertension", "diabetes"} <= names
+    uncovered = sorted(n for n in names if not any(kb.value_sets[n].contains(f.code) for f in FINDINGS))
+    assert uncovered == []
 
 
 def test_model_inputs_and_radiograph_findings_are_covered():
