@@ -123,13 +123,22 @@ def test_sniff_uses_content_not_name():
 # ----------------------------------------------------------------------------- preprocess
 
 
-def test_resize_keeps_aspect_by_padding():
-    # Synthetic edge case: a white 2:1 rectangle must stay 2:1 inside black padding.
+def test_resize_squashes_to_the_training_geometry():
+    # Synthetic edge case: a white 2:1 rectangle fills the whole square, as the 224 px training copies
+    # were squashed from their originals without keeping the aspect ratio (no padding band).
     gray = np.ones((100, 200), np.float32)
     square = resize_square(gray, 128)
-    rows = square.mean(axis=1)
     assert square.shape == (128, 128)
-    assert rows[:28].max() < 0.05 and rows[-28:].max() < 0.05 and rows[40:88].min() > 0.95
+    assert square.min() > 0.99
+
+
+def test_a_training_copy_goes_through_the_path_it_was_trained_on():
+    """A 224 px image skips the squash step: only the Lanczos step to the model size remains."""
+    from engine.imaging.preprocess import TRAINING_SIDE, squash_to_training_geometry
+
+    gray = decode_image(_testfile("CT_small.dcm").read_bytes()).gray
+    copy = np.asarray(Image.fromarray(gray, mode="F").resize((TRAINING_SIDE, TRAINING_SIDE)), dtype=np.float32)
+    assert np.array_equal(squash_to_training_geometry(copy), copy)
 
 
 def test_preprocess_is_the_same_for_any_size_and_mode():
