@@ -24,7 +24,7 @@ FRONTAL_TRAINED_VIEWS = {"AP"}
 COLOUR_LIMIT = 0.04
 #: Width / height beyond which an image is a tight partial crop, not a whole frontal film. Measured on the
 #: 1,560 originals of the training split (``chest_xray_fullres``): genuine frontal films span 0.84-2.4;
-#: the eight wider ones (2.55-3.2) are bands across the chest cut above the apices and the diaphragm.
+#: the nine wider ones (2.53-3.18) are bands across the chest cut above the apices and the diaphragm.
 #: Every image is squashed to the training square, so a band becomes a stretched chest and model 1.0.0
 #: reads a normal film cut to such a band as pneumonia (p ~ 1.0): refused rather than misread.
 ASPECT_LIMITS = (0.75, 2.5)
