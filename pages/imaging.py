@@ -147,7 +147,7 @@ def render_result(current: dict, user) -> None:
             heat.update_xaxes(showticklabels=False)
             heat.update_yaxes(showticklabels=False)
             st.plotly_chart(heat, key="imaging_heatmap")
-            st.caption("What the model saw (padded to square, 128 px) with the regions that raised its pneumonia "
+            st.caption("What the model saw (squashed to a square as its training copies were, 128 px) with the regions that raised its pneumonia "
                        "score. A heat-map shows where the model looked, not where disease is.")
         st.caption(f"{analysis.model} {analysis.version} · stored as image #{current['image_id']}, "
                    f"result #{current['prediction_id']}")
