@@ -519,3 +519,15 @@ def test_training_writes_a_verified_bundle_on_a_tiny_folder(tmp_path):
     assert sum(s["images"] for s in splits.values()) == 24 - card["training_data"]["duplicates_removed"]
     bundle = load_bundle(models_dir=tmp_path / "models")
     assert bundle.version == "0.0.1" and float(bundle.model.threshold) == 0.5
+
+
+def test_reduced_dicom_decode_is_a_block_average_of_the_full_decode():
+    """``max_side`` averages a large film down by an integer factor; the stored size is still reported.
+    Reference: numpy's mean over 2 x 2 blocks of the full-resolution decode (pydicom's own LUTs)."""
+    data = _testfile("RG1_UNCR.dcm").read_bytes()
+    full, reduced = decode_image(data), decode_image(data, max_side=768)
+    assert (reduced.width, reduced.height) == (full.width, full.height) == (1841, 1955)
+    h, w = reduced.gray.shape
+    assert (h, w) == (1955 // 2, 1841 // 2)
+    ref = full.gray[:2 * h, :2 * w].reshape(h, 2, w, 2).mean(axis=(1, 3))
+    assert np.abs(reduced.gray - ref).max() < 0.01  # windowing after (not before) averaging: tiny difference
