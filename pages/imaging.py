@@ -162,7 +162,8 @@ def render_result(current: dict, user) -> None:
             st.plotly_chart(heat, key="imaging_heatmap")
             legend = describe_heatmap(analysis.cam)
             (st.info if legend["blank"] else st.caption)(legend["legend"])
-            st.caption("What the model saw (padded to square, 128 px) with the regions that raised its pneumonia "
+            st.caption("What the model saw (squashed to a square as its training copies were, 128 px) with the "
+                       "regions that raised its pneumonia "
                        "score. A heat-map shows where the model looked, not where disease is.")
         st.caption(f"{analysis.model} {analysis.version} · stored as image #{current['image_id']}, "
                    f"result #{current['prediction_id']}")

@@ -1,4 +1,5 @@
-"""``python -m engine imaging train|evaluate``: train the chest X-ray model, evaluate it on class folders."""
+"""``python -m engine imaging train|evaluate|pairs|stress``: train the chest X-ray model, evaluate it on class
+folders, check that full-size originals read like their training copies, and stress it under acquisition shifts."""
 from __future__ import annotations
 
 import json
@@ -25,6 +26,19 @@ def register(subparsers) -> None:
     evaluate.add_argument("--version", default=None, help="bundle version (default: newest)")
     evaluate.add_argument("--n-boot", type=int, default=1000)
     evaluate.set_defaults(func=run_evaluate)
+    pairs = sub.add_parser("pairs", help="originals vs their 224 px training copies: |p difference| and gate refusals (JSON)")
+    pairs.add_argument("dir", type=Path, help="folder of originals, DIR[/train]/{NORMAL,PNEUMONIA} (chest_xray_fullres)")
+    pairs.add_argument("--copies", type=Path, default=None, help="training copies (default: settings xray_data_dir)")
+    pairs.add_argument("--limit", type=int, default=None, help="a seeded random sample of this many pairs")
+    pairs.set_defaults(func=run_pairs)
+    stress = sub.add_parser("stress", help="sensitivity, specificity, AUROC under synthetic shifts (JSON)")
+    stress.add_argument("dir", type=Path, help="DIR[/train]/{NORMAL,PNEUMONIA}")
+    stress.add_argument("--split", choices=("val", "all"), default="val",
+                        help="val: the validation split training carved from DIR (default); all: every image")
+    stress.add_argument("--fullres", type=Path, default=None,
+                        help="full-size originals paired by name, for the original-geometry row")
+    stress.add_argument("--limit", type=int, default=None, help="a seeded random sample of this many images")
+    stress.set_defaults(func=run_stress)
 
 
 def run_train(args) -> int:
@@ -54,4 +68,22 @@ def run_evaluate(args) -> int:
     from engine.imaging.evaluate import evaluate_folder
 
     print(json.dumps(evaluate_folder(args.dir, version=args.version, n_boot=args.n_boot)))
+    return 0
+
+
+def run_pairs(args) -> int:
+    from engine.imaging.robustness import pair_agreement
+
+    copies = args.copies or get_settings().xray_data_dir
+    print(json.dumps(pair_agreement(args.dir, copies, limit=args.limit)))
+    return 0
+
+
+def run_stress(args) -> int:
+    from engine.imaging.robustness import stress_report
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    print(json.dumps(stress_report(args.dir, split=args.split, fullres=args.fullres, limit=args.limit, progress=log)))
     return 0

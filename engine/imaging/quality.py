@@ -22,6 +22,25 @@ LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL", "RLD", "LLD", "XTABLE"}
 FRONTAL_TRAINED_VIEWS = {"AP"}
 #: Mean channel spread above this (0-1 scale) means a colour image, not a radiograph.
 COLOUR_LIMIT = 0.04
+#: Width / height beyond which an image is a tight partial crop, not a whole frontal film. Measured on the
+#: 1,560 originals of the training split (``chest_xray_fullres``): genuine frontal films span 0.84-2.4;
+#: the nine wider ones (2.53-3.18) are bands across the chest cut above the apices and the diaphragm.
+#: Every image is squashed to the training square, so a band becomes a stretched chest and model 1.0.0
+#: reads a normal film cut to such a band as pneumonia (p ~ 1.0): refused rather than misread.
+ASPECT_LIMITS = (0.75, 2.5)
+#: Width of the borderline band below the model's layout limit. The limit (0.5th percentile of the
+#: validation copies' template correlation minus 0.1) refused 2 of the 1,560 genuine originals (0.23 and
+#: 0.34; a film with a hand and arm in view, one with wide borders); the non-radiographs of the tests score
+#: -0.11 (MR), 0.02 (photo) or clear the limit and are refused on their features. In the band a layout is
+#: refused only when the features are atypical too. 0.2 (not 0.15) keeps pydicom-data's adult PA chest CR
+#: (0.17 once squashed) read with its PA caution, as before; whether an adult PA film should be read at all
+#: is model 2.0.0's shortcut question (it scores 0.98 with the heat-map on the shoulders).
+LAYOUT_BORDERLINE = 0.2
+#: The feature-distance limit is 1.25 x the validation images' 99.5th percentile; "typical" is within that.
+MAHA_LIMIT_MARGIN = 1.25
+#: Above this width / height the training split holds pneumonia films only (its widest normal film is
+#: 1.81): the read may lean on the film's shape, so it is shown with a caution.
+ASPECT_NORMAL_MAX = 1.85
 
 
 @dataclass
@@ -56,6 +75,13 @@ def check_quality(decoded: DecodedImage, square: np.ndarray, pooled: torch.Tenso
             blocking.append(f"This is a lateral view ({view}); the model was trained on frontal (AP) views only.")
         elif view and view not in FRONTAL_TRAINED_VIEWS:
             advisory.append(f"View position {view}: the model was trained on pediatric AP views; read with care.")
+    aspect = decoded.width / decoded.height
+    if not ASPECT_LIMITS[0] <= aspect <= ASPECT_LIMITS[1]:
+        blocking.append(f"The image is {decoded.width} x {decoded.height} pixels (width / height {aspect:.2f}): a tight "
+                        "crop of part of the chest, not a whole frontal film; upload the full film.")
+    elif aspect > ASPECT_NORMAL_MAX:
+        advisory.append(f"The film is unusually wide (width / height {aspect:.2f}); in the training data every film "
+                        "this wide showed pneumonia, so the read may lean on the film's shape. Read with care.")
     if decoded.colourfulness > COLOUR_LIMIT:
         blocking.append("The image is in colour (a photograph or screenshot?), not a grayscale radiograph.")
 
@@ -69,16 +95,19 @@ def check_quality(decoded: DecodedImage, square: np.ndarray, pooled: torch.Tenso
     template = model.template.numpy()
     t = (template - template.mean()) / (template.std() + 1e-6)
     corr = float((norm * t).mean())
-    layout_off = corr < float(model.template_limit)
+    d = pooled[0].double() - model.feat_mean.double()
+    maha = float(torch.sqrt(torch.clamp(d @ model.feat_precision.double() @ d, min=0.0)))
+    limit = float(model.template_limit)
+    typical_features = maha <= float(model.maha_limit) / MAHA_LIMIT_MARGIN
+    layout_off = corr < limit - LAYOUT_BORDERLINE or (corr < limit and not typical_features)
     if layout_off:
         blocking.append("The image layout does not look like a frontal chest X-ray (a different body part, a lateral "
                         "view, or not a radiograph).")
-    d = pooled[0].double() - model.feat_mean.double()
-    maha = float(torch.sqrt(torch.clamp(d @ model.feat_precision.double() @ d, min=0.0)))
     if maha > float(model.maha_limit) and not layout_off:
         blocking.append("The image is unlike the X-rays the model was trained on (out of distribution); "
                         "its probability would not be reliable.")
     scores = {"template_corr": round(corr, 4), "template_limit": round(float(model.template_limit), 4),
               "mahalanobis": round(maha, 3), "mahalanobis_limit": round(float(model.maha_limit), 3),
-              "mean": round(mean, 4), "std": round(std, 4), "colourfulness": round(decoded.colourfulness, 4)}
+              "mean": round(mean, 4), "std": round(std, 4), "colourfulness": round(decoded.colourfulness, 4),
+              "aspect": round(aspect, 3)}
     return QualityReport(ok=not blocking, warnings=blocking + advisory, scores=scores)

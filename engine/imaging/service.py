@@ -22,8 +22,9 @@ from engine.imaging.gradcam import PNEUMONIA, forward_with_cam
 from engine.imaging.preprocess import INPUT_SIZE, normalise, resize_square
 from engine.imaging.quality import QualityReport, check_quality
 
-#: Long side (pixels) a JPEG is decoded at for analysis; the model sees 128 px, the viewer ~1,000.
-ANALYSIS_MAX_SIDE = 1024
+#: Least long side (pixels) an upload is decoded at (JPEG draft, DICOM block mean): the model sees 224 -> 128 px;
+#: the viewer gets 768-1,535 px (a 1,955 px film decodes at half size, 978 px).
+ANALYSIS_MAX_SIDE = 768
 #: Side of the heat-map overlay PNG (the training images' native size).
 OVERLAY_SIZE = 224
 

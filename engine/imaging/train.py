@@ -28,7 +28,7 @@ from engine.errors import InputError
 from engine.imaging.decode import decode_image
 from engine.imaging.metrics import bootstrap_metrics
 from engine.imaging.model import XrayNet, count_parameters
-from engine.imaging.preprocess import INPUT_SIZE, normalise, resize_square
+from engine.imaging.preprocess import INPUT_SIZE, TRAINING_SIDE, normalise, resize_square
 
 CLASSES = ("NORMAL", "PNEUMONIA")
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".dcm", ".dicom"}
@@ -338,7 +338,7 @@ def build_card(version, sha, cfg, data, tr, va, ho, y, groups, metrics, history,
                          "parameters": n_params, "framework": f"torch {torch.__version__}", "pretrained": False},
         "input": {"formats": ["PNG", "JPEG", "DICOM"], "preprocessing":
                   "decode to grayscale [0, 1] (DICOM: modality LUT, VOI LUT/window, MONOCHROME1 inverted); "
-                  f"pad to square (aspect kept); Lanczos resize to {INPUT_SIZE}x{INPUT_SIZE}; per-image standardisation"},
+                  f"squash to the training copies' {TRAINING_SIDE}x{TRAINING_SIDE} (bilinear, aspect not kept); Lanczos resize to {INPUT_SIZE}x{INPUT_SIZE}; per-image standardisation"},
         "output": {"probability": "calibrated P(pneumonia) (Platt scaling fitted on the validation split)",
                    "interval": "2.5-97.5th percentile of the probability over 100 bootstrap refits of the calibration "
                                "(uncertainty of the calibration, not of the whole model)",

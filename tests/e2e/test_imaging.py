@@ -2,6 +2,8 @@
 probability and heat-map, toggles the overlay, records feedback; a text file renamed .png is refused."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -133,3 +135,26 @@ def test_text_renamed_png_is_refused_in_the_browser(page, e2e_server, e2e_users,
     _analyse(page, chest_files["text"])
     page.get_by_text("not a PNG, JPEG or DICOM image").wait_for(timeout=90_000)
     assert page.locator('[data-testid="stMetricLabel"]').count() == 0
+
+
+FULLRES = get_settings().xray_data_dir.parent / "chest_xray_fullres" / "train"
+if not FULLRES.is_dir():  # worktrees sit one level deeper than the main checkout
+    FULLRES = Path("/work/shared/data/chest_xray_fullres/train")
+
+
+@pytest.mark.skipif(not FULLRES.is_dir(), reason="../shared/data/chest_xray_fullres absent (shared data not mounted)")
+def test_full_size_original_at_its_own_aspect_ratio_gets_a_read_with_heatmap(page, e2e_server, e2e_users):
+    """A real original of the training source, uploaded at its own (non-square) geometry, is read, not refused."""
+    original = next(p for p in sorted((FULLRES / "NORMAL").iterdir())
+                    if 1.3 <= Image.open(p).size[0] / Image.open(p).size[1] <= 1.8)
+    username, password = e2e_users["clinician"]
+    login(page, e2e_server, username, password)
+    goto_page(page, "Imaging")
+    page.get_by_role("heading", name="Chest X-ray reading").wait_for()
+    _analyse(page, str(original))
+    _wait_for_probability(page)
+    app = page.locator('[data-testid="stApp"]')
+    assert "95% interval" in app.inner_text()
+    assert "does not look like a frontal chest X-ray" not in app.inner_text()
+    _wait_for_charts(page, 2)  # viewer + heat-map
+    assert page.locator('[data-testid="stPlotlyChart"]').nth(1).locator("image").first.get_attribute("href")

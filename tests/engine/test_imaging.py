@@ -123,13 +123,22 @@ def test_sniff_uses_content_not_name():
 # ----------------------------------------------------------------------------- preprocess
 
 
-def test_resize_keeps_aspect_by_padding():
-    # Synthetic edge case: a white 2:1 rectangle must stay 2:1 inside black padding.
+def test_resize_squashes_to_the_training_geometry():
+    # Synthetic edge case: a white 2:1 rectangle fills the whole square, as the 224 px training copies
+    # were squashed from their originals without keeping the aspect ratio (no padding band).
     gray = np.ones((100, 200), np.float32)
     square = resize_square(gray, 128)
-    rows = square.mean(axis=1)
     assert square.shape == (128, 128)
-    assert rows[:28].max() < 0.05 and rows[-28:].max() < 0.05 and rows[40:88].min() > 0.95
+    assert square.min() > 0.99
+
+
+def test_a_training_copy_goes_through_the_path_it_was_trained_on():
+    """A 224 px image skips the squash step: only the Lanczos step to the model size remains."""
+    from engine.imaging.preprocess import TRAINING_SIDE, squash_to_training_geometry
+
+    gray = decode_image(_testfile("CT_small.dcm").read_bytes()).gray
+    copy = np.asarray(Image.fromarray(gray, mode="F").resize((TRAINING_SIDE, TRAINING_SIDE)), dtype=np.float32)
+    assert np.array_equal(squash_to_training_geometry(copy), copy)
 
 
 def test_preprocess_is_the_same_for_any_size_and_mode():
@@ -510,3 +519,15 @@ def test_training_writes_a_verified_bundle_on_a_tiny_folder(tmp_path):
     assert sum(s["images"] for s in splits.values()) == 24 - card["training_data"]["duplicates_removed"]
     bundle = load_bundle(models_dir=tmp_path / "models")
     assert bundle.version == "0.0.1" and float(bundle.model.threshold) == 0.5
+
+
+def test_reduced_dicom_decode_is_a_block_average_of_the_full_decode():
+    """``max_side`` averages a large film down by an integer factor; the stored size is still reported.
+    Reference: numpy's mean over 2 x 2 blocks of the full-resolution decode (pydicom's own LUTs)."""
+    data = _testfile("RG1_UNCR.dcm").read_bytes()
+    full, reduced = decode_image(data), decode_image(data, max_side=768)
+    assert (reduced.width, reduced.height) == (full.width, full.height) == (1841, 1955)
+    h, w = reduced.gray.shape
+    assert (h, w) == (1955 // 2, 1841 // 2)
+    ref = full.gray[:2 * h, :2 * w].reshape(h, 2, w, 2).mean(axis=(1, 3))
+    assert np.abs(reduced.gray - ref).max() < 0.01  # windowing after (not before) averaging: tiny difference
