@@ -48,7 +48,7 @@ def test_stored_list_has_thumbnail_file_name_and_result(fresh_db):
     rows = list_patient_images(fresh_db, "IMG-0001", thumbnails=True)
     assert len(rows) == 1 and rows[0]["id"] == stored["image_id"]
     row = rows[0]
-    assert row["file_name"] == "x_chest.dcm"
+    assert row["file_name"] == "[name]_chest.dcm"
     p = stored["analysis"].probability
     assert row["result"] == ("withheld: the image did not fit the model" if p is None
                              else f"pneumonia {p:.0%} ({stored['analysis'].label})")
