@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.e2e.conftest import goto_page, login, wait_for_app
+from tests.e2e.conftest import goto_page, login
+from tests.e2e.waits import rerun, wait_for_text
 
 
 def test_clinician_metformin_blocked_by_egfr_25_and_decision_recorded(page, e2e_server, e2e_users, e2e_db):
@@ -16,44 +17,45 @@ def test_clinician_metformin_blocked_by_egfr_25_and_decision_recorded(page, e2e_
 
     search = page.get_by_role("textbox", name="Find a patient by pseudonymous id", exact=True)
     search.fill("PIMA-0001")
-    search.press("Enter")
-    wait_for_app(page)
+    with rerun(page):
+        search.press("Enter")
     main = page.locator('[data-testid="stMain"]')
     metformin = page.locator(".st-key-tx_option_ada2020_t2d_metformin-initial")
-    metformin.get_by_text("Metformin").first.wait_for()
+    wait_for_text(metformin, "Metformin")
     assert "American Diabetes Association (ADA) 2020, Section 9" in metformin.inner_text()
     assert "eGFR" in metformin.inner_text()  # reported as missing data, not assumed normal
 
     # The measurement picker starts on eGFR; enter 25 mL/min/1.73 m2 for this session.
     value = page.get_by_role("spinbutton", name="Value")
     value.fill("25")
-    value.press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Apply value").click()
-    wait_for_app(page)
+    with rerun(page):
+        value.press("Enter")
+    with rerun(page):
+        page.get_by_role("button", name="Apply value").click()
 
     blocked = page.locator(".st-key-tx_blocked_ada2020_t2d_metformin-initial")
-    blocked.get_by_text("Blocked: Metformin").wait_for()
+    wait_for_text(blocked, "Blocked: Metformin")
     text = blocked.inner_text()
     assert "eGFR below 30" in text and "value 25" in text
     assert page.locator(".st-key-tx_option_ada2020_t2d_metformin-initial").count() == 0
 
-    blocked.get_by_text("decline", exact=True).click()
-    wait_for_app(page)
+    with rerun(page):
+        blocked.get_by_text("decline", exact=True).click()
     reason = blocked.get_by_role("textbox", name="Reason (required to decline)")
     reason.fill("eGFR 25 on today's labs")
-    reason.press("Enter")
-    wait_for_app(page)
-    blocked.get_by_role("button", name="Record decision").click()
-    wait_for_app(page)
-    main.get_by_text("Decision recorded: decline.").wait_for()
+    with rerun(page):
+        reason.press("Enter")
+    with rerun(page):
+        blocked.get_by_role("button", name="Record decision").click()
+    # "Decision recorded" shows mid-run; the export button below it is rebuilt later in the same run,
+    # so the run must have finished before the export is clicked (it once exported the stale summary).
+    wait_for_text(main, "Decision recorded: decline.")
 
-    with page.expect_download() as download_info:
+    with page.expect_download() as download_info, rerun(page):
         page.get_by_role("button", name="Export one-page summary (printable HTML)").click()
     summary = Path(download_info.value.path()).read_text(encoding="utf-8")
     assert "Blocked options" in summary and "eGFR below 30" in summary and "not a directive" in summary
     assert "eGFR 25 on today&#x27;s labs" in summary
-    wait_for_app(page)
 
     with sqlite3.connect(e2e_db) as conn:
         row = conn.execute("SELECT t.rule_id, t.decision, t.reason, t.username FROM treatment_decisions t "
