@@ -12,10 +12,18 @@ from engine.errors import InputError
 SAFE_HARBOR_MAX_AGE = 89
 
 
+OVER_89_GROUP = "90+"
+# Analysis-only stand-in for "90 or older" (see ``top_code_ages``): the store never holds an age over 89.
+TOP_CODED_AGE = 90.0
+TOP_CODED_FLAG = "age_90_or_older"
+
+
 def generalise_age(age: float | None) -> tuple[float | None, str | None]:
     """Return (age kept, age group): ages over 89 are dropped and grouped as "90+".
 
-    Other ages are kept and also given a 10-year band for k-anonymity and display.
+    Other ages are kept and also given a 10-year band for k-anonymity and display. The store keeps
+    exactly this (age NULL, group "90+"); analyses use :func:`top_code_ages` so those patients are
+    not silently left out.
     """
     if age is None:
         return None, None
@@ -26,9 +34,28 @@ def generalise_age(age: float | None) -> tuple[float | None, str | None]:
         # Found by fuzzing: -inf crashed with a ValueError; a negative or infinite age is an input error.
         raise InputError("An age must be a number of years from 0 upwards.")
     if age > SAFE_HARBOR_MAX_AGE:
-        return None, "90+"
+        return None, OVER_89_GROUP
     low = int(age // 10) * 10
     return float(age), f"{low}-{low + 9}"
+
+
+def top_code_ages(frame):
+    """An analysis frame in which patients stored as "90+" (age missing) get age 90 and the 0/1 flag
+    column ``age_90_or_older``; returns (frame, how many were top-coded).
+
+    Safe Harbor allows ages over 89 only as one "90 or older" category. Coding that category as 90 (the
+    category's lower bound) lets Cox models, clustering and tests keep these patients instead of dropping
+    them as missing; the flag says which ages mean "90 or older", and the store, displays and exports keep
+    "90+" (``age_group``). Frames without ``age`` / ``age_group`` or without such patients are unchanged.
+    """
+    if "age" not in frame.columns or "age_group" not in frame.columns:
+        return frame, 0
+    over = frame["age"].isna() & frame["age_group"].eq(OVER_89_GROUP)
+    if not over.any():
+        return frame, 0
+    coded = frame.assign(age=frame["age"].astype(float).where(~over, TOP_CODED_AGE))
+    coded[TOP_CODED_FLAG] = over.astype(int)
+    return coded, int(over.sum())
 
 
 # --- Identifier detection, pseudonymisation and generalisation for imports (issue 3) ------------------

@@ -81,6 +81,25 @@ CONCEPTS: dict[str, Concept] = {c.key: c for c in [
 
 _BY_CODE = {c.code: c for c in CONCEPTS.values()}
 
+# How 0/1 columns read in tables, legends and term names ("1 (yes)"), by analysis-frame column name.
+# Only flags whose meaning the source data define: the demo seed's yes/no variables (UCI fbs and exang,
+# heart-failure records), the breast-cancer diagnosis, and every ``condition_<code>`` column (1 = the
+# patient has the coded condition on record). Unknown 0/1 columns keep plain "0" / "1".
+YES_NO: dict[int, str] = {0: "no", 1: "yes"}
+VALUE_LABELS: dict[str, dict[int, str]] = {
+    "anaemia": YES_NO, "diabetes_flag": YES_NO, "hypertension_flag": YES_NO, "smoking": YES_NO,
+    "death_event": YES_NO, "fbs_gt_120": YES_NO, "exercise_angina": YES_NO,
+    "fna_malignant": {0: "benign", 1: "malignant"},
+    "age_90_or_older": YES_NO,     # engine.privacy.top_code_ages: age 90 stands for "90 or older"
+}
+
+
+def value_labels(column: str) -> dict[int, str] | None:
+    """Labels of a 0/1 column's values, or None when the vocabulary does not define them."""
+    if str(column).startswith("condition_"):
+        return YES_NO
+    return VALUE_LABELS.get(str(column))
+
 
 def concept_for_code(code: str) -> Concept | None:
     """The concept with LOINC (or local) ``code``, if known."""

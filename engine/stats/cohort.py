@@ -16,6 +16,8 @@ import pandas as pd
 
 from engine.errors import InputError
 from engine.frames import dataset_frame
+from engine.privacy import TOP_CODED_AGE, TOP_CODED_FLAG, top_code_ages
+from engine.stats.common import is_binary
 from engine.store import Database
 
 OPERATIONS = ("between", "in", "date_between", "not_missing")
@@ -47,25 +49,63 @@ class Filter:
         return f"{self.column} recorded"
 
 
+COMPARISONS = (">", ">=", "<", "<=", "==", "!=")
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A binary variable made from a numeric column, e.g. ``cad_grade > 0`` (1 = yes, 0 = no, missing
+    where the column is missing), so a graded or continuous measure can be an outcome or event."""
+
+    column: str
+    op: str
+    value: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.column} {self.op} {_fmt(self.value)}"
+
+    def compute(self, frame: pd.DataFrame) -> pd.Series:
+        if self.op not in COMPARISONS:
+            raise InputError(f"Unknown comparison '{self.op}' for a derived variable; use one of "
+                             f"{', '.join(COMPARISONS)}.")
+        if self.column not in frame.columns:
+            raise InputError(f"The derived variable '{self.name}' names column '{self.column}', which this "
+                             "dataset does not have.")
+        numeric = pd.to_numeric(frame[self.column], errors="coerce")
+        if numeric.notna().sum() < frame[self.column].notna().sum():
+            raise InputError(f"A derived variable needs a numeric column; '{self.column}' holds text.")
+        compare = {">": numeric.gt, ">=": numeric.ge, "<": numeric.lt, "<=": numeric.le, "==": numeric.eq,
+                   "!=": numeric.ne}[self.op]
+        return compare(float(self.value)).astype(float).where(numeric.notna())
+
+
 @dataclass(frozen=True)
 class CohortSpec:
-    """A dataset and the filters applied to it, in order (all must hold)."""
+    """A dataset, the derived variables added to it, and the filters applied, in order (all must hold)."""
 
     dataset: str
     filters: tuple[Filter, ...] = field(default_factory=tuple)
+    derived: tuple[Derived, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "filters": [asdict(f) | {"values": list(f.values)} for f in self.filters]}
+        out = {"dataset": self.dataset, "filters": [asdict(f) | {"values": list(f.values)} for f in self.filters]}
+        if self.derived:   # only when used, so saved cohorts and cache keys from before stay the same
+            out["derived"] = [asdict(d) for d in self.derived]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CohortSpec:
         return cls(dataset=data["dataset"], filters=tuple(
-            Filter(f["column"], f["op"], tuple(f.get("values") or ())) for f in data.get("filters", [])))
+            Filter(f["column"], f["op"], tuple(f.get("values") or ())) for f in data.get("filters", [])),
+            derived=tuple(Derived(d["column"], d["op"], float(d["value"])) for d in data.get("derived", [])))
 
     def describe(self) -> str:
-        if not self.filters:
-            return f"all patients of {self.dataset}"
-        return f"patients of {self.dataset} with " + "; ".join(f.describe() for f in self.filters)
+        text = (f"patients of {self.dataset} with " + "; ".join(f.describe() for f in self.filters)
+                if self.filters else f"all patients of {self.dataset}")
+        if self.derived:
+            text += " (derived: " + "; ".join(f"{d.name} (1 = yes, 0 = no)" for d in self.derived) + ")"
+        return text
 
 
 @dataclass
@@ -76,6 +116,7 @@ class Cohort:
     frame: pd.DataFrame
     name: str | None = None
     n_source: int = 0
+    notes: list[str] = field(default_factory=list)    # how rows were coded, e.g. ages 90+ (shown with the cohort)
 
     @property
     def n(self) -> int:
@@ -176,8 +217,18 @@ def build_cohort(db: Database, spec: CohortSpec, name: str | None = None) -> Coh
 def cohort_from_frame(frame: pd.DataFrame, spec: CohortSpec, name: str | None = None) -> Cohort:
     """Same as :func:`build_cohort` on a frame already loaded (the page caches the frame)."""
     frame = frame.drop(columns=[c for c in frame.columns if frame[c].isna().all()])
+    frame, top_coded = top_code_ages(frame)
+    if spec.derived:
+        frame = frame.assign(**{d.name: d.compute(frame) for d in spec.derived})
     filtered = apply_filters(frame, spec.filters)
-    return Cohort(spec=spec, frame=filtered, name=name, n_source=len(frame))
+    notes = []
+    if top_coded:
+        kept = int(filtered[TOP_CODED_FLAG].sum()) if TOP_CODED_FLAG in filtered.columns else 0
+        if kept:
+            notes.append(f"{kept} patient{'s' if kept != 1 else ''} aged 90 or older (stored as \"90+\" under "
+                         f"HIPAA Safe Harbor) {'are' if kept != 1 else 'is'} analysed at age {TOP_CODED_AGE:g}, "
+                         f"flagged in '{TOP_CODED_FLAG}'.")
+    return Cohort(spec=spec, frame=filtered, name=name, n_source=len(frame), notes=notes)
 
 
 def data_token(db: Database, dataset: str) -> str:
@@ -194,6 +245,6 @@ def guess_survival_columns(frame: pd.DataFrame) -> tuple[str | None, str | None]
     kinds = column_kinds(frame)
     time = next((c for c, k in kinds.items() if k == "numeric" and any(
         w in c.lower() for w in ("follow", "time", "days", "duration", "survival"))), None)
-    event = next((c for c, k in kinds.items() if k == "categorical" and frame[c].dropna().isin([0, 1]).all()
+    event = next((c for c, k in kinds.items() if k == "categorical" and is_binary(frame[c])
                   and any(w in c.lower() for w in ("death", "event", "status", "dead", "died"))), None)
     return time, event

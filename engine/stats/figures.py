@@ -22,8 +22,10 @@ PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e
 DISTRIBUTION_KINDS = ("histogram", "box", "violin")
 
 
-def _title(text: str, cohort_label: str) -> str:
-    return f"{text}<br><sup>{cohort_label}</sup>" if cohort_label else text
+def _title(text: str, cohort_label: str, left_out: int = 0) -> str:
+    """Title with the cohort below it; rows a figure could not draw are counted, never dropped silently."""
+    note = f" · {left_out:,} row{'s' if left_out != 1 else ''} with a missing value left out" if left_out else ""
+    return f"{text}<br><sup>{cohort_label}{note}</sup>" if cohort_label or note else text
 
 
 def build_distribution_figure(frame: pd.DataFrame, value: str, group: str | None = None, kind: str = "histogram",
@@ -37,6 +39,7 @@ def build_distribution_figure(frame: pd.DataFrame, value: str, group: str | None
         codes, levels = group_codes(frame[group])
     else:
         codes, levels = np.zeros(len(frame), dtype=np.int64), ["All"]
+    left_out = int((values.isna().to_numpy() | (codes < 0)).sum())
     fig = go.Figure()
     for g, lvl in enumerate(levels):
         v = values[(codes == g)].dropna()
@@ -48,7 +51,7 @@ def build_distribution_figure(frame: pd.DataFrame, value: str, group: str | None
             fig.add_trace(go.Box(y=v, name=name, marker_color=color, boxpoints="outliers"))
         else:
             fig.add_trace(go.Violin(y=v, name=name, line_color=color, box_visible=True, meanline_visible=True))
-    fig.update_layout(title=_title(f"{value}{' by ' + group if group else ''}", cohort_label),
+    fig.update_layout(title=_title(f"{value}{' by ' + group if group else ''}", cohort_label, left_out),
                       barmode="overlay", template="plotly_white", legend_title_text=group or "")
     if kind == "histogram":
         fig.update_xaxes(title_text=value)
@@ -69,6 +72,8 @@ def build_scatter_figure(frame: pd.DataFrame, x: str, y: str, group: str | None 
         codes, levels = np.zeros(len(frame), dtype=np.int64), ["All"]
     data["g"] = codes
     data = data.dropna()
+    data = data[data["g"] >= 0]
+    left_out = len(frame) - len(data)
     fig = go.Figure()
     for g, lvl in enumerate(levels):
         sub = data[data["g"] == g]
@@ -81,7 +86,7 @@ def build_scatter_figure(frame: pd.DataFrame, x: str, y: str, group: str | None 
             xs = np.array([sub["x"].min(), sub["x"].max()])
             fig.add_trace(go.Scatter(x=xs, y=intercept + slope * xs, mode="lines", line={"color": color},
                                      name=f"trend {lvl}: slope {slope:.3g}, r={r:.2f}"))
-    fig.update_layout(title=_title(f"{y} against {x}", cohort_label), template="plotly_white",
+    fig.update_layout(title=_title(f"{y} against {x}", cohort_label, left_out), template="plotly_white",
                       xaxis_title=x, yaxis_title=y)
     return fig
 

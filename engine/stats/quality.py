@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from engine.stats.cohort import column_kind
-from engine.stats.common import TUKEY_FAR, TUKEY_NEAR, level_text
+from engine.stats.common import TUKEY_FAR, TUKEY_NEAR, level_label, level_text
 
 Z_LIMIT = 3.0
 HIGH_MISSING = 0.2
@@ -74,7 +74,7 @@ def assess_quality(frame: pd.DataFrame, outcome_columns: list[str] | None = None
         outcome_columns = [c for c in cols if kinds[c] == "categorical" and frame[c].dropna().nunique() == 2]
     balance = []
     for c in outcome_columns:
-        counts = frame[c].dropna().map(level_text).value_counts().sort_index()
+        counts = frame[c].dropna().map(lambda v, c=c: level_label(c, level_text(v))).value_counts().sort_index()
         total = counts.sum()
         for lvl, k in counts.items():
             balance.append({"column": c, "level": lvl, "n": int(k), "percent": 100.0 * k / max(total, 1)})

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import InputError
-from engine.stats.common import require_columns
+from engine.stats.common import level_label, level_text, numeric_values, require_columns
 
 KINDS = ("linear", "logistic", "poisson")
 # Events per variable below this makes logistic estimates unstable (Peduzzi et al. 1996).
@@ -97,9 +97,11 @@ def fit_regression(frame: pd.DataFrame, formula: str, kind: str = "linear") -> R
     outcome_col = next((c for c in used if quote(c) == outcome or c == outcome), None)
     if outcome_col is None:
         raise InputError(f"The outcome '{outcome}' is not a column of this cohort.")
-    y = pd.to_numeric(data[outcome_col], errors="coerce")
-    if y.isna().any():
-        raise InputError(f"Outcome '{outcome_col}' must be numeric.")
+    try:
+        y = numeric_values(data, outcome_col)      # numbers, 0/1, or True/False read as 1/0
+    except InputError:
+        raise InputError(f"Outcome '{outcome_col}' must be numeric (or True/False).") from None
+    data = data.assign(**{outcome_col: y})
     if kind == "logistic" and not set(y.unique()) <= {0, 1}:
         raise InputError(f"Logistic regression needs a 0/1 outcome; '{outcome_col}' has other values.")
     if kind == "poisson" and ((y < 0).any() or (np.mod(y, 1) != 0).any()):
@@ -134,7 +136,8 @@ def fit_regression(frame: pd.DataFrame, formula: str, kind: str = "linear") -> R
     if kind != "linear" and not res.mle_retvals.get("converged", True):
         caveats.append("The fit did not converge; estimates may be unreliable.")
     ci = res.conf_int(0.05)
-    coef = pd.DataFrame({"term": res.params.index, "estimate": res.params.to_numpy(),
+    names, references = readable_terms(model.data.orig_exog.design_info)
+    coef = pd.DataFrame({"term": [names.get(n, n) for n in res.params.index], "estimate": res.params.to_numpy(),
                          "std_error": res.bse.to_numpy(), "statistic": res.tvalues.to_numpy(),
                          "p_value": res.pvalues.to_numpy(), "ci_low": ci[0].to_numpy(), "ci_high": ci[1].to_numpy()})
     if kind in ("logistic", "poisson"):
@@ -167,7 +170,7 @@ def fit_regression(frame: pd.DataFrame, formula: str, kind: str = "linear") -> R
         if dispersion > 1.5:
             caveats.append(f"Overdispersion (Pearson chi-square / df = {dispersion:.2f}): standard errors are too "
                            "small; consider a negative binomial model.")
-    vif = compute_vif(model.exog, model.exog_names)
+    vif = compute_vif(model.exog, [names.get(n, n) for n in model.exog_names])
     high = vif[vif["vif"] > VIF_HIGH]
     if not high.empty:
         caveats.append("Collinearity: VIF above 5 for " + ", ".join(high["term"]) + ".")
@@ -177,8 +180,51 @@ def fit_regression(frame: pd.DataFrame, formula: str, kind: str = "linear") -> R
     methods = (f"{outcome_col} was modelled with {label} ({formula}) on {len(data):,} complete cases; "
                f"{scale} are reported with Wald 95% confidence intervals; diagnostics: {resid_name} against fitted "
                "values and variance inflation factors.")
+    if references:
+        methods += " Reference levels: " + "; ".join(f"{col} = {ref}" for col, ref in references.items()) + "."
     caveats = list(dict.fromkeys(caveats))
     return RegressionResult(kind, formula, coef, fit, residuals, vif, len(data), n_dropped, caveats, methods)
+
+
+_CONTRAST = re.compile(r"^(?P<factor>.+)\[T\.(?P<level>.*)\]$")
+
+
+def column_of_factor(factor: str) -> str:
+    """The data column inside a patsy factor name: ``C(Q("a b"))`` -> ``a b``, ``C(sex)`` -> ``sex``."""
+    inner = factor
+    match = re.fullmatch(r"C\((.*?)(?:,.*)?\)", inner)
+    if match:
+        inner = match.group(1).strip()
+    match = re.fullmatch(r'Q\("((?:[^"\\]|\\.)*)"\)', inner)
+    return match.group(1).replace('\\"', '"') if match else inner
+
+
+def readable_terms(design_info) -> tuple[dict[str, str], dict[str, str]]:
+    """Coefficient names as people read them, and each categorical column's reference level.
+
+    ``C(age_group)[T.40-49]`` -> ``age_group: 40-49 vs 30-39``; ``Q("cad_grade > 0")`` -> ``cad_grade > 0``;
+    ``a:b`` -> ``a × b``; a 0/1 flag's levels carry their labels (``smoking: 1 (yes) vs 0 (no)``).
+    """
+    references: dict[str, str] = {}
+    categories: dict[str, list] = {}
+    for factor, info in design_info.factor_infos.items():
+        if info.type == "categorical":
+            name = factor.name()
+            categories[name] = list(info.categories)
+            column = column_of_factor(name)
+            references[column] = level_label(column, level_text(info.categories[0]))
+
+    def piece(text: str) -> str:
+        match = _CONTRAST.match(text)
+        if not match or match.group("factor") not in categories:
+            return column_of_factor(text)
+        factor, cats = match.group("factor"), categories[match.group("factor")]
+        column = column_of_factor(factor)
+        level = next((c for c in cats if str(c) == match.group("level")), match.group("level"))
+        return f"{column}: {level_label(column, level_text(level))} vs {references[column]}"
+
+    names = {name: " × ".join(piece(p) for p in name.split(":")) for name in design_info.column_names}
+    return names, references
 
 
 def compute_vif(exog: np.ndarray, names: list[str]) -> pd.DataFrame:

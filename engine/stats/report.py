@@ -40,7 +40,9 @@ th { background: #f4f6f8; }
 .cohort { color: #555; font-size: .9rem; } .methods { font-style: italic; }
 .caveats li { color: #8a4b00; }
 section.result { page-break-inside: avoid; margin-bottom: 2rem; }
-@media print { section.result { page-break-after: always; } .plotly-graph-div { max-width: 100%; } }
+.statistics td:first-child { color: #555; }
+@media print { section.result { page-break-after: always; } .plotly-graph-div { max-width: 100%; }
+               .modebar, .modebar-container { display: none !important; } }
 """
 
 
@@ -57,6 +59,7 @@ class Pin:
     figure_json: str | None = None
     caveats: list[str] = field(default_factory=list)
     created_at: str = field(default_factory=utcnow)
+    statistics: dict[str, str] = field(default_factory=dict)   # e.g. a model's fit: {"AIC": "612.3"}
 
 
 def frame_html(frame: pd.DataFrame, digits: int = 4) -> str:
@@ -66,16 +69,22 @@ def frame_html(frame: pd.DataFrame, digits: int = 4) -> str:
 
 
 def make_pin(title: str, kind: str, cohort_label: str, cohort_definition: str, methods: str, *,
-             table: pd.DataFrame | str | None = None, figure=None, caveats: list[str] | None = None) -> Pin:
-    """Build a pin from a result's parts (``figure`` is a plotly Figure)."""
+             table: pd.DataFrame | str | None = None, figure=None, caveats: list[str] | None = None,
+             statistics: dict[str, str] | None = None) -> Pin:
+    """Build a pin from a result's parts (``figure`` is a plotly Figure; ``statistics`` are named values
+    already formatted, e.g. a regression's fit statistics)."""
     table_html = table if isinstance(table, str) else (frame_html(table) if table is not None else "")
     return Pin(title, kind, cohort_label, cohort_definition, methods, table_html,
-               figure.to_json() if figure is not None else None, list(caveats or []))
+               figure.to_json() if figure is not None else None, list(caveats or []),
+               statistics={str(k): str(v) for k, v in (statistics or {}).items()})
 
 
 def build_report_html(pins: list[Pin], *, title: str = "ClinSight analysis report", author: str = "",
-                      generated_at: str | None = None) -> str:
-    """One self-contained HTML document of ``pins`` in the order they were pinned."""
+                      generated_at: str | None = None, for_print: bool = False) -> str:
+    """One self-contained HTML document of ``pins`` in the order they were pinned.
+
+    ``for_print`` (the PDF) draws figures as static plots without Plotly's toolbar, which would
+    otherwise be printed over the top-right corner of each figure."""
     import plotly.io as pio
     from plotly.offline import get_plotlyjs
 
@@ -104,8 +113,13 @@ def build_report_html(pins: list[Pin], *, title: str = "ClinSight analysis repor
         parts.append(f"<p class='methods'>Methods: {html.escape(pin.methods)}</p>")
         if pin.figure_json:
             fig = pio.from_json(pin.figure_json)
+            config = {"displayModeBar": False, "staticPlot": True} if for_print else {"displaylogo": False}
             parts.append(pio.to_html(fig, include_plotlyjs=False, full_html=False, div_id=f"figure-{i}",
-                                     config={"displaylogo": False}))
+                                     config=config))
+        if pin.statistics:
+            parts.append("<table class='statistics'><caption>Fit statistics</caption>" + "".join(
+                f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in pin.statistics.items())
+                + "</table>")
         if pin.table_html:
             parts.append(pin.table_html)
         if pin.caveats:

@@ -46,9 +46,24 @@ class KaplanMeierResult:
     methods: str = ""
 
     def summary(self) -> pd.DataFrame:
-        return pd.DataFrame([{"group": c.label, "n": c.n, "events": c.events, "median": c.median,
-                              "median_ci_low": c.median_ci[0], "median_ci_high": c.median_ci[1]}
+        """Per group: n, events, median survival and its 95% CI as text; a median (or CI limit) the
+        curve never reaches reads "not reached", never "inf" or "Infinity"."""
+        return pd.DataFrame([{"group": c.label, "n": c.n, "events": c.events, "median": survival_time_text(c.median),
+                              "median_ci_low": survival_time_text(c.median_ci[0]),
+                              "median_ci_high": survival_time_text(c.median_ci[1])}
                              for c in self.curves])
+
+
+NOT_REACHED = "not reached"
+
+
+def survival_time_text(value: float) -> str:
+    """A median survival time (or CI limit) as text: infinite means the curve stays above 0.5."""
+    if value is None or np.isnan(value):
+        return ""
+    if np.isinf(value):
+        return NOT_REACHED
+    return f"{round(float(value), 2):g}"
 
 
 @dataclass
@@ -213,7 +228,8 @@ def _design(data: pd.DataFrame, covariates: list[str], categorical: set[str]) ->
         if col in categorical or not pd.api.types.is_numeric_dtype(data[col]):
             codes, levels = group_codes(data[col])
             for g, lvl in enumerate(levels[1:], start=1):
-                parts.append(pd.Series((codes == g).astype(float), index=data.index, name=f"{col}[{lvl}]"))
+                parts.append(pd.Series((codes == g).astype(float), index=data.index,
+                                       name=f"{col}: {lvl} vs {levels[0]}"))
         else:
             parts.append(data[col].astype(float).rename(col))
     design = pd.concat(parts, axis=1)

@@ -35,6 +35,7 @@ from engine.stats.common import (
     format_p,
     group_codes,
     require_columns,
+    tests_with_variables,
 )
 
 OVERALL = "Overall"
@@ -333,8 +334,8 @@ def _methods(tests: pd.DataFrame, group: str | None) -> str:
     text = ("Continuous variables are summarised as mean (SD), or median [IQR] when skewed "
             f"(|skewness| > {SKEW_LIMIT:g}); categorical variables as n (%) of non-missing values.")
     if group and not tests.empty:
-        used = sorted({t for t in tests["test"] if t})
-        text += (f" Groups defined by {group} were compared with {', '.join(used) or 'no test'}"
+        used = tests_with_variables(list(zip(tests["variable"], tests["test"])))
+        text += (f" Groups defined by {group} were compared with {used or 'no test'}"
                  " (two-sided; Fisher's exact test for 2x2 tables with an expected count below 5;"
                  " chi-square Yates-corrected for 2x2). Standardised mean differences: Cohen's d with"
                  " averaged variances for continuous and Yang & Dalton's multi-level SMD for categorical"

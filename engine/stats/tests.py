@@ -23,6 +23,7 @@ from engine.stats.common import (
     SMALL_N,
     format_p,
     group_codes,
+    join_names,
     numeric_values,
     require_columns,
 )
@@ -56,6 +57,8 @@ class TestResult:
     caveats: list[str] = field(default_factory=list)
     p_adjusted: float | None = None
     methods: str = ""
+    variable: str = ""              # the compared variable (set by run_tests), for combined methods text
+    adjustment: str = ""            # the multiple-comparison sentence appended to ``methods``
 
     def as_row(self) -> dict:
         return {"comparison": self.name, "test": self.test, "statistic": self.statistic, "df": self.df,
@@ -222,20 +225,29 @@ def compare_k_groups(frame: pd.DataFrame, value: str, group: str, test: str = "a
 
 
 def _eta2_ci(f: float, df1: int, df2: int, confidence: float = 0.95) -> tuple[float, float]:
-    """CI of eta squared by inverting the noncentral F (Steiger 2004)."""
+    """CI of eta squared by inverting the noncentral F (Steiger 2004; as MBESS ``conf.limits.ncf``).
+
+    Each limit is the noncentrality lambda at which the observed F sits at the upper (for the lower
+    limit) or lower (for the upper limit) alpha/2 tail; a limit is 0 only when even lambda = 0 puts
+    F below that quantile. lambda converts to eta squared as lambda / (lambda + N), N = df1 + df2 + 1.
+    """
     from scipy.optimize import brentq
 
-    def bound(target: float) -> float:
-        fn = lambda nc: stats.ncf.cdf(f, df1, df2, nc) - target  # noqa: E731
-        if fn(0) < target:
+    if not np.isfinite(f) or f < 0:
+        return float("nan"), float("nan")
+
+    def noncentrality(cdf_target: float) -> float:
+        """The lambda with P(F' <= f | lambda) = cdf_target; the CDF falls as lambda grows."""
+        gap = lambda nc: float(stats.ncf.cdf(f, df1, df2, nc)) - cdf_target  # noqa: E731
+        if gap(0.0) <= 0:          # F is not extreme enough even with no effect: the limit is 0
             return 0.0
-        hi = max(10.0, f * df1 * 10)
-        while fn(hi) > target:
+        hi = max(10.0, f * df1 * 2)
+        while gap(hi) > 0:
             hi *= 2
-        return brentq(fn, 0, hi)
+        return float(brentq(gap, 0.0, hi, xtol=1e-10, rtol=1e-12))
 
     alpha = 1 - confidence
-    lam_low, lam_high = bound(1 - alpha / 2), bound(alpha / 2)
+    lam_low, lam_high = noncentrality(1 - alpha / 2), noncentrality(alpha / 2)
     n = df1 + df2 + 1
     return lam_low / (lam_low + n), lam_high / (lam_high + n)
 
@@ -360,16 +372,37 @@ def run_tests(frame: pd.DataFrame, values: list[str], group: str, correction: st
     results = []
     for value in values:
         if len(levels) == 2:
-            results.append(compare_two_groups(frame, value, group, test if test in TWO_GROUP_TESTS else "auto"))
+            result = compare_two_groups(frame, value, group, test if test in TWO_GROUP_TESTS else "auto")
         else:
-            results.append(compare_k_groups(frame, value, group, test if test in K_GROUP_TESTS else "auto"))
+            result = compare_k_groups(frame, value, group, test if test in K_GROUP_TESTS else "auto")
+        result.variable = value
+        results.append(result)
     if correction and len(results) > 1:
         adjusted = adjust_pvalues([r.p_value for r in results], correction)
         for r, q in zip(results, adjusted):
             r.p_adjusted = float(q)
-            r.methods += (f" P-values of the {len(results)} comparisons were adjusted with "
-                          f"{'Holm' if correction == 'holm' else 'Benjamini-Hochberg'}'s method.")
+            r.adjustment = (f" P-values of the {len(results)} comparisons were adjusted with "
+                            f"{'Holm' if correction == 'holm' else 'Benjamini-Hochberg'}'s method.")
+            r.methods += r.adjustment
     return results, pd.DataFrame([r.as_row() for r in results])
+
+
+def summarize_methods(results: list[TestResult]) -> str:
+    """One methods paragraph for several comparisons: each test used, named with the variables it
+    was used for ("glucose and bmi were compared ... with Welch's t-test ...; insulin ... with the
+    Mann-Whitney U test ..."), and the multiple-comparison adjustment once."""
+    by_test: dict[str, list[TestResult]] = {}
+    for r in results:
+        by_test.setdefault(r.test, []).append(r)
+    sentences = []
+    for group in by_test.values():
+        first = group[0]
+        text = first.methods[: len(first.methods) - len(first.adjustment)] if first.adjustment else first.methods
+        lead = f"{first.variable} was compared"
+        if len(group) > 1 and first.variable and text.startswith(lead):
+            text = f"{join_names([r.variable for r in group])} were compared" + text[len(lead):]
+        sentences.append(text)
+    return " ".join(sentences) + (results[0].adjustment if results else "")
 
 
 def _label(key: str) -> str:

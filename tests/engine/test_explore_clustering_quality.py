@@ -125,3 +125,35 @@ def test_report_pdf_printed_offline_or_a_clear_error(monkeypatch, tmp_path):
     assert not pdf_available()
     with pytest.raises(PdfUnavailableError, match="print it from a browser"):
         build_report_pdf(html)
+
+
+def test_figures_name_the_rows_they_leave_out(seeded_db):
+    """Issue 12: never drop rows silently; a plot states how many rows it could not draw."""
+    from engine.frames import dataset_frame
+    from engine.stats.figures import build_distribution_figure, build_scatter_figure
+
+    frame = dataset_frame(seeded_db, "uci_heart")
+    missing = int(frame["total_cholesterol"].isna().sum())
+    assert missing > 0
+    title = build_distribution_figure(frame, "total_cholesterol", "sex", "box", "All (n=920)").layout.title.text
+    assert f"{missing} rows with a missing value left out" in title
+    both = int((frame["total_cholesterol"].isna() | frame["age"].isna()).sum())
+    title = build_scatter_figure(frame, "age", "total_cholesterol", None, "All (n=920)").layout.title.text
+    assert f"{both} rows with a missing value left out" in title
+    assert "left out" not in build_scatter_figure(frame, "age", "age").layout.title.text
+
+
+def test_printed_report_has_static_figures_and_fit_statistics(wdbc):
+    """Issue 12: the PDF showed Plotly toolbars and no regression fit statistics."""
+    from engine.stats.regression import fit_regression
+
+    res = fit_regression(wdbc, 'malignant ~ Q("mean radius")', "logistic")
+    fig = F.build_forest_figure(res, "WDBC (n=569)")
+    pins = [make_pin("Logistic regression", "regression", "WDBC (n=569)", "all", res.methods, figure=fig,
+                     statistics={"pseudo r squared": f"{res.fit['pseudo_r_squared']:.4g}", "llr p value": "<0.001"})]
+    screen, printed = build_report_html(pins), build_report_html(pins, for_print=True)
+    assert '"staticPlot": true' in printed and '"displayModeBar": false' in printed
+    assert '"staticPlot"' not in screen and '"displaylogo": false' in screen     # interactive on screen
+    assert ".modebar-container { display: none !important; }" in screen         # and hidden when printed
+    for html in (screen, printed):
+        assert "<caption>Fit statistics</caption>" in html and "<td>llr p value</td><td>&lt;0.001</td>" in html

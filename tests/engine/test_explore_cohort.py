@@ -84,3 +84,56 @@ def test_saved_cohorts_round_trip(seeded_db):
     assert store.list_cohorts(seeded_db) == []
     with pytest.raises(NotFoundError):
         store.delete_cohort(seeded_db, "Obese diabetics")
+
+
+def test_derived_binary_variable_is_part_of_the_definition(seeded_db):
+    """Issue 12: a derived variable (num > 0) usable as a binary outcome, saved with the cohort."""
+    from engine.stats.cohort import Derived
+    from engine.stats.regression import fit_regression, quote
+
+    frame = dataset_frame(seeded_db, "uci_heart")
+    spec = CohortSpec("uci_heart", derived=(Derived("cad_grade", ">", 0),))
+    cohort = build_cohort(seeded_db, spec)
+    derived = cohort.frame["cad_grade > 0"]
+    expected = (frame["cad_grade"] > 0).astype(float).where(frame["cad_grade"].notna())
+    assert derived.equals(expected) and int(derived.sum()) == int((frame["cad_grade"] > 0).sum())
+    assert "derived: cad_grade > 0 (1 = yes, 0 = no)" in cohort.definition()
+    assert CohortSpec.from_dict(spec.to_dict()) == spec
+    assert "derived" not in CohortSpec("uci_heart").to_dict()           # older saved cohorts read the same
+    res = fit_regression(cohort.frame, f"{quote('cad_grade > 0')} ~ age", "logistic")
+    assert res.n == 920 and res.coefficients["term"].tolist() == ["Intercept", "age"]
+    with pytest.raises(InputError, match="numeric column"):
+        build_cohort(seeded_db, CohortSpec("uci_heart", derived=(Derived("sex", ">", 0),)))
+
+
+def test_true_false_columns_are_binary_outcomes():
+    """Synthetic edge case (the demo data hold no True/False text): an import's True/False column."""
+    from engine.stats.common import binary_values, is_binary
+    from engine.stats.regression import fit_regression
+
+    rng = __import__("numpy").random.default_rng(3)
+    x = rng.normal(size=200)
+    y = (x + rng.normal(size=200) > 0)
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": x, "flag_text": pd.Series(y).map({True: "True", False: "false"}),
+                          "flag_bool": y, "flag_01": y.astype(int)})
+    assert all(is_binary(frame[c]) for c in ("flag_text", "flag_bool", "flag_01"))
+    assert binary_values(frame["flag_text"]).equals(frame["flag_01"].astype(float))
+    fits = [fit_regression(frame, f"{c} ~ x", "logistic").coefficients["estimate"] for c in
+            ("flag_text", "flag_bool", "flag_01")]
+    assert all(f.tolist() == pytest.approx(fits[2].tolist()) for f in fits)
+
+
+def test_zero_one_groups_carry_value_labels(seeded_db):
+    """Issue 12: 0/1 groups read "0 (no)" / "1 (yes)" where the vocabulary defines them."""
+    from engine.stats.common import group_codes
+
+    frame = dataset_frame(seeded_db, "heart_failure")
+    assert group_codes(frame["smoking"])[1] == ["0 (no)", "1 (yes)"]
+    assert group_codes(frame["sex"])[1] == ["female", "male"]               # the dataset's own labels
+    wdbc = dataset_frame(seeded_db, "wdbc")
+    assert group_codes(wdbc["fna_malignant"])[1] == ["0 (benign)", "1 (malignant)"]
+    import pandas as pd
+
+    assert group_codes(pd.Series([0, 1, 1], name="unknown_flag"))[1] == ["0", "1"]   # no invented labels

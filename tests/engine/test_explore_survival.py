@@ -61,7 +61,7 @@ def test_cox_hazard_ratios_match_statsmodels_phreg(larynx):
     x = larynx[["age", "Stage_II", "Stage_III", "Stage_IV"]].to_numpy(dtype=float)
     ref = PHReg(larynx["time"].to_numpy(), x, status=larynx["death"].to_numpy(), ties="efron").fit()
     hr = res.hazard_ratios.set_index("term")
-    ours = hr.loc[["age", "stage[2]", "stage[3]", "stage[4]"]]
+    ours = hr.loc[["age", "stage: 2 vs 1", "stage: 3 vs 1", "stage: 4 vs 1"]]   # readable, reference named
     assert np.allclose(ours["coef"], ref.params, rtol=1e-6)
     assert np.allclose(ours["hr"], np.exp(ref.params), rtol=1e-6)
     assert np.allclose(ours["se"], ref.bse, rtol=1e-5)
@@ -94,3 +94,46 @@ def test_heart_failure_records_from_the_store(seeded_db):
     res = fit_kaplan_meier(frame, "follow_up_days", "death_event")
     assert res.curves[0].n == 299 and res.curves[0].events == 96
     assert res.logrank is None
+
+
+def test_median_not_reached_reads_not_reached(seeded_db):
+    """Issue 12: a median the curve never reaches printed "Infinity". Reference: the product-limit
+    estimate itself (S(t) at the last time stays above 0.5, so no median exists)."""
+    from engine.frames import dataset_frame
+
+    frame = dataset_frame(seeded_db, "heart_failure")
+    res = fit_kaplan_meier(frame, "follow_up_days", "death_event", "sex")
+    summary = res.summary().set_index("group")
+    for curve in res.curves:
+        assert curve.survival.min() > 0.5                     # by the estimate: the median is not reached
+        assert summary.loc[curve.label, "median"] == "not reached"
+        assert summary.loc[curve.label, "median_ci_high"] == "not reached"
+    assert "inf" not in summary.to_csv().lower()
+    # A median that is reached is printed as a number (larynx: the product limit crosses 0.5).
+    larynx = load_larynx()
+    reached = fit_kaplan_meier(larynx, "time", "death").summary()
+    curve = fit_kaplan_meier(larynx, "time", "death").curves[0]
+    first_below = curve.timeline[np.argmax(curve.survival <= 0.5)]
+    assert float(reached["median"].iloc[0]) == pytest.approx(first_below)
+
+
+def test_ages_over_89_are_analysed_not_dropped(seeded_db):
+    """Issue 12: six heart-failure patients are stored as "90+" (age NULL, HIPAA Safe Harbor); Cox left
+    them out silently. The analysis frame codes them as 90 with a flag and says so; the store is unchanged."""
+    from engine.frames import dataset_frame
+    from engine.stats.cohort import CohortSpec, build_cohort
+
+    stored = dataset_frame(seeded_db, "heart_failure")
+    over = stored["age_group"].eq("90+")
+    assert int(over.sum()) == 6 and stored.loc[over, "age"].isna().all()
+    cohort = build_cohort(seeded_db, CohortSpec("heart_failure"))
+    assert cohort.frame.loc[over, "age"].eq(90).all() and cohort.frame["age_90_or_older"].sum() == 6
+    assert cohort.frame.loc[over, "age_group"].eq("90+").all()           # displayed / exported as "90+"
+    assert any("6 patients aged 90 or older" in note for note in cohort.notes)
+    cox = fit_cox(cohort.frame, "follow_up_days", "death_event", ["age", "ejection_fraction"])
+    assert cox.n == 299 and cox.n_dropped == 0
+    # Without top-coding the same model loses them, and says how many.
+    cox_stored = fit_cox(stored, "follow_up_days", "death_event", ["age", "ejection_fraction"])
+    assert cox_stored.n == 293 and any("6 rows with a missing" in c for c in cox_stored.caveats)
+    # Safe Harbor: the store still holds no age above 89.
+    assert seeded_db.conn.execute("SELECT COUNT(*) FROM patients WHERE age > 89").fetchone()[0] == 0

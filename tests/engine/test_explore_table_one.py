@@ -142,7 +142,8 @@ def test_seeded_store_frame_gives_the_same_table(seeded_db, pima):
 
     frame = dataset_frame(seeded_db, "pima_diabetes")
     res = compute_table_one(frame, ["glucose_ogtt_2h"], "condition_E11")
-    assert _stat(res, "glucose_ogtt_2h", "1", "mean") == pytest.approx(
+    # condition_* columns carry the vocabulary's value labels (issue 12): "1 (yes)", not "1".
+    assert _stat(res, "glucose_ogtt_2h", "1 (yes)", "mean") == pytest.approx(
         pima.loc[pima["Outcome"] == 1, "Glucose"].mean(), rel=REL)
 
 

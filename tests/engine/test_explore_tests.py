@@ -148,3 +148,97 @@ def test_run_tests_adjusts_and_tabulates(pima):
     assert np.allclose(table["p_adjusted"], T.adjust_pvalues(raw, "bh"))
     assert "Benjamini-Hochberg" in results[0].methods
     assert table["test"].iloc[0] == "Welch t-test" and table["test"].iloc[2] == "Mann-Whitney U"
+
+
+def _ncf_cdf_by_series(f: float, df1: int, df2: int, lam: float) -> float:
+    """Noncentral F CDF as a Poisson mixture of regularized incomplete betas (Johnson, Kotz &
+    Balakrishnan, Continuous Univariate Distributions 2, ch. 30): an independent route from
+    scipy.stats.ncf, which the engine uses."""
+    from scipy.special import betainc
+
+    x = df1 * f / (df1 * f + df2)
+    half = lam / 2
+    total, j = 0.0, 0
+    while True:
+        weight = math.exp(-half + j * math.log(half) - math.lgamma(j + 1)) if half > 0 else float(j == 0)
+        total += weight * betainc(df1 / 2 + j, df2 / 2, x)
+        if j > half and weight < 1e-16:
+            return total
+        j += 1
+
+
+def _eta2_limits_by_bisection(f: float, df1: int, df2: int) -> tuple[float, float]:
+    def solve(target: float) -> float:
+        if _ncf_cdf_by_series(f, df1, df2, 0.0) <= target:
+            return 0.0
+        lo, hi = 0.0, 1.0
+        while _ncf_cdf_by_series(f, df1, df2, hi) > target:
+            hi *= 2
+        for _ in range(80):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if _ncf_cdf_by_series(f, df1, df2, mid) > target else (lo, mid)
+        return (lo + hi) / 2
+
+    n = df1 + df2 + 1
+    lam_low, lam_high = solve(0.975), solve(0.025)
+    return lam_low / (lam_low + n), lam_high / (lam_high + n)
+
+
+@pytest.mark.parametrize("f, df1, df2", [(24.08, 3, 529), (0.106, 3, 529), (3.1, 2, 40), (0.9, 4, 120)])
+def test_eta_squared_ci_inverts_the_noncentral_f(f, df1, df2):
+    """Issue 12: F = 24.08 on 3 and 529 df printed 0-0.169 (the interval is 0.070-0.169), and a tiny
+    F printed 0-0. Reference: the noncentral-F inversion recomputed independently (series + bisection)."""
+    low, high = T._eta2_ci(f, df1, df2)
+    ref_low, ref_high = _eta2_limits_by_bisection(f, df1, df2)
+    assert low == pytest.approx(ref_low, abs=1e-6) and high == pytest.approx(ref_high, abs=1e-6)
+    assert high > 0                                   # an upper limit of 0 is never right for F > 0
+
+
+def test_eta_squared_ci_matches_the_published_example():
+    low, high = T._eta2_ci(24.08, 3, 529)
+    assert round(low, 3) == 0.070 and round(high, 3) == 0.169
+
+
+def test_anova_result_carries_the_noncentral_ci(pima):
+    frame = pima.assign(band=pd.cut(pima["Age"], [0, 30, 40, 50, 200], labels=["<30", "30s", "40s", "50+"]))
+    res = T.compare_k_groups(frame, "Glucose", "band", test="anova")
+    ref_low, ref_high = _eta2_limits_by_bisection(res.statistic, 3, int(sum(res.n.values())) - 4)
+    assert res.ci_low == pytest.approx(ref_low, abs=1e-6) and res.ci_high == pytest.approx(ref_high, abs=1e-6)
+    assert 0 < res.ci_low < res.effect < res.ci_high
+
+
+def test_p_values_never_print_as_zero():
+    """Issue 12: Tests, Regression and Cox tables rounded p to 4 decimals ("0"); Table 1 printed "<0.001".
+    One formatter now serves every table (engine.stats.common.format_table)."""
+    from engine.stats.common import format_p, format_statistic, format_table
+
+    table = pd.DataFrame({"term": ["a", "b", "c"], "estimate": [1.234567, 2.0, 3.0],
+                          "p_value": [1e-20, 0.01234, float("nan")], "p_adjusted": [3e-5, 0.5, 0.049999],
+                          "levene_p": [0.0004, 0.2, 1.0]})
+    shown = format_table(table)
+    assert list(shown["p_value"]) == ["<0.001", "0.012", ""]
+    assert list(shown["p_adjusted"]) == ["<0.001", "0.500", "0.050"]
+    assert list(shown["levene_p"]) == ["<0.001", "0.200", "1.000"]
+    assert shown["estimate"].iloc[0] == 1.2346                        # other numbers still rounded
+    assert format_p(1e-20) == "<0.001" == format_statistic("llr_p_value", 1e-40)
+    assert format_statistic("aic", 1234.5678) == "1235"
+
+
+def test_methods_name_each_test_with_its_variables(pima):
+    """Issue 12: one methods caption named Welch's t-test for every variable, though some used Mann-Whitney."""
+    results, _ = T.run_tests(pima, ["Glucose", "BMI", "Insulin"], "Outcome", correction="holm")
+    used = {r.variable: r.test for r in results}
+    assert used == {"Glucose": "Welch t-test", "BMI": "Mann-Whitney U", "Insulin": "Mann-Whitney U"}
+    methods = T.summarize_methods(results)
+    assert methods.startswith("Glucose was compared between Outcome groups with Welch's t-test")
+    assert "BMI and Insulin were compared between Outcome groups with the Mann-Whitney U test" in methods
+    assert methods.count("adjusted with Holm's method") == 1
+
+
+def test_table_one_methods_list_each_test_with_its_variables(pima):
+    from engine.stats.table_one import compute_table_one
+
+    res = compute_table_one(pima, ["Glucose", "BMI", "Insulin", "Age"], "Outcome")
+    by_test = res.tests.groupby("test", sort=False)["variable"].apply(list).to_dict()
+    assert by_test == {"Welch t-test": ["Glucose", "BMI"], "Mann-Whitney U": ["Insulin", "Age"]}
+    assert "compared with Welch t-test (Glucose, BMI); Mann-Whitney U (Insulin, Age)" in res.methods

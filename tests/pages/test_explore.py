@@ -71,7 +71,11 @@ def test_cohort_builder_filters_save_and_reload(seeded_db):
     assert not at.exception and at.success and "Saved cohort" in at.success[0].value
     assert ("explore.cohort_save" in [a for a, _ in _audit_actions(seeded_db)])
     assert "explore.cohort_view" in [a for a, _ in _audit_actions(seeded_db)]
-    # Saving again under the same name without choosing it is refused with a clear sentence.
+    # The saved-cohort box now shows the cohort just saved (issue 12); saving again replaces it.
+    assert at.selectbox(key="explore_saved").value == "Men 40-60"
+    # A fresh session saving under the same name without choosing it is refused with a clear sentence.
+    at = _explore("uci_heart")
+    at.text_input(key="explore_cohort_name").input("Men 40-60").run()
     at.button(key="explore_save").click().run()
     assert at.error and "already exists" in at.error[0].value
     # A fresh session loads the saved cohort into the filters.
@@ -94,10 +98,10 @@ def test_table_one_controls(seeded_db):
     at.number_input(key="explore_t1_decimals").set_value(2).run()
     assert not at.exception
     table = _df(at, "Variable", "Test")
-    assert list(table.columns[:6]) == ["Variable", "Level", "Missing", "Overall", "0", "1"]
+    assert list(table.columns[:6]) == ["Variable", "Level", "Missing", "Overall", "0 (no)", "1 (yes)"]
     assert "bmi, median [IQR]" in list(table["Variable"])
     glucose = table[table["Variable"] == "glucose_ogtt_2h, mean (SD)"].iloc[0]
-    assert glucose["Test"] == "Welch t-test" and glucose["1"].startswith("142.32 (")
+    assert glucose["Test"] == "Welch t-test" and glucose["1 (yes)"].startswith("142.32 (")
     assert {b.proto.label for b in at.get("download_button")} >= {"Download CSV", "Download table (HTML)"}
     at.button(key="explore_pin_t1").click().run()
     assert at.tabs[-1].label == "Report (1)"
@@ -189,7 +193,7 @@ def test_survival_controls(seeded_db):
     at.multiselect(key="explore_cox_covariates").set_value(["age", "ejection_fraction", "sex"]).run()
     at.multiselect(key="explore_cox_categorical").set_value(["sex"]).run()
     hr = _df(at, "term", "hr")
-    assert hr["term"].tolist() == ["age", "ejection_fraction", "sex[male]"]
+    assert hr["term"].tolist() == ["age", "ejection_fraction", "sex: male vs female"]
     assert not _df(at, "term", "statistic", where=("term", "age")).empty
     at.button(key="explore_pin_km").click().run()
     at.button(key="explore_pin_cox").click().run()
@@ -221,7 +225,7 @@ def test_quality_controls(seeded_db):
     assert missing.iloc[0]["column"] == "vessels_fluoroscopy"
     at.multiselect(key="explore_q_outcomes").set_value(["condition_I25.10"]).run()
     balance = next(c for c in _charts(at) if "Class balance" in c["layout"]["title"]["text"])
-    assert {t["name"] for t in balance["data"]} == {"0", "1"}
+    assert {t["name"] for t in balance["data"]} == {"0 (no)", "1 (yes)"}
     assert any("More than 20% missing" in w.value for w in at.warning)
     at.button(key="explore_pin_q").click().run()
     assert at.tabs[-1].label == "Report (1)"
@@ -250,9 +254,9 @@ def test_report_controls(seeded_db):
 
 def test_export_audit_callback_records_without_identifiers(seeded_db):
     from engine.auth import User
-    from pages.explore import _audit
+    from pages.explore import record_audit
 
-    _audit("explore.export", User("ana", "analyst"), dataset="pima_diabetes", result="report", pins=2,
+    record_audit("explore.export", User("ana", "analyst"), dataset="pima_diabetes", result="report", pins=2,
            format="html")
     action, details = _audit_actions(seeded_db)[-1]
     assert action == "explore.export" and "PIMA-" not in (details or "")
