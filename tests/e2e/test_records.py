@@ -2,6 +2,8 @@
 fixes the units, and a clinician then finds those patients on the patient page, identifiers masked."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.e2e.conftest import goto_page, login
@@ -30,9 +32,11 @@ def test_analyst_imports_mixed_units_and_clinician_sees_masked_patients(page, e2
         page.get_by_role("button", name="Validate").click()
     wait_for_text(page, "Problems (row numbers as in the file")
     # The grid draws its cells after the run ends (a canvas plus an accessible table filled in later):
-    # wait for the problems grid to hold the unit mix-up row, or for the page's own words for it.
+    # wait for exactly what is asserted next: the problems grid holding the unit mix-up row, or the page's
+    # own lower-case words for it (a plain get_by_text would ignore case and match the "Unit mix-ups"
+    # label, which renders before the grid: that let the assertion read the grid too early).
     grid = page.locator('[data-testid="stDataFrame"]').filter(has_text="unit_mixup")
-    grid.or_(page.get_by_text("unit mix-ups")).first.wait_for()
+    grid.or_(page.get_by_text(re.compile("unit mix-ups"))).first.wait_for()
     assert grid.count() >= 1 or "unit mix-ups" in app_text(page)
     choose(page, "Unit mix-ups", "fix: convert", exact=False)
     name = page.get_by_role("textbox", name="Dataset name", exact=True)
