@@ -45,7 +45,7 @@ RUN_TRACKER_JS = r"""
     }
     return [-1, b.length];
   };
-  // The value of top-level varint field `field`, or -1; `lenField`: true if that length-delimited field is present.
+  // Top-level field `field` of a protobuf message: its value (varint) or 1 (length-delimited) if present, else -1.
   const topLevel = (b, field, wireType) => {
     let i = 0;
     while (i < b.length) {
