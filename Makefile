@@ -37,6 +37,13 @@ test: venv chromium
 test-fast: venv
 	$(PY) -m pytest tests -m "not e2e" $(PYTEST_ARGS)
 
+# Flake detector: the suite N times, then per test how often it failed (tests/repeat.py; JUnit XML per run in
+# test-artifacts/repeat). Narrow it with PYTEST_ARGS, e.g. `make test-repeat N=5 PYTEST_ARGS=tests/e2e`.
+N ?= 5
+.PHONY: test-repeat
+test-repeat: venv chromium
+	$(PY) -m tests.repeat --runs $(N) $(PYTEST_ARGS)
+
 bench: venv
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 

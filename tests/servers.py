@@ -2,8 +2,8 @@
 
 One implementation for the browser tests, the API server test and the benchmarks
 (bench/ imports it with the repository on sys.path): pick a free port, start the
-process with the store at ``db_path``, poll its health URL until it answers,
-and always stop it (terminate, then kill) when the block ends.
+process with the store at ``db_path``, poll its health URL (with a deadline) until the
+process we started answers, and always stop it (terminate, then kill) when the block ends.
 """
 from __future__ import annotations
 
@@ -48,43 +48,137 @@ def _answer(url: str) -> tuple[int, bytes] | None:
         return None
 
 
-@contextmanager
-def running_server(command: Sequence[str], base: str, health_path: str, *, env: dict[str, str],
-                   ready_statuses: Sequence[int] = (200,), ready_body: bytes | None = None,
-                   timeout_s: float = 90) -> Iterator[str]:
-    """Run ``command`` until the block ends; yield ``base`` once ``health_path`` answers as ready."""
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(list(command), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+def _listener_inodes(port: int) -> set[str] | None:
+    """Socket inodes listening on 127.0.0.1:``port`` (Linux /proc), or None where /proc cannot tell."""
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    local = f"0100007F:{port:04X}"
+    return {cols[9] for cols in (line.split() for line in lines) if cols[1] == local and cols[3] == "0A"}
+
+
+def _owns_port(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the socket listening on ``port``.
+
+    Free ports are picked, released and then bound by the server, so on a machine where many suites
+    start servers, another process can take the port in between; its health check would then answer
+    for ours. Where /proc is unavailable this cannot be checked and is assumed.
+    """
+    inodes = _listener_inodes(port)
+    if inodes is None:
+        return True
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return True
+    for fd in fds:
         try:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                answer = _answer(base + health_path)
-                if answer and answer[0] in ready_statuses and (ready_body is None or answer[1].strip() == ready_body):
-                    break
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"{command[2]} did not start: {log.read().decode(errors='replace')[-2000:]}")
-                time.sleep(0.3)
-            yield base
-        finally:
-            stop_process(proc)
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False
+
+
+class _Server:
+    """One launched server process: its port, base URL and log, until :meth:`stop`."""
+
+    def __init__(self, command_for_port, health_path: str, env: dict[str, str]):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.command = list(command_for_port(self.port))
+        self.health_path = health_path
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.command, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def ready(self, statuses: Sequence[int], body: bytes | None) -> bool:
+        answer = _answer(self.base + self.health_path)
+        return bool(answer and answer[0] in statuses and (body is None or answer[1].strip() == body)
+                    and self.proc.poll() is None and _owns_port(self.proc.pid, self.port))
+
+    def failure(self) -> str:
+        self.log.seek(0)
+        return f"{self.command[2]} did not start: {self.log.read().decode(errors='replace')[-2000:]}"
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.log.close()
+
+
+@contextmanager
+def running_servers(command_for_port, health_path: str, *, env: dict[str, str], count: int = 1,
+                    ready_statuses: Sequence[int] = (200,), ready_body: bytes | None = None,
+                    timeout_s: float = 180) -> Iterator[list[str]]:
+    """Launch ``count`` servers at once (``command_for_port(port)`` each, on a free port); yield their base
+    URLs once every ``health_path`` answers as ready from the process we started.
+
+    ``timeout_s`` is a deadline for the error message, not a wait: a busy machine may need most of it.
+    A server whose port another process took (``_owns_port``) is relaunched on a new port.
+    """
+    servers: list[_Server] = []
+    try:
+        for _ in range(count):
+            servers.append(_Server(command_for_port, health_path, env))
+        deadline = time.monotonic() + timeout_s
+        pending = list(range(count))
+        while pending:
+            for index in list(pending):
+                server = servers[index]
+                if server.ready(ready_statuses, ready_body):
+                    pending.remove(index)
+                elif server.proc.poll() is not None and "already in use" in server.failure():
+                    server.stop()  # lost the port between picking and binding: take another
+                    servers[index] = _Server(command_for_port, health_path, env)
+                elif server.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(server.failure())
+            if pending:
+                time.sleep(0.3)  # poll interval of the health check (its deadline is above)
+        yield [server.base for server in servers]
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@contextmanager
+def running_server(command_for_port, health_path: str, *, env: dict[str, str],
+                   ready_statuses: Sequence[int] = (200,), ready_body: bytes | None = None,
+                   timeout_s: float = 180) -> Iterator[str]:
+    """One server (see :func:`running_servers`); yields its base URL."""
+    with running_servers(command_for_port, health_path, env=env, ready_statuses=ready_statuses,
+                         ready_body=ready_body, timeout_s=timeout_s) as bases:
+        yield bases[0]
+
+
+def _streamlit_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "streamlit", "run", str(REPO / "serve.py"), "--server.headless", "true",
+            "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+            "--browser.gatherUsageStats", "false"]
 
 
 def running_streamlit(db_path: Path, env: dict[str, str] | None = None):
-    """The app as `make run` serves it (`streamlit run serve.py`: app.py + the session route), on a free port."""
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(REPO / "serve.py"), "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-               "--browser.gatherUsageStats", "false"]
-    return running_server(command, f"http://127.0.0.1:{port}", "/_stcore/health", ready_body=b"ok",
+    """The app as `make run` serves it (`streamlit run serve.py`: app.py + the session route), on a free port,
+    against ``db_path``."""
+    return running_server(_streamlit_command, "/_stcore/health", ready_body=b"ok",
                           env={**os.environ, "CLINSIGHT_DB": str(db_path), **(env or {})})
+
+
+def running_streamlits(db_path: Path, count: int, env: dict[str, str] | None = None):
+    """``count`` fresh app servers on one store, started together; yields their base URLs.
+
+    For checks that need a server's *first* request, one server each, without paying the start-up
+    time once per server in a row.
+    """
+    return running_servers(_streamlit_command, "/_stcore/health", ready_body=b"ok", count=count,
+                           env={**os.environ, "CLINSIGHT_DB": str(db_path), **(env or {})})
 
 
 def running_api(db_path: Path | None = None, *, ready_statuses: Sequence[int] = (200,)):
     """The REST API as `make api` serves it (uvicorn), on a free port; ``db_path`` None keeps CLINSIGHT_DB."""
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "--factory", "engine.api.app:create_app", "--host", "127.0.0.1",
-               "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "uvicorn", "--factory", "engine.api.app:create_app", "--host", "127.0.0.1",
+                "--port", str(port), "--log-level", "warning", "--no-access-log"]
+
     env = {**os.environ, **({"CLINSIGHT_DB": str(db_path)} if db_path is not None else {})}
-    return running_server(command, f"http://127.0.0.1:{port}", "/health", env=env, ready_statuses=ready_statuses,
-                          timeout_s=60)
+    return running_server(command, "/health", env=env, ready_statuses=ready_statuses)

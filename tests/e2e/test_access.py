@@ -8,7 +8,8 @@ import pytest
 
 from engine.roles import PAGE_ROLES, ROLES, can_open_page
 from pages.components.navigation import available_specs
-from tests.e2e.conftest import goto_page, login, start_server, wait_for_app
+from tests.e2e.conftest import goto_page, login, start_server
+from tests.e2e.waits import app_text, new_page, open_url, rerun, wait_for_text
 
 from pages.components.session import REFUSAL  # noqa: E402
 EXISTING = {spec.url_path: spec.title for spec in available_specs()}
@@ -29,7 +30,7 @@ def test_each_role_sees_exactly_its_pages_and_each_opens(page, e2e_server, e2e_u
     for url, title in EXISTING.items():
         if can_open_page(role, url) and url:
             goto_page(page, title)
-            body = page.locator('[data-testid="stApp"]').inner_text()
+            body = app_text(page)
             assert REFUSAL not in body and "Please log in." not in body, (role, url)
 
 
@@ -40,22 +41,20 @@ def test_typed_url_to_a_forbidden_page_shows_nothing_of_it(page, e2e_server, e2e
     for url in EXISTING:
         if can_open_page(role, url):
             continue
-        page.goto(f"{e2e_server}/{url}")  # a typed URL: the cookie signs the user in; the page refuses plainly
-        page.get_by_text(REFUSAL).wait_for()
-        wait_for_app(page)
+        open_url(page, f"{e2e_server}/{url}")  # a typed URL: the cookie signs the user in; the page refuses plainly
+        wait_for_text(page, REFUSAL)
         assert page.get_by_text("Page not found").count() == 0, (role, url)
-        body = page.locator('[data-testid="stApp"]').inner_text()
+        body = app_text(page)
         assert "Administration" not in body and "New username" not in body, (role, url)
 
 
 def test_anonymous_visitor_gets_only_the_login_form_for_every_url(page, e2e_server):
     for url in PAGE_ROLES:
-        page.goto(f"{e2e_server}/{url}")
+        open_url(page, f"{e2e_server}/{url}")
         page.get_by_role("textbox", name="Username", exact=True).wait_for()
-        wait_for_app(page)
         assert page.locator('[data-testid="stSidebarNav"]').count() == 0, url
         assert page.get_by_role("button", name="Log in").is_visible(), url
-        body = page.locator('[data-testid="stApp"]').inner_text()
+        body = app_text(page)
         assert "Recent activity" not in body and "Administration" not in body, url
 
 
@@ -71,16 +70,13 @@ def test_idle_session_expires_in_the_browser(tmp_path, browser, seeded_db_templa
     db = connect(db_path)
     auth.create_user(db, "sleepy", "a long enough password", "clinician", actor=None)
     db.conn.close()
-    with start_server(db_path, env={"CLINSIGHT_SESSION_IDLE_MINUTES": "0"}) as base:
-        context = browser.new_context(viewport={"width": 1280, "height": 1400})
-        page = context.new_page()
-        page.goto(base)
+    with start_server(db_path, env={"CLINSIGHT_SESSION_IDLE_MINUTES": "0"}) as base, new_page(browser) as page:
+        open_url(page, base)
         page.get_by_role("textbox", name="Username", exact=True).fill("sleepy")
         page.get_by_role("textbox", name="Password", exact=True).fill("a long enough password")
-        page.get_by_role("button", name="Log in").click()
-        page.get_by_text("Your session expired").wait_for(timeout=30_000)
-        wait_for_app(page)  # the notice renders before the form: let the run finish before looking
-        page.get_by_role("button", name="Log in").wait_for(timeout=30_000)
+        with rerun(page):
+            page.get_by_role("button", name="Log in").click()
+        wait_for_text(page, "Your session expired")  # the notice renders before the form: the run must end
+        page.get_by_role("button", name="Log in").wait_for()
         assert page.get_by_role("button", name="Log in").is_visible()
         assert page.locator('[data-testid="stSidebarNav"]').count() == 0
-        context.close()

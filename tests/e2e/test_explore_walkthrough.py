@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import goto_page, login, wait_for_app
-from tests.e2e.test_explore import _choose, _panel
+from tests.e2e.conftest import goto_page, login
+from tests.e2e.test_explore import _panel
+from tests.e2e.waits import rerun, wait_for_run, wait_for_text
+from tests.e2e.widgets import choose
 
 pytestmark = pytest.mark.e2e
 
@@ -24,8 +26,8 @@ def _widget(scope, testid: str, label: str):
 def _type_number(page, label: str, value: str) -> None:
     box = page.get_by_label(label, exact=True)
     box.fill(value)
-    box.press("Enter")
-    wait_for_app(page)
+    with rerun(page):
+        box.press("Enter")
 
 
 def test_walkthrough_findings_in_the_browser(page, e2e_server, e2e_users):
@@ -35,17 +37,17 @@ def test_walkthrough_findings_in_the_browser(page, e2e_server, e2e_users):
     page.get_by_role("heading", name="Explore").wait_for()
 
     # Correlation map: narrowed to one column on one dataset, it opens with several on the next.
-    _choose(page, "stSelectbox", "Dataset", "uci_heart")
-    page.get_by_text("(n=920)").first.wait_for()
+    choose(page, "Dataset", "uci_heart")
+    wait_for_text(page, "(n=920)")
     page.get_by_role("tab", name="Distributions & relations").click()
     panel = _panel(page)
     columns = _widget(panel, "stMultiSelect", "Columns")
     for name in ("max_heart_rate", "st_depression", "systolic_bp", "total_cholesterol"):
-        columns.get_by_role("button", name=f"Remove {name}").click()
-        wait_for_app(page)
-    panel.get_by_text("Choose at least two columns.").wait_for()
-    _choose(page, "stSelectbox", "Dataset", "pima_diabetes")
-    page.get_by_text("(n=768)").first.wait_for()
+        with rerun(page):
+            columns.get_by_role("button", name=f"Remove {name}").click()
+    wait_for_text(panel, "Choose at least two columns.")
+    choose(page, "Dataset", "pima_diabetes")
+    wait_for_text(page, "(n=768)")
     page.get_by_role("tab", name="Distributions & relations").click()
     panel = _panel(page)
     heatmap = panel.locator(".js-plotly-plot").filter(has_text="Pearson correlation")
@@ -55,26 +57,27 @@ def test_walkthrough_findings_in_the_browser(page, e2e_server, e2e_users):
     assert panel.get_by_text("Choose at least two columns.").count() == 0
 
     # Typed bounds on a range filter, then save: the saved-cohort box shows the saved cohort.
-    _choose(page, "stMultiSelect", "Filter by", "bmi")
+    choose(page, "Filter by", "bmi", kind="stMultiSelect")
     _type_number(page, "bmi from", "30.05")
     _type_number(page, "bmi to", "35.15")
-    page.get_by_text("bmi from 30.05 to 35.15").first.wait_for()
+    wait_for_text(page, "bmi from 30.05 to 35.15")
     page.get_by_label("Cohort name").fill("BMI 30-35")
-    page.get_by_label("Cohort name").press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Save cohort").click()
-    page.get_by_text("Saved cohort “BMI 30-35”").wait_for()
-    wait_for_app(page)
+    with rerun(page):
+        page.get_by_label("Cohort name").press("Enter")
+    with rerun(page):
+        page.get_by_role("button", name="Save cohort").click()
+    wait_for_text(page, "Saved cohort “BMI 30-35”")
+    wait_for_run(page)
     saved_box = _widget(page, "stSelectbox", "Saved cohort")
     shown = saved_box.inner_text() + " ".join(i.input_value() for i in saved_box.locator("input").all())
     assert "BMI 30-35" in shown
 
     # Heart-failure records: ages 90+ are named, and 0/1 groups carry their labels in the KM legend.
-    _choose(page, "stSelectbox", "Dataset", "heart_failure")
-    page.get_by_text("(n=299)").first.wait_for()
-    page.get_by_text("6 patients aged 90 or older").first.wait_for()
-    page.get_by_role("tab", name="Survival").click()
-    _choose(page, "stSelectbox", "Compare groups", "smoking")
+    choose(page, "Dataset", "heart_failure")
+    wait_for_text(page, "(n=299)")
+    wait_for_text(page, "6 patients aged 90 or older")
+    page.get_by_role("tab", name="Survival").click()      # tabs switch in the browser: no rerun
+    choose(page, "Compare groups", "smoking")
     chart = _panel(page).locator(".js-plotly-plot").filter(has_text="Kaplan-Meier").first
     chart.get_by_text("0 (no)").first.wait_for()
     assert chart.get_by_text("1 (yes)").count() >= 1

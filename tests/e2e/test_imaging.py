@@ -11,7 +11,8 @@ from pydicom.data import get_testdata_file
 
 from engine.config import get_settings
 from engine.store import connect
-from tests.e2e.conftest import goto_page, login, wait_for_app
+from tests.e2e.conftest import goto_page, login
+from tests.e2e.waits import app_text, rerun, wait_for_run, wait_for_text
 
 UPLOADER = '[data-testid="stFileUploader"] input[type="file"]'
 
@@ -50,22 +51,22 @@ def _pick_patient(page, pseudo_id: str = "UCI-0001") -> None:
 
 
 def _analyse(page, path: str) -> None:
-    page.locator(UPLOADER).set_input_files(path)
-    wait_for_app(page)
-    button = page.get_by_role("button", name="Analyse and store")
-    page.wait_for_function("(b) => !b.disabled", arg=button.element_handle(), timeout=60_000)
-    button.click()
-    wait_for_app(page)
+    with rerun(page):  # the upload's rerun, once the file has been sent
+        page.locator(UPLOADER).set_input_files(path)
+    with rerun(page):  # click() itself waits until the button is enabled
+        page.get_by_role("button", name="Analyse and store").click()
 
 
 def _wait_for_charts(page, n: int) -> None:
     """Wait until exactly ``n`` plotly charts are on the page (stale ones vanish when a run ends)."""
+    wait_for_run(page)
     page.wait_for_function(
-        "(n) => document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length === n", arg=n, timeout=30_000)
+        "(n) => document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length === n", arg=n)
 
 
 def _wait_for_probability(page) -> None:
-    page.locator('[data-testid="stMetricLabel"]', has_text="Probability of pneumonia").wait_for(timeout=90_000)
+    wait_for_run(page)
+    page.locator('[data-testid="stMetricLabel"]', has_text="Probability of pneumonia").wait_for()
 
 
 def test_clinician_reads_jpeg_and_dicom_with_heatmap_and_feedback(page, e2e_server, e2e_users, e2e_db, chest_files):
@@ -77,8 +78,7 @@ def test_clinician_reads_jpeg_and_dicom_with_heatmap_and_feedback(page, e2e_serv
 
     _analyse(page, chest_files["jpeg"])
     _wait_for_probability(page)
-    app = page.locator('[data-testid="stApp"]')
-    assert "95% interval" in app.inner_text()
+    assert "95% interval" in app_text(page)
     _wait_for_charts(page, 2)  # viewer + heat-map
     charts = page.locator('[data-testid="stPlotlyChart"]')
     # toggle the overlay off and back on: the switch state and the drawn heat-map image follow
@@ -88,8 +88,8 @@ def test_clinician_reads_jpeg_and_dicom_with_heatmap_and_feedback(page, e2e_serv
     switch = page.get_by_role("switch", name="Show heat-map (Grad-CAM)")
     with_overlay = heat_image()
     assert switch.is_checked() and with_overlay
-    page.get_by_text("Show heat-map (Grad-CAM)").click()
-    wait_for_app(page)
+    with rerun(page):
+        page.get_by_text("Show heat-map (Grad-CAM)").click()
     assert not switch.is_checked()
     page.wait_for_function(
         """(before) => {
@@ -97,22 +97,23 @@ def test_clinician_reads_jpeg_and_dicom_with_heatmap_and_feedback(page, e2e_serv
             const img = charts.length > 1 ? charts[1].querySelector('image') : null;
             const href = img ? img.getAttribute('href') : null;
             return href && href !== before;
-        }""", arg=with_overlay, timeout=30_000)
+        }""", arg=with_overlay)
     assert heat_image() != with_overlay  # the plain image, no heat-map blended in
-    page.get_by_text("Show heat-map (Grad-CAM)").click()
-    wait_for_app(page)
+    with rerun(page):
+        page.get_by_text("Show heat-map (Grad-CAM)").click()
     assert switch.is_checked()
 
-    page.get_by_text("disagree", exact=True).click()
+    page.get_by_text("disagree", exact=True).click()  # inside a form: no rerun until it is submitted
     page.get_by_role("textbox", name="Reason (optional)").fill("e2e: no consolidation seen")
-    page.get_by_role("button", name="Record feedback").click()
-    page.get_by_text("Feedback recorded: disagree").wait_for()
+    with rerun(page):
+        page.get_by_role("button", name="Record feedback").click()
+    wait_for_text(page, "Feedback recorded: disagree")
 
     _analyse(page, chest_files["dicom"])
-    page.get_by_text("Window width").wait_for(timeout=90_000)
+    wait_for_text(page, "Window width")
     _wait_for_probability(page)
     table = page.locator('[data-testid="stTable"]')
-    table.wait_for(timeout=60_000)
+    table.wait_for()
     text = table.inner_text()
     assert "Modality" in text and "CR" in text and "CHEST" in text, text
     _wait_for_charts(page, 2)  # viewer + heat-map of the DICOM (the JPEG's are gone once the run ends)
@@ -133,7 +134,7 @@ def test_text_renamed_png_is_refused_in_the_browser(page, e2e_server, e2e_users,
     goto_page(page, "Imaging")
     _pick_patient(page)
     _analyse(page, chest_files["text"])
-    page.get_by_text("not a PNG, JPEG or DICOM image").wait_for(timeout=90_000)
+    wait_for_text(page, "not a PNG, JPEG or DICOM image")
     assert page.locator('[data-testid="stMetricLabel"]').count() == 0
 
 

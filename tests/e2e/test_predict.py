@@ -6,16 +6,11 @@ from __future__ import annotations
 import importlib.util
 import sqlite3
 
-from tests.e2e.conftest import goto_page, login, wait_for_app
+from tests.e2e.conftest import goto_page, login
+from tests.e2e.waits import app_text, rerun, wait_for_text
+from tests.e2e.widgets import choose
 
 REASON = "Normal CT coronary angiogram two weeks ago"
-
-
-def _select(page, label: str, option: str) -> None:
-    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
-    box.click()
-    page.get_by_role("option", name=option).click()
-    wait_for_app(page)
 
 
 def test_clinician_predicts_reads_basis_and_disagrees(page, e2e_server, e2e_users, e2e_db):
@@ -23,31 +18,32 @@ def test_clinician_predicts_reads_basis_and_disagrees(page, e2e_server, e2e_user
     login(page, e2e_server, username, password)
     goto_page(page, "Predict")
     page.get_by_role("heading", name="Predict").wait_for()
-    _select(page, "Model", "Coronary artery disease (angiographic) (v1.0.0)")
+    choose(page, "Model", "Coronary artery disease (angiographic) (v1.0.0)")
     patient = page.get_by_role("textbox", name="Find a patient", exact=True)  # an exact id picks itself
     patient.fill("UCI-0001")
-    patient.press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Predict", exact=True).click()
-    wait_for_app(page)
-    page.get_by_text("95% interval", exact=True).wait_for()
-    app = page.locator('[data-testid="stApp"]')
+    with rerun(page):
+        patient.press("Enter")
+    with rerun(page):
+        page.get_by_role("button", name="Predict", exact=True).click()
+    wait_for_text(page, "95% interval", exact=True)
     # waterfall and the basis panel
     chart = page.locator('[data-testid="stPlotlyChart"]').first
     chart.wait_for()
     chart.locator(".main-svg").first.wait_for(state="attached")
+    chart.filter(has_text="What pushed the risk").wait_for()  # Plotly draws after the run has ended
     html = chart.inner_html()
     assert "What pushed the risk" in html and "Average training patient" in html
     page.get_by_role("heading", name="Basis").wait_for()
-    assert "Inputs used:" in app.inner_text()
+    assert "Inputs used:" in app_text(page)
     # disagree with a reason
-    page.locator('[data-testid="stRadio"]').filter(has_text="Do you agree").get_by_text("disagree").click()
-    wait_for_app(page)
+    with rerun(page):
+        page.locator('[data-testid="stRadio"]').filter(has_text="Do you agree").get_by_text("disagree").click()
     page.get_by_role("textbox", name="Reason (required when you disagree)").fill(REASON)
-    page.get_by_role("textbox", name="Reason (required when you disagree)").press("Control+Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Record feedback").click()
-    page.get_by_text("Feedback recorded (disagree).").wait_for()
+    with rerun(page):
+        page.get_by_role("textbox", name="Reason (required when you disagree)").press("Control+Enter")
+    with rerun(page):
+        page.get_by_role("button", name="Record feedback").click()
+    wait_for_text(page, "Feedback recorded (disagree).")
 
     conn = sqlite3.connect(e2e_db)
     try:
@@ -61,6 +57,6 @@ def test_clinician_predicts_reads_basis_and_disagrees(page, e2e_server, e2e_user
 
     if importlib.util.find_spec("pages.patient") is not None:
         # The patient page (another feature) lists predictions with their feedback.
-        page.get_by_role("link", name="Open this patient's record").click()
-        wait_for_app(page)
-        page.get_by_text(REASON).first.wait_for()
+        with rerun(page):
+            page.get_by_role("link", name="Open this patient's record").click()
+        wait_for_text(page, REASON)

@@ -43,13 +43,27 @@ def _start_writer(db_path: Path, tmp_path: Path) -> tuple[subprocess.Popen, Path
     env = dict(os.environ, CLINSIGHT_DB=str(db_path), PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(stop)], env=env, cwd=REPO_ROOT,
                             stderr=subprocess.PIPE, text=True)
-    counter = Path(f"{stop}.count")
-    deadline = time.time() + 60
-    while not (counter.exists() and int(counter.read_text() or 0) >= 3):
-        assert proc.poll() is None, proc.stderr.read()
-        assert time.time() < deadline, "writer never started writing"
-        time.sleep(0.05)
+    _wait_for_writes(proc, stop, 3)
     return proc, stop
+
+
+def _writes(stop: Path) -> int:
+    counter = Path(f"{stop}.count")
+    try:
+        return int(counter.read_text() or 0)
+    except (FileNotFoundError, ValueError):  # not written yet, or caught mid-write
+        return 0
+
+
+def _wait_for_writes(proc: subprocess.Popen, stop: Path, at_least: int) -> int:
+    """Wait until the writer has committed ``at_least`` batches in all (a state, not a time: a busy
+    machine may not schedule the writer for a while). 120 s is only the deadline for the message."""
+    deadline = time.monotonic() + 120
+    while (n := _writes(stop)) < at_least:
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, f"writer stopped writing at {n} batches"
+        time.sleep(0.05)  # poll interval
+    return n
 
 
 def _stop_writer(proc: subprocess.Popen, stop: Path) -> None:
@@ -80,7 +94,7 @@ def test_backup_is_consistent_while_another_process_writes(seeded_db, db_path, t
             report = verify_backup(result.path)
             assert report.ok, report.problems  # integrity, schema, every version complete, audit chain
             sizes.append(_audit_count(result.path))
-            time.sleep(0.2)
+            _wait_for_writes(proc, stop, _writes(stop) + 2)  # the writer commits more before the next backup
         assert sizes == sorted(sizes) and sizes[-1] > sizes[0]  # the writer kept going between backups
     finally:
         _stop_writer(proc, stop)
@@ -116,7 +130,7 @@ def test_restore_while_another_process_writes(fresh_db, db_path, tmp_path):
     proc, stop = _start_writer(db_path, tmp_path)
     try:
         restore_store(tmp_path / "b.db", target=db_path, keep_previous=False)
-        time.sleep(0.5)  # the writer goes on appending to the restored chain
+        _wait_for_writes(proc, stop, _writes(stop) + 3)  # the writer goes on appending to the restored chain
     finally:
         _stop_writer(proc, stop)
     db = connect(db_path)

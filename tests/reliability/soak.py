@@ -310,7 +310,11 @@ def run_soak(db_path: Path, *, writers: int = 8, seconds: float = 5.0, start_tim
             waited = time.time()
             while len(list(sync_dir.glob("ready-*"))) < writers and time.time() - waited < start_timeout:
                 time.sleep(0.02)
-            (sync_dir / "go").write_text(str(time.time()))
+            # Written aside and renamed: a worker polling for "go" must never see it created but still empty
+            # (under load the parent can be descheduled between the two, and every worker then failed on
+            # float(''), 0 ops).
+            (sync_dir / "go.tmp").write_text(str(time.time()))
+            (sync_dir / "go.tmp").replace(sync_dir / "go")
             for _ in procs:
                 try:
                     report.results.append(queue.get(timeout=seconds + start_timeout))
