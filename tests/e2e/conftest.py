@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.waits import new_context, open_url, rerun, wait_for_text
+from tests.e2e.waits import RUN_TIMEOUT_MS, new_context, open_url, rerun, wait_for_run, wait_for_text
 from tests.servers import running_streamlit as start_server  # noqa: F401 - re-exported for the tests
 
 REPO = Path(__file__).resolve().parents[2]
