@@ -21,6 +21,6 @@ def test_stored_images_show_thumbnail_name_and_result(fresh_db):
     images = at.get("image")
     assert len(images) == 1 and images[0].value[0]  # the thumbnail is served
     caption = images[0].captions[0]
-    assert "x_chest.dcm" in caption and ("pneumonia" in caption or "withheld" in caption)
+    assert "[name]_chest.dcm" in caption and ("pneumonia" in caption or "withheld" in caption)
     assert "Doe" not in caption and "Jane" not in caption
-    assert any("x_chest.dcm" in o for o in at.selectbox(key="imaging_stored_choice").options)
+    assert any("[name]_chest.dcm" in o for o in at.selectbox(key="imaging_stored_choice").options)
