@@ -221,6 +221,19 @@ class KnowledgeBase:
     def condition_label(self, ref: dict[str, Any]) -> str:
         return ref.get("label") or self.value_sets[ref["value_set"]].label
 
+    def value_sets_read(self) -> set[str]:
+        """Names of every value set a rule reads, as its condition or inside its criteria.
+
+        Why: other vocabularies (the SNOMED CT map, the notes findings) must cover each of them.
+        """
+        names = set()
+        for rule in self.rules:
+            names.add(rule.value_set)
+            for leaf in rule_criteria(rule.data):
+                if "condition" in leaf and "value_set" in leaf["condition"]:
+                    names.add(leaf["condition"]["value_set"])
+        return names
+
     def ancestors(self, drug_class: str) -> set[str]:
         """``drug_class`` and every parent class above it."""
         seen: set[str] = set()

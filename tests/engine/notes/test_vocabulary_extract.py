@@ -29,15 +29,10 @@ def _rule_codes(node) -> set[str]:
 
 def test_every_condition_a_treatment_rule_reads_has_a_finding():
     """Each value set a treatment rule reads (its condition and its criteria's) holds a findings code."""
-    from engine.treatment.knowledge import load_knowledge_base, rule_criteria
+    from engine.treatment.knowledge import load_knowledge_base
 
     kb = load_knowledge_base()
-    names = set()
-    for rule in kb.rules:
-        names.add(rule.value_set)
-        for leaf in rule_criteria(rule.data):
-            if "condition" in leaf and "value_set" in leaf["condition"]:
-                names.add(leaf["condition"]["value_set"])
+    names = kb.value_sets_read()
     assert {"hypertension", "diabetes"} <= names
     uncovered = sorted(n for n in names if not any(kb.value_sets[n].contains(f.code) for f in FINDINGS))
     assert uncovered == []

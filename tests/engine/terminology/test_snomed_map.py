@@ -12,7 +12,6 @@ import pytest
 
 from engine.terminology import NOT_USED, SNOMED_SYSTEM, rules_code, rules_note, snomed_map
 from engine.treatment import load_knowledge_base
-from engine.treatment.knowledge import rule_criteria
 from engine.treatment.record import ICD10CM_CODE
 
 # Verhoeff tables (dihedral group D5), as published.
@@ -49,12 +48,7 @@ def test_every_rule_condition_is_reachable_from_snomed():
     """Every value set a rule reads (its own condition and its criteria's) holds at least one mapped code."""
     kb = load_knowledge_base()
     targets = [e.icd10cm_code for e in snomed_map().values()]
-    names = set()
-    for rule in kb.rules:
-        names.add(rule.value_set)
-        for leaf in rule_criteria(rule.data):
-            if "condition" in leaf and "value_set" in leaf["condition"]:
-                names.add(leaf["condition"]["value_set"])
+    names = kb.value_sets_read()
     assert names
     unreachable = [n for n in sorted(names) if not any(kb.value_sets[n].contains(t) for t in targets)]
     # Known gap, left on purpose: atypical (Mycoplasma / Chlamydia) pneumonia arrived with the treatment rules
