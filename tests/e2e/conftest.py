@@ -38,7 +38,9 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def e2e_users() -> dict[str, tuple[str, str]]:
-    return {role: (f"e2e_{role}", secrets.token_urlsafe(16)) for role in ("admin", "clinician", "analyst")}
+    from engine.roles import ROLES
+
+    return {role: (f"e2e_{role}", secrets.token_urlsafe(16)) for role in ROLES}
 
 
 @pytest.fixture(scope="session")
