@@ -16,6 +16,7 @@ from engine.ingest.validate import ACTION_HELP
 from engine.store import open_db
 from engine.unit_text import count_noun
 from engine.vocabulary import CONCEPTS
+from pages.components.icu_import import render_icu_import
 from pages.components.session import require_page, user_can
 
 STATE = "records_state"  # {"key": upload identity, "source": Source, "name": str, "report": ValidationReport|None}
@@ -28,6 +29,7 @@ def render() -> None:
         st.caption("Upload a CSV (comma, semicolon or tab), Excel (.xlsx), Parquet or FHIR R4 JSON bundle. Nothing "
                    "is written until you import; each import is a dataset version you can roll back.")
         _render_import(user)
+        render_icu_import(user)
     else:
         st.caption("Imported datasets and their versions. Importing is for analysts and admins.")
     _render_versions(user)

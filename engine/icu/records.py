@@ -346,3 +346,50 @@ def read_any(path: Path, *, limit: int | None = None, progress: ProgressFn | Non
         raise InputError("An ICU import is a folder of <RecordID>.txt records, a .csv (patient, time, parameter, "
                          "value, unit) or a .json FHIR bundle of Observations.")
     return (stays[:limit] if limit else stays), report
+
+
+MAX_ZIP_MEMBERS = 20_000
+MAX_ZIP_UNCOMPRESSED_MB = 1024
+
+
+def read_upload(data: bytes, *, limit: int | None = None) -> tuple[list[Stay], CleaningReport]:
+    """An uploaded ICU file, recognised by its content (never its name): a .zip of ``<RecordID>.txt``
+    challenge records, a FHIR R4 bundle of Observations (JSON), or a long CSV."""
+    import zipfile
+
+    report = CleaningReport()
+    if data[:4] == b"PK\x03\x04":
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+        except zipfile.BadZipFile as exc:
+            raise InputError("The .zip file is damaged and cannot be opened.") from exc
+        members = sorted((m for m in archive.infolist() if not m.is_dir() and m.filename.endswith(".txt")
+                          and Path(m.filename).name[:1].isdigit()), key=lambda m: m.filename)[:limit]
+        if not members:
+            raise InputError("The .zip holds no ICU record files (<RecordID>.txt, 'Time,Parameter,Value').")
+        if len(members) > MAX_ZIP_MEMBERS or sum(m.file_size for m in members) > MAX_ZIP_UNCOMPRESSED_MB * 2**20:
+            raise InputError(f"The .zip is too large: at most {MAX_ZIP_MEMBERS:,} records and "
+                             f"{MAX_ZIP_UNCOMPRESSED_MB:,} MB unpacked.")
+        frames = []
+        for number, member in enumerate(members, start=1):
+            try:
+                text = archive.read(member).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"Record file {number} in the .zip is not text.") from exc
+            record_id, rows = _parse_challenge_text(text, f"record {number}")
+            frame = pd.DataFrame(rows, columns=["hours", "parameter", "value"]) if rows else \
+                pd.DataFrame({"hours": [0.0], "parameter": ["RecordID"], "value": [float("nan")]})
+            frames.append(frame.assign(record_id=record_id))
+        return build_stays(pd.concat(frames, ignore_index=True), report), report
+    head = data.lstrip()[:1]
+    if head == b"{":
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError("The JSON file is not valid FHIR JSON.") from exc
+        stays = read_fhir_observations(doc, report)
+    else:
+        stays = read_long_csv(data, report)
+    if not stays:
+        raise InputError("The file holds no ICU values.")
+    return (stays[:limit] if limit else stays), report
