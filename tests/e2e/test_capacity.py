@@ -7,6 +7,8 @@ import io
 
 import pytest
 
+from pages.components.session import REFUSAL
+
 from engine.capacity.los import icu_los, lognormal_los
 from engine.capacity.sample import sample_admissions_csv
 from tests.e2e.conftest import goto_page, login, wait_for_app
@@ -62,8 +64,8 @@ def test_clinician_cannot_open_capacity(page, e2e_server, e2e_users):
     login(page, e2e_server, clinician, password)
     nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
     assert "Capacity" not in nav
-    page.goto(f"{e2e_server}/capacity")  # a typed URL starts a new session: the login form, never the page
-    page.get_by_role("button", name="Log in").wait_for()
+    page.goto(f"{e2e_server}/capacity")  # a typed URL: the session cookie keeps the user; the page refuses plainly
+    page.get_by_text(REFUSAL).wait_for()
     wait_for_app(page)
     body = page.locator('[data-testid="stApp"]').inner_text()
     assert "Census forecast" not in body and "Admissions export" not in body

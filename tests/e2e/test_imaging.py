@@ -45,8 +45,8 @@ def _pick_patient(page, pseudo_id: str = "UCI-0001") -> None:
     """Nobody is picked on arrival: type an exact id (it picks itself) and wait for the uploader."""
     search = page.get_by_role("textbox", name="Find a patient", exact=True)
     search.fill(pseudo_id)
-    search.press("Enter")
-    wait_for_app(page)
+    with rerun(page):
+        search.press("Enter")
     page.locator(UPLOADER).wait_for(state="attached")
 
 
@@ -151,6 +151,7 @@ def test_full_size_original_at_its_own_aspect_ratio_gets_a_read_with_heatmap(pag
     username, password = e2e_users["clinician"]
     login(page, e2e_server, username, password)
     goto_page(page, "Imaging")
+    _pick_patient(page)
     page.get_by_role("heading", name="Chest X-ray reading").wait_for()
     _analyse(page, str(original))
     _wait_for_probability(page)

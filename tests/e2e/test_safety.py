@@ -18,6 +18,7 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 
 from tests.e2e.conftest import goto_page, login, start_server, wait_for_app
+from tests.e2e.waits import RUN_TIMEOUT_MS, rerun, track_runs
 from tests.engine import records_files as rf
 from tests.engine.test_ingest_preview import PLANTED, planted_frame
 
@@ -79,7 +80,8 @@ def test_unpromoted_model_is_not_offered_on_predict(page, safety_server, e2e_use
 def wide_page(browser):
     """A page wide enough for the grid to render all 26 columns of the planted file (it virtualises)."""
     context = browser.new_context(viewport={"width": 4200, "height": 1400})
-    context.set_default_timeout(30_000)
+    context.set_default_timeout(RUN_TIMEOUT_MS)
+    track_runs(context)  # the run tracker every wait in waits.py reads
     yield context.new_page()
     context.close()
 
@@ -134,6 +136,10 @@ def test_new_xray_upload_clears_the_previous_result(page, safety_server, e2e_use
     login(page, safety_server["base"], username, password)
     goto_page(page, "Imaging")
     page.get_by_role("heading", name="Chest X-ray reading").wait_for()
+    search = page.get_by_role("textbox", name="Find a patient", exact=True)  # nobody is picked on arrival
+    search.fill("UCI-0001")
+    with rerun(page):
+        search.press("Enter")
     page.locator(UPLOADER).set_input_files(dicom)
     wait_for_app(page)
     button = page.get_by_role("button", name="Analyse and store")

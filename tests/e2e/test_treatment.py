@@ -58,6 +58,7 @@ def test_clinician_metformin_blocked_by_egfr_25_and_decision_recorded(page, e2e_
     blocked.get_by_role("button", name="Record decision").click()
     wait_for_app(page)
     main.get_by_text("Decision recorded: decline.").wait_for()
+    wait_for_app(page)  # "Decision recorded" shows mid-run: let the run finish before exporting
 
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Export one-page summary (printable HTML)").click()
@@ -117,6 +118,7 @@ def test_accepting_a_blocked_option_is_an_override_that_needs_a_reason(page, e2e
     blocked.get_by_role("button", name="Record decision").click()
     wait_for_app(page)
     page.locator('[data-testid="stMain"]').get_by_text("Decision recorded: accept (override of a block).").wait_for()
+    wait_for_app(page)  # "Decision recorded" shows mid-run: let the run finish before exporting
 
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Export one-page summary (printable HTML)").click()

@@ -98,6 +98,8 @@ CLI_ACTIONS: dict[tuple[str, ...], str] = {
     ("notes", "tune"): "models.train",
     ("notes", "extract"): "notes.import",  # reads a patient's note
     ("notes", "import"): "notes.import",
+    ("imaging", "pairs"): "models.view",  # reads image folders, no store access
+    ("imaging", "stress"): "models.view",
     ("icu", "import"): "records.import",  # writes ICU stays into the store
     ("icu", "train"): "models.train",
     ("icu", "predict"): "icu.predict",  # scores a folder of records; no store access
