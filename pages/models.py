@@ -4,7 +4,6 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from engine.config import get_settings
 from engine.errors import EngineError
 from engine.frames import dataset_frame
 from engine.models import figures, registry
@@ -12,14 +11,10 @@ from engine.models.train import Split, candidate_learners, train_on_dataset
 from engine.store import open_db
 from engine.store.patients import list_dataset_names
 from engine.unit_text import readable_unit
+from pages.components.cache_keys import settings_cache_key
 from pages.components.session import require_page, user_can
 
 NAME_DEFAULT_KEY = "models_train_name_default"  # the default model name last offered (dataset_outcome)
-
-
-def _settings_key() -> str:
-    s = get_settings()
-    return f"{s.db_path}|{s.models_dir}"
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -52,7 +47,7 @@ def _clear() -> None:
 def render() -> None:
     user = require_page("models")
     st.title("Models")
-    key = _settings_key()
+    key = settings_cache_key()
     try:
         versions = get_versions(key)
     except EngineError as exc:

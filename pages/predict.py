@@ -7,7 +7,6 @@ import pandas as pd
 import streamlit as st
 
 from engine import audit
-from engine.config import get_settings
 from engine.errors import EngineError
 from engine.models import figures
 from engine.models.predict import (in_unit, input_units, record_feedback, record_for_patient, run_prediction,
@@ -15,6 +14,7 @@ from engine.models.predict import (in_unit, input_units, record_feedback, record
 from engine.models.registry import list_models, serving_card
 from engine.store import open_db
 from engine.unit_text import format_number, readable_unit
+from pages.components.cache_keys import settings_cache_key
 from pages.components.navigation import render_page_link
 from pages.components.patient_picker import render_patient_picker
 from pages.components.session import SELECTED_PATIENT_KEY, require_page, user_can
@@ -34,17 +34,12 @@ def get_model_card(name: str, settings_key: str) -> dict:
     return serving_card(name)
 
 
-def _settings_key() -> str:
-    s = get_settings()
-    return f"{s.db_path}|{s.models_dir}"
-
-
 def render() -> None:
     user = require_page("predict")
     st.title("Predict")
     st.caption("Decision support: a calibrated probability with its uncertainty, the inputs that drove it and the "
                "model's basis. It does not decide; record whether you agree.")
-    key = _settings_key()
+    key = settings_cache_key()
     try:
         models = get_served_models(key)
     except EngineError as exc:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.config import get_settings
 from engine.errors import EngineError
 from engine.icu.figures import build_drivers_figure, build_timeline_figure
 from engine.icu.ward import acknowledge_alert, stay_timeline, ward_overview
 from engine.store import open_db
+from pages.components.cache_keys import settings_cache_key
 from pages.components.session import require_page, user_can
 
 STAY_KEY = "ward_stay"
@@ -19,18 +19,13 @@ def get_overview(settings_key: str):
         return ward_overview(db)
 
 
-def _settings_key() -> str:
-    s = get_settings()
-    return f"{s.db_path}|{s.models_dir}"
-
-
 def render() -> None:
     user = require_page("ward")
     st.title("Ward")
     st.caption("ICU stays ranked by the model's risk of in-hospital death and by NEWS2 (RCP 2017). Decision support: "
                "the basis and limits of both are shown; acknowledge an alert with what you did or why not.")
     try:
-        overview = get_overview(_settings_key())
+        overview = get_overview(settings_cache_key())
     except EngineError as exc:
         st.error(str(exc))
         return
