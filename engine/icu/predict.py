@@ -18,6 +18,11 @@ from engine.icu.records import Stay
 CONTRACT_HOURS = 48.0
 
 
+def current_hour(stay: Stay) -> float:
+    """The stay's last observed hour, capped at the model's 48-hour horizon ("now" on the ward and in the API)."""
+    return float(min(stay.series["hours"].max(), CONTRACT_HOURS)) if len(stay.series) else 0.0
+
+
 def predict_stays(stays: Sequence[Stay], *, horizon: float = CONTRACT_HOURS, version: str | None = None) -> pd.DataFrame:
     """One row per stay: RecordID, risk, risk_low, risk_high, alert (0/1 at the shipped threshold)."""
     model, _card = load_model(version)

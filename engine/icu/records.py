@@ -272,7 +272,7 @@ def read_long_csv(data: bytes | str, report: CleaningReport) -> list[Stay]:
                          "give values in the units listed in the README's ICU section.")
     stays = []
     for patient, rows in by_patient.items():
-        stays.append(build_stay(patient, _to_hours(rows, patient), report))
+        stays.append(build_stay(patient, to_hours(rows, patient), report))
     return stays
 
 
@@ -288,7 +288,7 @@ def _rows(numbers: list[int], limit: int = 8) -> str:
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
-def _to_hours(rows: list[tuple[Any, str, float]], patient: str) -> list[tuple[float, str, float]]:
+def to_hours(rows: list[tuple[Any, str, float]], patient: str) -> list[tuple[float, str, float]]:
     if rows and all(_ISO.match(str(t)) for t, _, _ in rows):
         stamps = [datetime.fromisoformat(str(t).replace("Z", "+00:00")) for t, _, _ in rows]
         start = min(stamps)
@@ -321,7 +321,7 @@ def read_fhir_observations(doc: dict[str, Any], report: CleaningReport) -> list[
             report.unknown_parameters["fhir:" + (codings[0].get("code", "?") if codings else "?")] += 1
             continue
         rows.setdefault(subject, []).append((when, parameter, float(quantity["value"])))
-    return [build_stay(pid, _to_hours(r, pid), report) for pid, r in rows.items()]
+    return [build_stay(pid, to_hours(r, pid), report) for pid, r in rows.items()]
 
 
 def load_fhir(path: Path, report: CleaningReport) -> list[Stay]:

@@ -7,8 +7,9 @@ from engine.errors import InputError
 from engine.icu.bundle import load_model
 from engine.icu.features import build_features
 from engine.icu.news2 import news2_series
+from engine.icu.predict import current_hour
 from engine.icu.parameters import PARAMETERS
-from engine.icu.records import CleaningReport, _to_hours, build_stay
+from engine.icu.records import CleaningReport, to_hours, build_stay
 
 MAX_VALUES = 20_000
 
@@ -41,9 +42,9 @@ def predict_series(record: dict[str, Any]) -> dict[str, Any]:
     if sex is not None:
         rows.append((rows[0][0], "Gender", sex))
     report = CleaningReport()
-    stay = build_stay("api", _to_hours(rows, "api"), report)
+    stay = build_stay("api", to_hours(rows, "api"), report)
     model, card = load_model()
-    hour = float(min(stay.series["hours"].max(), 48.0)) if len(stay.series) else 0.0
+    hour = current_hour(stay)
     out = model.predict(build_features([stay], hour))
     news = news2_series(stay.series)
     last = news.iloc[-1] if len(news) else None

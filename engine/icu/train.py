@@ -82,10 +82,7 @@ def compare_sequence_models(stays: list[Stay], y: np.ndarray, *, folds: int = 5,
             oof[te] = predict_sequence_model(net, xte, mask[te], delta[te], static[te])
             if progress:
                 progress(f"{kind} fold {k + 1}/{folds}: AUROC {auroc(y[te], oof[te]):.3f}")
-        platt = fit_platt(oof, y)
-        from engine.icu.model import IcuMortalityModel as _M
-
-        cal = _M(platt_=platt).calibrate(oof)
+        cal = IcuMortalityModel(platt_=fit_platt(oof, y)).calibrate(oof)
         lo, hi = bootstrap_ci(y, oof, auroc)
         out[kind] = {"auroc": round(auroc(y, oof), 4), "auroc_ci": [round(lo, 4), round(hi, 4)],
                      "h_platt_in_sample": round(lemeshow_h(y, cal), 3), "epochs": epochs}

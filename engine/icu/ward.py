@@ -19,7 +19,7 @@ from engine.icu.features import build_features
 from engine.icu.importer import load_stays
 from engine.icu.news2 import news2_series
 from engine.icu.parameters import PARAMETERS
-from engine.icu.predict import CONTRACT_HOURS, explain_stay, risk_trajectory
+from engine.icu.predict import current_hour, explain_stay, risk_trajectory
 from engine.store import Database, transaction
 from engine.store import icu as icu_rows
 
@@ -28,10 +28,6 @@ TREND_HOURS = 4.0
 STALE_AFTER = {"HR": 2, "RespRate": 4, "SysABP": 2, "NISysABP": 4, "Temp": 8, "SaO2": 12, "GCS": 8,
                "Urine": 4, "Lactate": 12, "Creatinine": 24, "K": 24, "HCO3": 24, "WBC": 24, "Platelets": 24}
 ARROWS = {1: "↑", 0: "→", -1: "↓"}
-
-
-def _current_hour(stay) -> float:
-    return float(min(stay.series["hours"].max(), CONTRACT_HOURS)) if len(stay.series) else 0.0
 
 
 def _arrow(now: float, before: float, tolerance: float) -> str:
@@ -52,7 +48,7 @@ def ward_overview(db: Database) -> pd.DataFrame:
     model, card = load_model()
     ids = [m["stay_id"] for m in meta if m["stay_id"] in stays]
     objs = [stays[i] for i in ids]
-    hours = np.array([_current_hour(s) for s in objs])
+    hours = np.array([current_hour(s) for s in objs])
     now = model.predict(build_features(objs, hours))
     before = model.predict(build_features(objs, np.maximum(hours - TREND_HOURS, 1.0)))
     rows = []
@@ -109,12 +105,11 @@ def stay_timeline(db: Database, stay_id: int, *, username: str) -> StayTimeline:
         raise NotFoundError("That ICU stay is not in the store.")
     stay = stays[stay_id]
     model, card = load_model()
-    hour = _current_hour(stay)
+    hour = current_hour(stay)
     trajectory = risk_trajectory(stay)
     now = model.predict(build_features([stay], hour))
-    with transaction(db):
-        audit.record(db, username=username, action="patient.view", target_type="patient", target_id=stay.record_id,
-                     details={"page": "ward"})
+    audit.record(db, username=username, action="patient.view", target_type="patient", target_id=stay.record_id,
+                 details={"page": "ward"})
     return StayTimeline(patient=stay.record_id, hour=hour, series=stay.series, news2=news2_series(stay.series),
                         trajectory=trajectory, drivers=explain_stay(stay, horizon=hour),
                         stale=stale_messages(stay.series, hour),
