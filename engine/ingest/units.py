@@ -13,6 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.labs.conversions import (
+    CHOLESTEROL_MG_DL_PER_MMOL_L as CHOL, CM_PER_INCH, CREATININE_UMOL_L_PER_MG_DL as CREAT,
+    GLUCOSE_MG_DL_PER_MMOL_L as GLU, KG_PER_POUND, TRIGLYCERIDE_MG_DL_PER_MMOL_L as TG,
+    celsius_from_fahrenheit, hba1c_ngsp_from_ifcc,
+)
+
 
 @dataclass(frozen=True)
 class AltUnit:
@@ -28,20 +34,20 @@ def _scale(factor: float) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: x * factor
 
 
-_GLUCOSE = AltUnit("mmol/L", ("mmol/l", "mmol"), _scale(18.016), (1.0, 35.0))
+_GLUCOSE = AltUnit("mmol/L", ("mmol/l", "mmol"), _scale(GLU), (1.0, 35.0))
 ALT_UNITS: dict[str, tuple[AltUnit, ...]] = {
     "glucose": (_GLUCOSE,),
     "glucose_ogtt_2h": (_GLUCOSE,),
-    "total_cholesterol": (AltUnit("mmol/L", ("mmol/l", "mmol"), _scale(38.67), (1.0, 20.0)),),
-    "ldl_cholesterol": (AltUnit("mmol/L", ("mmol/l", "mmol"), _scale(38.67), (0.3, 9.0)),),
-    "hdl_cholesterol": (AltUnit("mmol/L", ("mmol/l", "mmol"), _scale(38.67), (0.1, 4.5)),),
-    "triglycerides": (AltUnit("mmol/L", ("mmol/l", "mmol"), _scale(88.57), (0.1, 9.5)),),
+    "total_cholesterol": (AltUnit("mmol/L", ("mmol/l", "mmol"), _scale(CHOL), (1.0, 20.0)),),
+    "ldl_cholesterol": (AltUnit("mmol/L", ("mmol/l", "mmol"), _scale(CHOL), (0.3, 9.0)),),
+    "hdl_cholesterol": (AltUnit("mmol/L", ("mmol/l", "mmol"), _scale(CHOL), (0.1, 4.5)),),
+    "triglycerides": (AltUnit("mmol/L", ("mmol/l", "mmol"), _scale(TG), (0.1, 9.5)),),
     "body_temperature": (AltUnit("[degF]", ("f", "degf", "°f", "fahrenheit", "[degf]"),
-                                 lambda x: (x - 32.0) * 5.0 / 9.0, (80.0, 113.0)),),
-    "creatinine": (AltUnit("umol/L", ("umol/l", "µmol/l", "μmol/l", "umol"), _scale(1 / 88.42), (26.0, 2200.0)),),
-    "hba1c": (AltUnit("mmol/mol", ("mmol/mol",), lambda x: x / 10.929 + 2.15, (21.0, 200.0)),),
-    "weight": (AltUnit("[lb_av]", ("lb", "lbs", "pound", "pounds", "[lb_av]"), _scale(0.45359237)),),
-    "height": (AltUnit("[in_i]", ("in", "inch", "inches", "[in_i]"), _scale(2.54)),
+                                 celsius_from_fahrenheit, (80.0, 113.0)),),
+    "creatinine": (AltUnit("umol/L", ("umol/l", "µmol/l", "μmol/l", "umol"), _scale(1 / CREAT), (26.0, 2200.0)),),
+    "hba1c": (AltUnit("mmol/mol", ("mmol/mol",), hba1c_ngsp_from_ifcc, (21.0, 200.0)),),
+    "weight": (AltUnit("[lb_av]", ("lb", "lbs", "pound", "pounds", "[lb_av]"), _scale(KG_PER_POUND)),),
+    "height": (AltUnit("[in_i]", ("in", "inch", "inches", "[in_i]"), _scale(CM_PER_INCH)),
                AltUnit("m", ("m", "metre", "meter"), _scale(100.0), (0.3, 2.5))),
 }
 

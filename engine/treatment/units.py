@@ -12,6 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.errors import InputError
+from engine.labs.conversions import (
+    CHOLESTEROL_MG_DL_PER_MMOL_L as CHOL, CM_PER_INCH, CREATININE_UMOL_L_PER_MG_DL as CREAT,
+    GLUCOSE_MG_DL_PER_MMOL_L as GLU, KG_PER_POUND, MMHG_PER_KPA, TRIGLYCERIDE_MG_DL_PER_MMOL_L as TG,
+    celsius_from_fahrenheit, fahrenheit_from_celsius, hba1c_ifcc_from_ngsp, hba1c_ngsp_from_ifcc,
+)
 from engine.vocabulary import concept_for_code
 
 Converter = Callable[[float], float]
@@ -34,17 +39,15 @@ class Quantity:
         return [self.canonical, *self.to_canonical]
 
 
-# Molar masses: glucose 180.16 g/mol -> 18.016 mg/dL per mmol/L; cholesterol 386.65 g/mol -> 38.67;
-# triglyceride (as triolein) 885.7 g/mol -> 88.57; creatinine 113.12 g/mol -> 88.42 umol/L per mg/dL.
-# HbA1c: NGSP % = IFCC mmol/mol / 10.929 + 2.15 (the IFCC-NGSP master equation).
+# The factors (molar masses, the IFCC-NGSP master equation) live in engine.labs.conversions, shared with import.
 QUANTITIES: dict[str, Quantity] = {q.name: q for q in [
-    Quantity("glucose", "mg/dL", {"mmol/L": _scale(18.016)}, {"mmol/L": _scale(1 / 18.016)}),
-    Quantity("cholesterol", "mg/dL", {"mmol/L": _scale(38.67)}, {"mmol/L": _scale(1 / 38.67)}),
-    Quantity("triglycerides", "mg/dL", {"mmol/L": _scale(88.57)}, {"mmol/L": _scale(1 / 88.57)}),
-    Quantity("creatinine", "mg/dL", {"umol/L": _scale(1 / 88.42)}, {"umol/L": _scale(88.42)}),
-    Quantity("hba1c", "%", {"mmol/mol": lambda v: v / 10.929 + 2.15}, {"mmol/mol": lambda v: (v - 2.15) * 10.929}),
+    Quantity("glucose", "mg/dL", {"mmol/L": _scale(GLU)}, {"mmol/L": _scale(1 / GLU)}),
+    Quantity("cholesterol", "mg/dL", {"mmol/L": _scale(CHOL)}, {"mmol/L": _scale(1 / CHOL)}),
+    Quantity("triglycerides", "mg/dL", {"mmol/L": _scale(TG)}, {"mmol/L": _scale(1 / TG)}),
+    Quantity("creatinine", "mg/dL", {"umol/L": _scale(1 / CREAT)}, {"umol/L": _scale(CREAT)}),
+    Quantity("hba1c", "%", {"mmol/mol": hba1c_ngsp_from_ifcc}, {"mmol/mol": hba1c_ifcc_from_ngsp}),
     Quantity("egfr", "mL/min/{1.73_m2}"),
-    Quantity("pressure", "mm[Hg]", {"kPa": _scale(7.500617)}, {"kPa": _scale(1 / 7.500617)}),
+    Quantity("pressure", "mm[Hg]", {"kPa": _scale(MMHG_PER_KPA)}, {"kPa": _scale(1 / MMHG_PER_KPA)}),
     Quantity("percent", "%"),
     # A risk may be given as a fraction (unit "1", UCUM's dimensionless unit): converted explicitly to percent,
     # and the record's warnings say so. Plain "%" stays as is.
@@ -55,11 +58,11 @@ QUANTITIES: dict[str, Quantity] = {q.name: q for q in [
     Quantity("rate", "/min"),
     Quantity("age", "a", {"mo": _scale(1 / 12), "wk": _scale(7 / 365.25), "d": _scale(1 / 365.25)},
              {"mo": _scale(12), "wk": _scale(365.25 / 7), "d": _scale(365.25)}),
-    Quantity("temperature", "Cel", {"[degF]": lambda v: (v - 32) * 5 / 9}, {"[degF]": lambda v: v * 9 / 5 + 32}),
-    Quantity("mass", "kg", {"g": _scale(0.001), "[lb_av]": _scale(0.45359237)},
-             {"g": _scale(1000), "[lb_av]": _scale(1 / 0.45359237)}),
-    Quantity("length", "cm", {"m": _scale(100), "mm": _scale(0.1), "[in_i]": _scale(2.54)},
-             {"m": _scale(0.01), "mm": _scale(10), "[in_i]": _scale(1 / 2.54)}),
+    Quantity("temperature", "Cel", {"[degF]": celsius_from_fahrenheit}, {"[degF]": fahrenheit_from_celsius}),
+    Quantity("mass", "kg", {"g": _scale(0.001), "[lb_av]": _scale(KG_PER_POUND)},
+             {"g": _scale(1000), "[lb_av]": _scale(1 / KG_PER_POUND)}),
+    Quantity("length", "cm", {"m": _scale(100), "mm": _scale(0.1), "[in_i]": _scale(CM_PER_INCH)},
+             {"m": _scale(0.01), "mm": _scale(10), "[in_i]": _scale(1 / CM_PER_INCH)}),
     Quantity("bmi", "kg/m2"),
 ]}
 
