@@ -195,7 +195,7 @@ def test_record_from_store_unknown_patient(seeded_db):
 
 def _cli(*args, stdin: str | None = None, env=None):
     return subprocess.run([sys.executable, "-m", "engine", "treatment", *args], cwd=REPO, input=stdin,
-                          capture_output=True, text=True, env=env, timeout=120)
+                          capture_output=True, text=True, env=env, timeout=600)  # a deadline for a hung CLI, not a speed check
 
 
 def _main(capsys, *args) -> tuple[int, str, str]:
