@@ -14,6 +14,10 @@ from streamlit.util import calc_hash
 from pages.components.navigation import NAV_PAGES_KEY
 from pages.components.session import LAST_SEEN_KEY, USER_KEY
 
+# A deadline for one script run, never the condition waited for: on a loaded 2-core machine a page with a
+# model can take a minute, so the failure message is kept for a run that really hangs.
+APPTEST_DEADLINE_S = 300
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = str(REPO_ROOT / "app.py")
 
@@ -35,7 +39,7 @@ def registered_url_paths(at: AppTest) -> list[str]:
 
 
 def open_page(url_path: str, role: str | None = "admin", username: str | None = None,
-              timeout: float = 60) -> AppTest:
+              timeout: float = APPTEST_DEADLINE_S) -> AppTest:
     """Run app.py signed in as ``role`` (None: signed out) and open ``url_path`` ("" = home).
 
     The page is requested by its URL-path hash whether or not the navigation

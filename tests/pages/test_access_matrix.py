@@ -22,6 +22,7 @@ from engine.config import REPO_ROOT
 from engine.roles import PAGE_ROLES, ROLES, can_open_page
 from pages.components.navigation import PAGE_SPECS, available_specs, specs_for_role
 from pages.components.session import LAST_SEEN_KEY, USER_KEY
+from tests.pages.apptest_helpers import APPTEST_DEADLINE_S
 
 from pages.components.session import REFUSAL  # noqa: E402
 LOGIN_PROMPT = "Please log in."
@@ -34,7 +35,7 @@ render_function(spec)()
 """
 
 def _run(script: str, role: str | None, *, last_seen: datetime | None = None) -> AppTest:
-    at = AppTest.from_string(script, default_timeout=60)
+    at = AppTest.from_string(script, default_timeout=APPTEST_DEADLINE_S)
     if role is not None:
         at.session_state[USER_KEY] = {"username": f"matrix_{role}", "role": role}
         at.session_state[LAST_SEEN_KEY] = last_seen or datetime.now(timezone.utc)
@@ -135,7 +136,7 @@ def test_page_file_run_on_its_own_shows_only_the_login_gate(spec, seeded_db):
 
     auth.create_user(seeded_db, "matrixadmin", "matrix-password-1", "admin", actor=None)
     origin = importlib.util.find_spec(spec.module).origin
-    at = AppTest.from_file(origin, default_timeout=60).run()
+    at = AppTest.from_file(origin, default_timeout=APPTEST_DEADLINE_S).run()
     assert not at.exception, at.exception
     assert [t.label for t in at.text_input] == ["Username", "Password"]
     assert not at.metric and not at.dataframe and not at.get("plotly_chart")
@@ -187,7 +188,7 @@ def test_anonymous_app_shows_only_the_login_form(seeded_db):
     from engine import auth
 
     auth.create_user(seeded_db, "matrixadmin", "matrix-password-1", "admin", actor=None)
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=APPTEST_DEADLINE_S).run()
     assert not at.exception, at.exception
     assert [t.label for t in at.text_input] == ["Username", "Password"]
     assert not at.dataframe and not at.metric
@@ -208,7 +209,7 @@ def test_expired_session_in_the_app_returns_to_login_with_notice(seeded_db):
     from engine import auth
 
     auth.create_user(seeded_db, "matrixadmin", "matrix-password-1", "admin", actor=None)
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=APPTEST_DEADLINE_S)
     at.session_state[USER_KEY] = {"username": "matrixadmin", "role": "admin"}
     at.session_state[LAST_SEEN_KEY] = datetime.now(timezone.utc) - timedelta(hours=5)
     at.run()

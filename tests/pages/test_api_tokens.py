@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from engine import api_tokens, auth
 from engine.errors import AuthError
 from pages.components.session import LAST_SEEN_KEY, USER_KEY
+from tests.pages.apptest_helpers import APPTEST_DEADLINE_S
 
 PASSWORD = "correct horse battery"  # test-only, temp store
 
@@ -21,7 +22,7 @@ def _section() -> None:
 
 
 def _app(username: str, role: str) -> AppTest:
-    at = AppTest.from_function(_section, default_timeout=60)
+    at = AppTest.from_function(_section, default_timeout=APPTEST_DEADLINE_S)
     at.session_state[USER_KEY] = {"username": username, "role": role}
     at.session_state[LAST_SEEN_KEY] = datetime.now(timezone.utc)
     return at
@@ -70,5 +71,5 @@ def test_non_admin_sees_only_a_refusal(people):
 
 
 def test_signed_out_sees_only_a_refusal(people):
-    at = AppTest.from_function(_section, default_timeout=60).run()
+    at = AppTest.from_function(_section, default_timeout=APPTEST_DEADLINE_S).run()
     assert [e.value for e in at.error] == ["Only an administrator may manage API tokens."]
