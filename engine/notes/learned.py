@@ -23,7 +23,10 @@ PROPERTIES = ("negation", "temporality")
 _WORD = re.compile(r"[a-z]+|[-/]")
 
 
-def window_features(sentence: str, condition: str, rule_label: str) -> dict[str, float]:
+def window_features(sentence: str, condition: str, rule_label: str,
+                    cues: dict[str, float] | None = None) -> dict[str, float]:
+    """Position-tagged words around the target, the sentence's words and the rules' label; plus the ConText
+    cue features when given (``cue_features``)."""
     words = _WORD.findall(sentence.lower())
     target = _WORD.findall(condition.lower())
     start = next((i for i in range(len(words)) if words[i:i + len(target)] == target), 0)
@@ -35,6 +38,40 @@ def window_features(sentence: str, condition: str, rule_label: str) -> dict[str,
         feats[f"R:{w}"] = 1.0
     for w in words:
         feats[f"S:{w}"] = 1.0
+    if cues:
+        feats.update(cues)
+    return feats
+
+
+def _distance_bucket(n: int) -> str:
+    return "0-1" if n <= 1 else "2-3" if n <= 3 else "4-6" if n <= 6 else "7+"
+
+
+def cue_features(doc, target, section: str | None) -> dict[str, float]:
+    """What ConText saw, as features: every modifier in the sentence (category, its literal, which side of the
+    target and how many tokens away, whether the target is inside its scope) and the target's section.
+
+    Why: the rules' single label hides near misses (a historical cue just outside its scope, a terminator
+    between cue and target); a classifier can weigh them, and their distance, from the training folds.
+    """
+    feats: dict[str, float] = {}
+    in_scope = {id(m) for m in target._.modifiers}
+    for mod in doc._.context_graph.modifiers:
+        start, end = mod.modifier_span
+        if end <= target.start:
+            side, dist = "L", target.start - end
+        elif start >= target.end:
+            side, dist = "R", start - target.end
+        else:
+            side, dist = "I", 0
+        cat = mod.category.upper()
+        feats[f"C:{cat}"] = 1.0
+        feats[f"C:{cat}:{side}:{_distance_bucket(dist)}"] = 1.0
+        feats[f"CL:{mod.rule.literal.lower()}:{side}"] = 1.0
+        if id(mod) in in_scope:
+            feats[f"CS:{cat}"] = 1.0
+    if section:
+        feats[f"SEC:{section}"] = 1.0
     return feats
 
 
@@ -68,6 +105,28 @@ def predict_one(model: dict[str, Any], feats: dict[str, float]) -> str:
                 scores[k] += w[k] * value
     best = max(range(len(scores)), key=lambda k: scores[k])
     return model["classes"][best] if not math.isnan(scores[best]) else model["classes"][0]
+
+
+# With the temporality hierarchy (rules/protocol.md, round 2), the rules' hypothetical label stands and
+# the classifier only chooses between the other temporality labels.
+HIERARCHY_KEEPS = {"temporality": ("Not particular",)}
+
+
+def fit_property_model(feats: Sequence[dict[str, float]], gold: Sequence[str], rule_labels: Sequence[str],
+                       keep_rule_labels: Sequence[str] = ()) -> dict[str, Any]:
+    """One property's classifier. Labels in ``keep_rule_labels`` are left to the rules: rows that carry them
+    (gold or rules) are not trained on, and the rules' label stands whenever it is one of them."""
+    keep = set(keep_rule_labels)
+    rows = [i for i in range(len(gold)) if gold[i] not in keep and rule_labels[i] not in keep]
+    model = fit_window_classifier([feats[i] for i in rows], [gold[i] for i in rows])
+    model["keep_rule_labels"] = sorted(keep)
+    return model
+
+
+def apply_property_model(model: dict[str, Any], feats: dict[str, float], rule_label: str) -> str:
+    if rule_label in model.get("keep_rule_labels", ()):
+        return rule_label
+    return predict_one(model, feats)
 
 
 def load_learned(path: Path = LEARNED_PATH) -> dict[str, Any] | None:
