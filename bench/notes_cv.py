@@ -3,7 +3,7 @@
 Runs the configurations in the protocol's fixed order, each against the best so far: the shipped pipeline
 (original cue families + learned window layer), + genConText lexicon families, + section-aware context,
 + cue features in the learned layer (round 1); then the temporality hierarchy and the round 1 components
-offered again on top of the best (round 2). Each configuration is the whole pipeline refitted inside 5 folds
+offered again on top of the best (round 2); the learned layer's setting chosen by nested CV (round 3). Each configuration is the whole pipeline refitted inside 5 folds
 (stratified on negation x temporality, grouped by sentence; ``engine.notes.tuning.cross_validate``);
 figures are the pooled out-of-fold labels scored as ``notes evaluate`` scores them. A component is kept
 only if its target F1 rises (Historical; Not particular for the hierarchy, with Historical not lower) and no
@@ -69,16 +69,20 @@ def main() -> None:
               ("sections", lambda c: {**c, "components": c["components"] + ("sections",)}, "Historical"),
               ("cue_features", lambda c: {**c, "cue_features": True}, "Historical")]
     steps = [*round1, ("hierarchy", lambda c: {**c, "hierarchy": True}, "Not particular"),
-             *[(f"{name} (round 2)", change, target) for name, change, target in round1]]
+             *[(f"{name} (round 2)", change, target) for name, change, target in round1],
+             ("nested setting", lambda c: {**c, "nested": True}, "Historical")]
     decisions = []
+    done: dict[str, dict] = {json.dumps({**best_cfg, "components": []}, sort_keys=True): best}
     for name, change, target in steps:
         cfg = change(best_cfg)
         if cfg == best_cfg or (name.startswith("gencontext") and "gencontext" in best_cfg["components"]) or \
                 (name.startswith("sections") and "sections" in best_cfg["components"]):
             continue  # already part of the best configuration
         log(f"+ {name}: {cfg}")
-        result = cross_validate(rows, cache=cache, progress=log, **cfg)
-        runs[name] = result
+        key = json.dumps({**cfg, "components": list(cfg["components"])}, sort_keys=True)
+        if key not in done:  # a round 2 re-offer on an unchanged best is the round 1 run again
+            done[key] = cross_validate(rows, cache=cache, progress=log, **cfg)
+        result = runs[name] = done[key]
         kept, why = keep(result, best, target)
         decisions.append({"component": name, "kept": kept, "why": why,
                           "historical_gain": paired_gain(rows, result, best, "temporality", "Historical"),
@@ -95,6 +99,8 @@ def main() -> None:
     print(json.dumps({"name": "notes_cv", "n": len(rows), "folds": best["folds"], "k": best["k"], "seed": best["seed"],
                       "decisions": decisions, "chosen_config": {**best_cfg, "components": list(best_cfg["components"])},
                       "chosen_groups": best["groups"], "cv": table,
+                      "settings_per_fold": {name: r.get("settings_per_fold") for name, r in runs.items()
+                                            if r.get("settings_per_fold")},
                       "cv_rules_only_f1": rules_only}))
 
 

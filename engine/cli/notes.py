@@ -33,6 +33,8 @@ def register(subparsers) -> None:
                       help="the learned layer also reads ConText's cues and the section (engine.notes.learned)")
     tune.add_argument("--hierarchy", action="store_true",
                       help="the rules' hypothetical label stands; the learned layer chooses Recent vs Historical only")
+    tune.add_argument("--nested", action="store_true",
+                      help="choose the learned layer's setting (C, sentence words) by an inner sentence-grouped CV")
     tune.add_argument("--write", action="store_true",
                       help="write the chosen groups (rules/selected.json) and refit the learned layer (rules/learned.json)")
     tune.set_defaults(func=run_tune)
@@ -90,13 +92,14 @@ def run_tune(args) -> int:
     rows = read_annotations(args.file, need_labels=True)
     result = cross_validate(rows, k=args.folds, seed=args.seed, components=tuple(args.component),
                             cue_features=args.cue_features, hierarchy=args.hierarchy,
-                            progress=lambda m: print(m, file=sys.stderr, flush=True))
+                            nested=args.nested, progress=lambda m: print(m, file=sys.stderr, flush=True))
     if args.write:
         from engine.notes.learned import LEARNED_PATH
         from engine.notes.tuning import fit_learned
 
         write_selected(result)
-        model = fit_learned(rows, result["groups"], cue_features=args.cue_features, hierarchy=args.hierarchy)
+        model = fit_learned(rows, result["groups"], cue_features=args.cue_features, hierarchy=args.hierarchy,
+                            nested=args.nested)
         LEARNED_PATH.write_text(json.dumps(model) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in result.items() if k != "oof"}))
     return 0

@@ -1,7 +1,7 @@
 """A small learned layer over ConText: logistic regression on the cue window around the target.
 
-Kept because it beat the rules alone under the same 5-fold cross-validation (``bench/notes_learned.py``
-measures it; figures in the README). Inputs: the rules' own label, the words within 6 tokens either side
+Kept because it beats the rules alone under sentence-grouped 5-fold cross-validation (``bench/notes_cv.py``
+measures it and applies ``rules/protocol.md``; figures in the README). Inputs: the rules' own label, the words within 6 tokens either side
 of the target (position-tagged), the words of the sentence, and whether the sentence is the target alone.
 The fitted weights are stored as plain JSON (``rules/learned.json``: no pickle, nothing executable) and
 refitted with ``python -m engine notes tune FILE --write``.
@@ -75,14 +75,15 @@ def cue_features(doc, target, section: str | None) -> dict[str, float]:
     return feats
 
 
-def fit_window_classifier(feature_rows: Sequence[dict[str, float]], labels: Sequence[str]) -> dict[str, Any]:
+def fit_window_classifier(feature_rows: Sequence[dict[str, float]], labels: Sequence[str], C: float = 1.0
+                          ) -> dict[str, Any]:
     """Fit one classifier; returns its weights as a JSON-able dict."""
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import LogisticRegression
 
     vec = DictVectorizer()
     X = vec.fit_transform(list(feature_rows))
-    clf = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(X, list(labels))
+    clf = LogisticRegression(C=C, max_iter=2000, class_weight="balanced").fit(X, list(labels))
     coef = clf.coef_
     classes = [str(c) for c in clf.classes_]
     if len(classes) == 2:  # binary: sklearn keeps one row for the second class
@@ -112,14 +113,23 @@ def predict_one(model: dict[str, Any], feats: dict[str, float]) -> str:
 HIERARCHY_KEEPS = {"temporality": ("Not particular",)}
 
 
+DEFAULT_SETTING = {"C": 1.0, "sentence_words": True}
+
+
 def fit_property_model(feats: Sequence[dict[str, float]], gold: Sequence[str], rule_labels: Sequence[str],
-                       keep_rule_labels: Sequence[str] = ()) -> dict[str, Any]:
+                       keep_rule_labels: Sequence[str] = (), setting: dict[str, Any] | None = None) -> dict[str, Any]:
     """One property's classifier. Labels in ``keep_rule_labels`` are left to the rules: rows that carry them
-    (gold or rules) are not trained on, and the rules' label stands whenever it is one of them."""
+    (gold or rules) are not trained on, and the rules' label stands whenever it is one of them. ``setting``:
+    regularisation ``C`` and whether the sentence's words (``S:`` features) are used; a model fitted without
+    them has no weight for them, so prediction needs no flag."""
+    setting = {**DEFAULT_SETTING, **(setting or {})}
     keep = set(keep_rule_labels)
     rows = [i for i in range(len(gold)) if gold[i] not in keep and rule_labels[i] not in keep]
-    model = fit_window_classifier([feats[i] for i in rows], [gold[i] for i in rows])
+    X = [feats[i] if setting["sentence_words"] else {k: v for k, v in feats[i].items() if not k.startswith("S:")}
+         for i in rows]
+    model = fit_window_classifier(X, [gold[i] for i in rows], C=float(setting["C"]))
     model["keep_rule_labels"] = sorted(keep)
+    model["setting"] = setting
     return model
 
 

@@ -102,6 +102,32 @@ def candidate_pool(groups: Sequence[dict[str, Any]], components: Sequence[str] =
     return [g["name"] for g in groups if g.get("component") is None or g.get("component") in components]
 
 
+# Round 3 of rules/protocol.md: the settings an inner CV chooses from (the fixed setting first, so ties keep it).
+SETTINGS = [{"C": 1.0, "sentence_words": True}] + [
+    {"C": c, "sentence_words": w} for w in (True, False) for c in (0.1, 0.3, 1.0, 3.0, 10.0) if (c, w) != (1.0, True)]
+SETTING_TARGETS = {"negation": "Negated", "temporality": "Historical"}
+
+
+def choose_setting(rows: Sequence[AnnotatedSentence], idx: np.ndarray, X: list[dict[str, float]], gold: np.ndarray,
+                   rule: np.ndarray, keeps: Sequence[str], target: str, *, k: int = 4, seed: int = 0) -> dict[str, Any]:
+    """The learned layer's setting for one property, chosen by a sentence-grouped CV over ``idx`` only (the
+    outer training folds): the one with the highest inner out-of-fold F1 of ``target``."""
+    from engine.notes.learned import apply_property_model, fit_property_model
+
+    inner = grouped_folds([rows[i] for i in idx], k, seed)
+    best, best_f1 = SETTINGS[0], -1.0
+    for setting in SETTINGS:
+        pred = np.empty(len(idx), dtype=object)
+        for f in range(k):
+            tr, te = idx[inner != f], idx[inner == f]
+            model = fit_property_model([X[i] for i in tr], gold[tr], rule[tr], keeps, setting)
+            pred[inner == f] = [apply_property_model(model, X[i], rule[i]) for i in te]
+        f1 = f1_of(gold[idx], pred.astype(str), target)
+        if f1 > best_f1:
+            best, best_f1 = setting, f1
+    return best
+
+
 def _learned_features(rows: Sequence[AnnotatedSentence], labels: dict[str, np.ndarray],
                       cues: list[dict[str, float]] | None, prop: str) -> list[dict[str, float]]:
     from engine.notes.learned import window_features
@@ -111,7 +137,7 @@ def _learned_features(rows: Sequence[AnnotatedSentence], labels: dict[str, np.nd
 
 
 def cross_validate(rows: Sequence[AnnotatedSentence], *, k: int = 5, seed: int = 0, components: Sequence[str] = (),
-                   learned: bool = True, cue_features: bool = False, hierarchy: bool = False,
+                   learned: bool = True, cue_features: bool = False, hierarchy: bool = False, nested: bool = False,
                    progress: Callable[[str], None] | None = None, cache: _Cache | None = None) -> dict[str, Any]:
     """The whole pipeline refitted inside each fold (cue families screened on the training folds, then the
     learned layer fitted on them), the test fold labelled once; pooled out-of-fold figures with
@@ -128,6 +154,7 @@ def cross_validate(rows: Sequence[AnnotatedSentence], *, k: int = 5, seed: int =
     rules_oof = {prop: np.empty(len(rows), dtype=object) for prop in PROPERTIES}
     oof = {prop: np.empty(len(rows), dtype=object) for prop in PROPERTIES}
     per_fold = []
+    settings_per_fold: dict[str, list[dict[str, Any]]] = {}
     for f in range(k):
         train, test = np.where(fold != f)[0], np.where(fold == f)[0]
         chosen = screen_select(cache, names, train, gold)
@@ -140,8 +167,13 @@ def cross_validate(rows: Sequence[AnnotatedSentence], *, k: int = 5, seed: int =
             for prop in LEARNED_PROPERTIES:
                 X = _learned_features(rows, pred, cues, prop)
                 keeps = HIERARCHY_KEEPS.get(prop, ()) if hierarchy else ()
-                model = fit_property_model([X[i] for i in train], gold[prop][train], pred[prop][train], keeps)
-                oof[prop][test] = [apply_property_model(model, X[i], pred[prop][i]) for i in test]
+                rule = pred[prop].astype(str)
+                setting = (choose_setting(rows, train, X, gold[prop], rule, keeps, SETTING_TARGETS[prop], seed=seed)
+                           if nested else None)
+                model = fit_property_model([X[i] for i in train], gold[prop][train], rule[train], keeps, setting)
+                oof[prop][test] = [apply_property_model(model, X[i], rule[i]) for i in test]
+                if nested:
+                    settings_per_fold.setdefault(prop, []).append(model["setting"])
         per_fold.append(list(chosen))
         if progress:
             progress(f"fold {f + 1}/{k}: {len(chosen)} groups")
@@ -152,7 +184,8 @@ def cross_validate(rows: Sequence[AnnotatedSentence], *, k: int = 5, seed: int =
     return {
         "k": k, "seed": seed, "n": len(rows), "folds": "stratified on negation x temporality, grouped by sentence",
         "config": {"components": list(components), "learned": learned, "cue_features": cue_features,
-                   "hierarchy": hierarchy},
+                   "hierarchy": hierarchy, "nested": nested},
+        "settings_per_fold": settings_per_fold,
         "cv": {prop: score[prop](oof[prop]) for prop in PROPERTIES},
         "cv_rules": {prop: score[prop](rules_oof[prop]) for prop in PROPERTIES},
         "default_rules": {prop: score[prop](baseline[prop]) for prop in PROPERTIES},
@@ -169,7 +202,7 @@ def write_selected(result: dict[str, Any]) -> None:
 
 
 def fit_learned(rows: Sequence[AnnotatedSentence], group_names: Sequence[str], cv: dict[str, Any] | None = None,
-                *, cue_features: bool = False, hierarchy: bool = False) -> dict[str, Any]:
+                *, cue_features: bool = False, hierarchy: bool = False, nested: bool = False) -> dict[str, Any]:
     """Fit the window classifiers on all ``rows`` over the given rules' labels (engine.notes.learned)."""
     from engine.notes.learned import HIERARCHY_KEEPS
     from engine.notes.learned import PROPERTIES as LEARNED_PROPERTIES
@@ -182,6 +215,9 @@ def fit_learned(rows: Sequence[AnnotatedSentence], group_names: Sequence[str], c
                              "cv": cv or {}}
     for prop in LEARNED_PROPERTIES:
         keeps = HIERARCHY_KEEPS.get(prop, ()) if hierarchy else ()
-        model[prop] = fit_property_model(_learned_features(rows, labels, cues, prop), [r.gold[prop] for r in rows],
-                                         [str(x) for x in labels[prop]], keeps)
+        X = _learned_features(rows, labels, cues, prop)
+        gold, rule = np.array([r.gold[prop] for r in rows]), labels[prop].astype(str)
+        setting = (choose_setting(rows, np.arange(len(rows)), X, gold, rule, keeps, SETTING_TARGETS[prop])
+                   if nested else None)
+        model[prop] = fit_property_model(X, gold, rule, keeps, setting)
     return model

@@ -105,3 +105,22 @@ def test_hierarchy_keeps_the_rules_hypothetical_and_learns_recent_vs_historical(
     assert apply_property_model(model, {"L:if": 1.0}, "Not particular") == "Not particular"
     assert apply_property_model(model, {"L:prior": 1.0}, "Recent") == "Historical"
     assert apply_property_model(model, {"L:now": 1.0}, "Recent") == "Recent"
+
+
+def test_a_model_fitted_without_sentence_words_has_no_weight_for_them():
+    feats = [{"L:prior": 1.0, "S:prior": 1.0}] * 6 + [{"L:now": 1.0, "S:now": 1.0}] * 6
+    gold = ["Historical"] * 6 + ["Recent"] * 6
+    model = fit_property_model(feats, gold, ["Recent"] * 12, (), {"C": 0.3, "sentence_words": False})
+    assert model["setting"] == {"C": 0.3, "sentence_words": False}
+    assert not any(name.startswith("S:") for name in model["weights"])
+    assert apply_property_model(model, {"L:prior": 1.0, "S:now": 1.0}, "Recent") == "Historical"
+
+
+def test_nested_choice_keeps_the_fixed_setting_when_all_settings_tie():
+    from engine.notes.tuning import SETTINGS, choose_setting
+
+    rows = [_row(i, f"Sentence {i}.", temporality="Historical" if i % 2 else "Recent") for i in range(40)]
+    X = [{"L:prior": 1.0} if i % 2 else {"L:now": 1.0} for i in range(40)]  # separable: every setting scores 1.0
+    gold = np.array([r.gold["temporality"] for r in rows])
+    chosen = choose_setting(rows, np.arange(40), X, gold, np.array(["Recent"] * 40), (), "Historical")
+    assert chosen == SETTINGS[0] == {"C": 1.0, "sentence_words": True}
