@@ -8,7 +8,8 @@ offered again on top of the best (round 2); the learned layer's setting chosen b
 figures are the pooled out-of-fold labels scored as ``notes evaluate`` scores them. A component is kept
 only if its target F1 rises (Historical; Not particular for the hierarchy, with Historical not lower) and no
 label with >= 10 sentences loses F1 CI lower bound.
-Not a speed bench. Last line: one JSON object. Run: ``nice -n 19 python bench/notes_cv.py``.
+Not a speed bench. Last line: one JSON object. Run: ``nice -n 19 python bench/notes_cv.py [--seeds 1 2]``
+(``--seeds``: the same candidates under other fold seeds, reported as sensitivity only).
 """
 from __future__ import annotations
 
@@ -54,7 +55,29 @@ def paired_gain(rows, new: dict, old: dict, prop: str, label: str, n_boot: int =
             "ci": [round(float(np.percentile(diffs, 2.5)), 3), round(float(np.percentile(diffs, 97.5)), 3)]}
 
 
+def sensitivity(rows, cache, seeds: list[int], log) -> dict:
+    """Historical and Negated F1 of the shipped set-up and the round 1-2 candidates under other fold seeds.
+    Reported only: the decisions above use seed 0, as the protocol fixed before measuring."""
+    configs = {"shipped": {}, "gencontext": {"components": ("gencontext",)}, "cue_features": {"cue_features": True},
+               "hierarchy": {"hierarchy": True}}
+    out: dict = {}
+    for seed in seeds:
+        for name, cfg in configs.items():
+            log(f"sensitivity seed {seed}: {name}")
+            r = cross_validate(rows, cache=cache, seed=seed, **cfg)
+            out.setdefault(name, {})[seed] = {"Historical": r["cv"]["temporality"]["Historical"]["f1"],
+                                              "Not particular": r["cv"]["temporality"]["Not particular"]["f1"],
+                                              "Negated": r["cv"]["negation"]["Negated"]["f1"]}
+    return out
+
+
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[],
+                        help="also report the candidates under these fold seeds (sensitivity; decisions use seed 0)")
+    args = parser.parse_args()
     rows = shared_dev_rows()
     if rows is None:
         print(json.dumps({"skipped": "the shared NegEx half is not on this machine"}))
@@ -90,6 +113,7 @@ def main() -> None:
         log(f"  {'KEEP' if kept else 'drop'}: {why}")
         if kept:
             best, best_cfg = result, cfg
+    extra = {"sensitivity_other_seeds": sensitivity(rows, cache, args.seeds, log)} if args.seeds else {}
     table = {name: {prop: {label: {k: v[k] for k in ("support", "precision", "precision_ci", "recall", "recall_ci",
                                                       "f1", "f1_ci")}
                             for label, v in r["cv"][prop].items()} for prop in PROPERTIES}
@@ -101,7 +125,7 @@ def main() -> None:
                       "chosen_groups": best["groups"], "cv": table,
                       "settings_per_fold": {name: r.get("settings_per_fold") for name, r in runs.items()
                                             if r.get("settings_per_fold")},
-                      "cv_rules_only_f1": rules_only}))
+                      "cv_rules_only_f1": rules_only, **extra}))
 
 
 if __name__ == "__main__":
