@@ -27,6 +27,14 @@ def register(subparsers) -> None:
     tune.add_argument("file", type=Path)
     tune.add_argument("--folds", type=int, default=5)
     tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--component", action="append", default=[], choices=["gencontext", "sections"],
+                      help="also offer this component's candidate groups to screening (rules/protocol.md)")
+    tune.add_argument("--cue-features", action="store_true",
+                      help="the learned layer also reads ConText's cues and the section (engine.notes.learned)")
+    tune.add_argument("--hierarchy", action="store_true",
+                      help="the rules' hypothetical label stands; the learned layer chooses Recent vs Historical only")
+    tune.add_argument("--nested", action="store_true",
+                      help="choose the learned layer's setting (C, sentence words) by an inner sentence-grouped CV")
     tune.add_argument("--write", action="store_true",
                       help="write the chosen groups (rules/selected.json) and refit the learned layer (rules/learned.json)")
     tune.set_defaults(func=run_tune)
@@ -82,16 +90,17 @@ def run_tune(args) -> int:
     from engine.notes.tuning import cross_validate, write_selected
 
     rows = read_annotations(args.file, need_labels=True)
-    result = cross_validate(rows, k=args.folds, seed=args.seed,
-                            progress=lambda m: print(m, file=sys.stderr, flush=True))
+    result = cross_validate(rows, k=args.folds, seed=args.seed, components=tuple(args.component),
+                            cue_features=args.cue_features, hierarchy=args.hierarchy,
+                            nested=args.nested, progress=lambda m: print(m, file=sys.stderr, flush=True))
     if args.write:
-        import json as _json
-
         from engine.notes.learned import LEARNED_PATH
         from engine.notes.tuning import fit_learned
 
         write_selected(result)
-        LEARNED_PATH.write_text(_json.dumps(fit_learned(rows, result["groups"])) + "\n", encoding="utf-8")
+        model = fit_learned(rows, result["groups"], cue_features=args.cue_features, hierarchy=args.hierarchy,
+                            nested=args.nested)
+        LEARNED_PATH.write_text(json.dumps(model) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in result.items() if k != "oof"}))
     return 0
 

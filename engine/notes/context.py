@@ -36,6 +36,14 @@ SPAN_ATTRS: dict[str, dict[str, bool]] = {
     "OTHER_EXPERIENCER": {"is_other_experiencer": True},
 }
 
+# Category-specific terminators (genConText's CONJ lists end only the property they belong to). A plain
+# medspaCy TERMINATE rule ends every category's scope, negation included, so these get their own categories.
+TERMINATING_TYPES = {"HISTORICAL": ["HISTORICAL_TERMINATOR"], "HYPOTHETICAL": ["HYPOTHETICAL_TERMINATOR"]}
+
+# medspaCy section categories that change a finding's context (notes and, when chosen, annotated sentences).
+HISTORICAL_SECTIONS = frozenset({"past_medical_history", "past_surgical_history", "problem_list"})
+FAMILY_SECTIONS = frozenset({"family_history"})
+
 _SPACES = re.compile(r"[ \t\u00a0]+")
 
 
@@ -49,6 +57,17 @@ class ContextLabels:
 
     def as_dict(self) -> dict[str, str]:
         return {"negation": self.negation, "temporality": self.temporality, "experiencer": self.experiencer}
+
+
+def apply_section(labels: ContextLabels, section: str | None) -> ContextLabels:
+    """What a section header says that the sentence may not: past history is historical, family history
+    is a relative's. A hypothetical mention stays hypothetical; a negation is untouched."""
+    temporality, experiencer = labels.temporality, labels.experiencer
+    if section in HISTORICAL_SECTIONS and temporality == "Recent":
+        temporality = "Historical"
+    if section in FAMILY_SECTIONS:
+        experiencer = "Family member"
+    return ContextLabels(labels.negation, temporality, experiencer)
 
 
 def load_candidate_groups(path: Path = CANDIDATES_PATH) -> list[dict[str, Any]]:
@@ -101,9 +120,12 @@ class ContextLabeller:
                                          max_scope=r.get("max_scope")))
         self.collapse_whitespace = bool(settings.get("collapse_whitespace", False))
         self.nlp = spacy.blank("en")
+        # Section headers inside the sentence ("PAST MEDICAL HISTORY: ..."), with medspaCy's default rules.
+        self.sectionizer = (self.nlp.add_pipe("medspacy_sectionizer", config={"rules": "default"})
+                            if settings.get("sections") else None)
         self.context = self.nlp.add_pipe(
             "medspacy_context",
-            config={"rules": "default", "span_attrs": SPAN_ATTRS,
+            config={"rules": "default", "span_attrs": SPAN_ATTRS, "terminating_types": TERMINATING_TYPES,
                     "prune_on_target_overlap": bool(settings.get("prune_on_target_overlap", False))},
         )
         if rules:
@@ -112,19 +134,35 @@ class ContextLabeller:
     def _normalise(self, text: str) -> str:
         return _SPACES.sub(" ", text) if self.collapse_whitespace else text
 
-    def label(self, sentence: str, condition: str) -> ContextLabels:
-        """Labels for ``condition`` as it appears in ``sentence`` (found case-insensitively, any spacing)."""
+    def analyse(self, sentence: str, condition: str, *, cues: bool = False
+                ) -> tuple[ContextLabels, dict[str, float] | None]:
+        """The rules' labels (sections applied when chosen, no learned layer) and, if asked, the cue features
+        the learned layer reads (engine.notes.learned.cue_features)."""
         sentence, condition = self._normalise(sentence), self._normalise(condition)
         doc = self.nlp.make_doc(sentence)
         for i, token in enumerate(doc):
             token.is_sent_start = i == 0
         span = locate_target(doc, condition)
         if span is None:
-            return ContextLabels("Affirmed", "Recent", "Patient")
+            return ContextLabels("Affirmed", "Recent", "Patient"), ({} if cues else None)
+        if self.sectionizer is not None:
+            doc = self.sectionizer(doc)
         doc.ents = [span]
         doc = self.context(doc)
-        labels = labels_of(doc.ents[0])
-        return refine(labels, sentence, condition, self.learned)
+        target = doc.ents[0]
+        section = target._.section_category if self.sectionizer is not None and target._.section is not None else None
+        labels = apply_section(labels_of(target), section)
+        if not cues:
+            return labels, None
+        from engine.notes.learned import cue_features
+
+        return labels, cue_features(doc, target, section)
+
+    def label(self, sentence: str, condition: str) -> ContextLabels:
+        """Labels for ``condition`` as it appears in ``sentence`` (found case-insensitively, any spacing)."""
+        use_cues = bool(self.learned and self.learned.get("cue_features"))
+        labels, cues = self.analyse(sentence, condition, cues=use_cues)
+        return refine(labels, self._normalise(sentence), self._normalise(condition), self.learned, cues)
 
     def label_many(self, rows: Iterable[tuple[str, str]]) -> list[ContextLabels]:
         return [self.label(sentence, condition) for sentence, condition in rows]
@@ -160,16 +198,18 @@ def labels_of(span) -> ContextLabels:
     return ContextLabels(negation, temporality, experiencer)
 
 
-def refine(labels: ContextLabels, sentence: str, condition: str, learned: dict[str, Any] | None) -> ContextLabels:
+def refine(labels: ContextLabels, sentence: str, condition: str, learned: dict[str, Any] | None,
+           cues: dict[str, float] | None = None) -> ContextLabels:
     """Negation and temporality from the learned window classifiers (which see the rules' label), if any."""
     if not learned:
         return labels
-    from engine.notes.learned import predict_one, window_features
+    from engine.notes.learned import apply_property_model, window_features
 
     values = labels.as_dict()
     for prop in ("negation", "temporality"):
         if prop in learned:
-            values[prop] = predict_one(learned[prop], window_features(sentence, condition, values[prop]))
+            feats = window_features(sentence, condition, values[prop], cues)
+            values[prop] = apply_property_model(learned[prop], feats, values[prop])
     return ContextLabels(**values)
 
 

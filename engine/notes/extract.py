@@ -12,13 +12,10 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
-from engine.notes.context import (_SPACES, SPAN_ATTRS, _ensure_extensions, labels_of, load_candidate_groups,
-                                  load_selected_names)
+from engine.notes.context import (_SPACES, SPAN_ATTRS, TERMINATING_TYPES, _ensure_extensions, apply_section,
+                                  labels_of, load_candidate_groups, load_selected_names)
 from engine.notes.vocabulary import BY_CODE, target_rules
 
-# medspaCy section categories that change a finding's context.
-HISTORICAL_SECTIONS = frozenset({"past_medical_history", "past_surgical_history", "problem_list"})
-FAMILY_SECTIONS = frozenset({"family_history"})
 CONCLUSION_SECTIONS = frozenset({"impression", "observation_and_plan", "assessment_and_plan"})
 
 
@@ -75,6 +72,7 @@ def get_pipeline():
     chosen = [groups[n] for n in load_selected_names()]
     prune = any(g.get("setting", {}).get("prune_on_target_overlap") for g in chosen)
     context = nlp.add_pipe("medspacy_context", config={"rules": "default", "span_attrs": SPAN_ATTRS,
+                                                       "terminating_types": TERMINATING_TYPES,
                                                        "prune_on_target_overlap": prune})
     extra = [ConTextRule(r["literal"], r["category"], pattern=r.get("pattern"),
                          direction=r.get("direction", "BIDIRECTIONAL"), max_scope=r.get("max_scope"))
@@ -92,17 +90,12 @@ def extract_findings(text: str) -> list[NoteFinding]:
     # Rules + sections only: the learned layer (engine.notes.learned) was fitted on single sentences with no
     # section in view and learns that a bare list line is historical; in a note the section header says so.
     for ent in doc.ents:
-        labels = labels_of(ent)
         section = ent._.section_category if ent._.section is not None else None
-        temporality, experiencer = labels.temporality, labels.experiencer
-        if section in HISTORICAL_SECTIONS and temporality == "Recent":
-            temporality = "Historical"
-        if section in FAMILY_SECTIONS:
-            experiencer = "Family member"
+        labels = apply_section(labels_of(ent), section)
         sentence = max(i for i, s in enumerate(sentence_starts) if s <= ent.start) if sentence_starts else 0
         finding = BY_CODE[ent.label_]
         out.append(NoteFinding(finding.code, finding.label, ent.text, ent.start_char, ent.end_char, sentence,
-                               section, labels.negation, temporality, experiencer))
+                               section, labels.negation, labels.temporality, labels.experiencer))
     return out
 
 

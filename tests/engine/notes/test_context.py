@@ -77,3 +77,18 @@ def test_missing_column_is_named(tmp_path, capsys):
     bad.write_text("id\tsentence\n1\tNo fever.\n", encoding="utf-8")
     assert main(["notes", "context", str(bad)]) == 2
     assert "condition" in capsys.readouterr().err
+
+
+def test_shipped_figures_come_from_sentence_grouped_cross_validation():
+    """The figures shipped beside the rules (README table) are the grouped-fold ones, for the shipped set-up."""
+    from engine.notes.context import SELECTED_PATH, load_selected_names
+    from engine.notes.learned import load_learned
+
+    card = json.loads(SELECTED_PATH.read_text(encoding="utf-8"))
+    assert "grouped by sentence" in card["folds"]
+    assert card["config"] == {"components": [], "learned": True, "cue_features": False, "hierarchy": False,
+                              "nested": False}
+    assert load_learned()["rule_groups"] == card["groups"] == list(load_selected_names())
+    for prop in ("negation", "temporality"):
+        for label, fig in card["cv"][prop].items():
+            assert fig["f1_ci"][0] <= fig["f1"] <= fig["f1_ci"][1], label
