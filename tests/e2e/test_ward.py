@@ -9,7 +9,8 @@ import sqlite3
 import pytest
 
 from engine.config import get_settings
-from tests.e2e.conftest import goto_page, login, start_server, wait_for_app
+from tests.e2e.conftest import goto_page, login, start_server
+from tests.e2e.waits import rerun, wait_for_text
 
 REASON = "Seen with the intensivist: fluids and antibiotics started"
 
@@ -45,10 +46,11 @@ def test_clinician_ranks_opens_timeline_and_acknowledges(page, ward_server, e2e_
     page.get_by_text("Alert: risk").wait_for()
     box = page.get_by_role("textbox", name="Acknowledge this alert: what was done, or why no action")
     box.fill(REASON)
-    box.press("Control+Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Acknowledge alert").click()
-    page.get_by_text(f"Acknowledged by {username}").wait_for()
+    with rerun(page):  # the text area sends its value (and reruns) on Ctrl+Enter
+        box.press("Control+Enter")
+    with rerun(page):
+        page.get_by_role("button", name="Acknowledge alert").click()
+    wait_for_text(page, f"Acknowledged by {username}")
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT reason, username FROM icu_alert_acks").fetchall() == [(REASON, username)]
         assert conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'icu.alert_ack'").fetchone()[0] == 1
