@@ -105,7 +105,7 @@ def track_runs(context) -> None:
 
 def new_context(browser, **kwargs):
     """A browser context with a tall viewport (Streamlit scrolls inside its own container) and the tracker."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1400}, **kwargs)
+    context = browser.new_context(**{"viewport": {"width": 1280, "height": 1400}, **kwargs})  # a test may ask wider
     context.set_default_timeout(RUN_TIMEOUT_MS)
     track_runs(context)
     return context
