@@ -41,6 +41,9 @@ def test_clinician_ranks_opens_timeline_and_acknowledges(page, ward_server, e2e_
     # the first stay (highest-ranked) is open: its timeline with NEWS2 and risk panels
     chart = page.locator('[data-testid="stPlotlyChart"]').first
     chart.locator(".main-svg").first.wait_for(state="attached")
+    # Plotly draws its panels' titles after the run has ended (and after .main-svg exists): wait for them.
+    chart.filter(has_text="NEWS2").filter(has_text="Model risk of in-hospital death").filter(
+        has_text="Heart rate").wait_for()
     html = chart.inner_html()
     assert "NEWS2" in html and "Model risk of in-hospital death" in html and "Heart rate" in html
     page.get_by_text("Alert: risk").wait_for()
