@@ -69,7 +69,8 @@ def test_clinician_metformin_blocked_by_egfr_25_and_decision_recorded(page, e2e_
 
     with sqlite3.connect(e2e_db) as conn:
         row = conn.execute("SELECT t.rule_id, t.decision, t.reason, t.username FROM treatment_decisions t "
-                           "JOIN patients p ON p.id = t.patient_id WHERE p.pseudo_id = 'PIMA-0001'").fetchone()
+                           "JOIN patients p ON p.id = t.patient_id WHERE p.pseudo_id = 'PIMA-0001' "
+                           "ORDER BY t.id DESC LIMIT 1").fetchone()  # this test's (the module shares one store)
         actions = [r[0] for r in conn.execute("SELECT action FROM audit WHERE target_id = 'PIMA-0001'")]
     assert row == ("ada2020.t2d.metformin-initial", "decline", "eGFR 25 on today's labs", username)
     assert "treatment.view" in actions and "treatment.decide" in actions and "treatment.export" in actions
