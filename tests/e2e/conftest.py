@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.waits import RUN_TIMEOUT_MS, new_context, open_url, rerun, wait_for_run, wait_for_text
+from tests.e2e.waits import RUN_TIMEOUT_MS, new_context, open_url, rerun, wait_for_text
 from tests.servers import running_streamlit as start_server  # noqa: F401 - re-exported for the tests
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,11 +113,6 @@ def login(page, base_url: str, username: str, password: str) -> None:
             page.get_by_role("button", name="Log in").click()
     assert handover.value.status == 200
     wait_for_text(page, f"Signed in as {username}")
-
-
-def wait_for_app(page, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
-    """The current script run has finished (tests written before waits.py; new ones use ``rerun``)."""
-    wait_for_run(page, timeout_ms)
 
 
 def goto_page(page, title: str) -> None:

@@ -11,14 +11,15 @@ from pages.components.session import REFUSAL
 
 from engine.capacity.los import icu_los, lognormal_los
 from engine.capacity.sample import sample_admissions_csv
-from tests.e2e.conftest import goto_page, login, wait_for_app
+from tests.e2e.conftest import goto_page, login
+from tests.e2e.waits import app_text, rerun, wait_for_run, wait_for_text
 
 pytestmark = pytest.mark.e2e
 
 
 def _tab(page, name: str) -> None:
+    """st.tabs switch in the browser (no rerun): the caller then waits for the element it reads."""
     page.get_by_role("tab", name=name).click()
-    wait_for_app(page)
 
 
 def test_manager_forecasts_sizes_beds_and_downloads_a_roster(page, e2e_server, e2e_users, tmp_path):
@@ -29,29 +30,29 @@ def test_manager_forecasts_sizes_beds_and_downloads_a_roster(page, e2e_server, e
     manager, password = e2e_users["manager"]
     login(page, e2e_server, manager, password)
     goto_page(page, "Capacity")
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(upload))
-    page.get_by_text("stays read from").wait_for(timeout=60_000)
-    wait_for_app(page)
-    page.get_by_role("button", name="Forecast census").click()
-    page.get_by_text("Forecast ready").wait_for(timeout=120_000)
-    wait_for_app(page)
+    with rerun(page):  # the upload's rerun, once the file has been sent
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(upload))
+    wait_for_text(page, "stays read from")
+    with rerun(page):
+        page.get_by_role("button", name="Forecast census").click()
+    wait_for_text(page, "Forecast ready")
 
     _tab(page, "Forecast")
     page.get_by_role("heading", name="Census forecast: ICU").wait_for()
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
-    assert "90% band" in page.locator('[data-testid="stApp"]').inner_text()
+    assert "90% band" in app_text(page)
 
     _tab(page, "Beds")
-    page.get_by_role("button", name="Size beds").click()
-    page.get_by_text("Beds needed").first.wait_for(timeout=120_000)
-    wait_for_app(page)
+    with rerun(page):
+        page.get_by_role("button", name="Size beds").click()
+    wait_for_text(page, "Beds needed")
     page.get_by_role("heading", name="Beds: ICU").wait_for()
 
     _tab(page, "Roster")
-    page.get_by_role("button", name="Build roster").click()
-    page.get_by_text("Roster for 30 nurses x 28 days").wait_for(timeout=120_000)
-    wait_for_app(page)
-    with page.expect_download() as info:
+    with rerun(page):
+        page.get_by_role("button", name="Build roster").click()
+    wait_for_text(page, "Roster for 30 nurses x 28 days")
+    with rerun(page), page.expect_download() as info:  # the button's on_click (an audit row) reruns the app
         page.get_by_role("button", name="Download roster (CSV)").click()
     rows = list(csv.reader(io.StringIO(open(info.value.path(), encoding="utf-8").read())))
     assert rows[0][0] == "nurse" and len(rows[0]) == 29 and len(rows) == 31
@@ -66,6 +67,6 @@ def test_clinician_cannot_open_capacity(page, e2e_server, e2e_users):
     assert "Capacity" not in nav
     page.goto(f"{e2e_server}/capacity")  # a typed URL: the session cookie keeps the user; the page refuses plainly
     page.get_by_text(REFUSAL).wait_for()
-    wait_for_app(page)
-    body = page.locator('[data-testid="stApp"]').inner_text()
+    wait_for_run(page)
+    body = app_text(page)
     assert "Census forecast" not in body and "Admissions export" not in body

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from pages.components.session import REFUSAL
 from tests.e2e.conftest import goto_page, login, start_server
 from tests.e2e.waits import app_text, new_page, open_url, rerun, wait_for_text
 from tests.servers import running_streamlits
@@ -72,6 +73,7 @@ def test_admin_adds_clinician_who_sees_only_clinician_pages(page, e2e_server, e2
 
     # Typing the admin URL keeps the session (cookie) but shows nothing of the admin page ...
     open_url(page, f"{e2e_server}/admin")
+    wait_for_text(page, REFUSAL)  # the refusal has rendered: the check below reads the page, not a blank one
     assert "Administration" not in app_text(page)
 
 

@@ -4,7 +4,8 @@ then shows in the patient's record (and the store) with an audit row."""
 from __future__ import annotations
 
 from engine.store import connect
-from tests.e2e.conftest import goto_page, login, wait_for_app
+from tests.e2e.conftest import goto_page, login
+from tests.e2e.waits import rerun, wait_for_text
 
 PATIENT = "PIMA-0001"
 NOTE = """CHEST RADIOGRAPH REPORT AND ADMISSION NOTE
@@ -29,21 +30,25 @@ def test_clinician_imports_note_sees_highlights_and_confirms_a_problem(page, e2e
     goto_page(page, "Patient")
     search = page.get_by_role("textbox", name="Id, dataset or condition contains", exact=True)
     search.fill(PATIENT)
-    search.press("Enter")
-    wait_for_app(page)
+    with rerun(page):
+        search.press("Enter")
     pick = page.locator('[data-testid="stSelectbox"]').filter(
         has=page.locator('[data-testid="stWidgetLabel"]', has_text="Open patient")).first
     pick.locator('[role="combobox"], input').first.click()
-    page.get_by_role("option", name=PATIENT, exact=True).click()
-    wait_for_app(page)
+    with rerun(page):
+        page.get_by_role("option", name=PATIENT, exact=True).click()
     page.get_by_role("heading", name=f"Patient {PATIENT}").wait_for()
 
     note = tmp_path / "note.txt"
     note.write_text(NOTE, encoding="utf-8")
+    # The uploader sits in a form: choosing the file sends it but does not rerun, and the form only takes the
+    # file once its upload has finished. Submitting earlier imports nothing. The chip's button says
+    # "Cancel upload of note.txt" while sending and "Remove note.txt" once the file is on the server.
     page.locator('.st-key-notes_upload [data-testid="stFileUploader"] input[type="file"]').set_input_files(str(note))
-    page.get_by_role("button", name="Import note").click()
-    wait_for_app(page)
-    page.get_by_text("Imported 1 note(s)").wait_for(timeout=120_000)
+    page.get_by_role("button", name="Remove note.txt", exact=True).wait_for()
+    with rerun(page):
+        page.get_by_role("button", name="Import note").click()
+    wait_for_text(page, "Imported 1 note(s)")
 
     text = page.locator(".note-text").first
     text.wait_for()
@@ -54,10 +59,9 @@ def test_clinician_imports_note_sees_highlights_and_confirms_a_problem(page, e2e
     assert text.locator("mark.finding-family", has_text="heart failure").count() == 1
 
     page.get_by_text("Pneumonia (J18.9), mentioned 1 time(s)").wait_for()
-    page.locator(".st-key-notes_confirmed_J18_9 button").click()
-    wait_for_app(page)
-    page.get_by_text("J18.9 confirmed (now in the record conditions)").wait_for()
-    wait_for_app(page)
+    with rerun(page):
+        page.locator(".st-key-notes_confirmed_J18_9 button").click()
+    wait_for_text(page, "J18.9 confirmed (now in the record conditions)")
     # The rerun removes the reviewed suggestion (stale elements go when the run finishes).
     page.get_by_text("Pneumonia (J18.9), mentioned").wait_for(state="detached")
 

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from unittest import mock
 
@@ -17,8 +18,8 @@ import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-from tests.e2e.conftest import goto_page, login, start_server, wait_for_app
-from tests.e2e.waits import RUN_TIMEOUT_MS, rerun, track_runs
+from tests.e2e.conftest import goto_page, login, start_server
+from tests.e2e.waits import new_context, rerun, wait_for_text
 from tests.engine import records_files as rf
 from tests.engine.test_ingest_preview import PLANTED, planted_frame
 
@@ -79,9 +80,7 @@ def test_unpromoted_model_is_not_offered_on_predict(page, safety_server, e2e_use
 @pytest.fixture
 def wide_page(browser):
     """A page wide enough for the grid to render all 26 columns of the planted file (it virtualises)."""
-    context = browser.new_context(viewport={"width": 4200, "height": 1400})
-    context.set_default_timeout(RUN_TIMEOUT_MS)
-    track_runs(context)  # the run tracker every wait in waits.py reads
+    context = new_context(browser, viewport={"width": 4200, "height": 1400})  # with the run tracker waits.py reads
     yield context.new_page()
     context.close()
 
@@ -93,9 +92,9 @@ def test_upload_preview_shows_no_planted_identifier_and_no_download(wide_page, s
     username, password = e2e_users["analyst"]
     login(page, safety_server["base"], username, password)
     goto_page(page, "Records")
-    page.locator(UPLOADER).first.set_input_files(str(upload))  # "File to import" (a FHIR bulk one follows)
-    page.get_by_text("Hidden in this preview (identifiers)").wait_for()
-    wait_for_app(page)
+    with rerun(page):  # "File to import" (a FHIR bulk one follows); its rerun once the file has been sent
+        page.locator(UPLOADER).first.set_input_files(str(upload))
+    wait_for_text(page, "Hidden in this preview (identifiers)")
     grid = page.locator('[data-testid="stDataFrame"]').first
     grid.locator('[role="columnheader"]').filter(has_text="notes").first.wait_for(state="attached")
     cells = grid.locator('[role="gridcell"]').all_inner_texts()
@@ -109,16 +108,16 @@ def test_upload_preview_shows_no_planted_identifier_and_no_download(wide_page, s
         "els => els.map(e => (e.getAttribute('aria-label') || '') + ' ' + e.innerText)")
     assert labels and not any("download" in label.lower() for label in labels), labels
 
-    page.get_by_role("button", name="Validate").click()
-    page.get_by_text("Problems (row numbers as in the file").wait_for(timeout=60_000)
-    wait_for_app(page)
+    with rerun(page):
+        page.get_by_role("button", name="Validate").click()
+    wait_for_text(page, "Problems (row numbers as in the file")
     name = page.get_by_role("textbox", name="Dataset name", exact=True)
     name.fill("planted-ward")
-    name.press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Import").click()
-    page.get_by_text("Imported dataset 'planted-ward'").wait_for(timeout=60_000)
-    wait_for_app(page)
+    with rerun(page):
+        name.press("Enter")
+    with rerun(page):
+        page.get_by_role("button", name="Import").click()
+    wait_for_text(page, "Imported dataset 'planted-ward'")
     text = _visible_text(page)
     for raw in PLANTED:
         assert raw not in text, raw
@@ -140,18 +139,16 @@ def test_new_xray_upload_clears_the_previous_result(page, safety_server, e2e_use
     search.fill("UCI-0001")
     with rerun(page):
         search.press("Enter")
-    page.locator(UPLOADER).set_input_files(dicom)
-    wait_for_app(page)
-    button = page.get_by_role("button", name="Analyse and store")
-    page.wait_for_function("(b) => !b.disabled", arg=button.element_handle(), timeout=60_000)
-    button.click()
-    page.locator('[data-testid="stMetricLabel"]', has_text="Probability of pneumonia").wait_for(timeout=90_000)
+    with rerun(page):  # the upload's rerun, once the file has been sent
+        page.locator(UPLOADER).set_input_files(dicom)
+    with rerun(page):  # click() itself waits until the button is enabled
+        page.get_by_role("button", name="Analyse and store").click()
+    wait_for_text(page.locator('[data-testid="stMetricLabel"]'), "Probability of pneumonia")
     page.get_by_role("button", name="Record feedback").wait_for()
-    wait_for_app(page)
 
-    page.locator(UPLOADER).set_input_files(str(jpeg))
-    page.get_by_text("chest.jpg").wait_for()  # the uploader lists the new file once it is received
-    wait_for_app(page)
+    with rerun(page):  # the new file's rerun clears the previous result
+        page.locator(UPLOADER).set_input_files(str(jpeg))
+    page.get_by_text("chest.jpg").wait_for()  # the uploader lists the new file
     page.locator('[data-testid="stMetricLabel"]', has_text="Probability of pneumonia").wait_for(state="detached")
     assert page.get_by_role("button", name="Record feedback").count() == 0
     assert page.get_by_text("agree", exact=True).count() == 0
@@ -174,24 +171,35 @@ def test_admin_reset_shows_the_user_active_at_once(page, safety_server, e2e_user
     login(page, safety_server["base"], username, password)
     goto_page(page, "Admin")
     page.get_by_role("heading", name="Administration").wait_for()
-    page.locator('[data-testid="stDataFrame"]').first.locator('[role="gridcell"]').filter(
-        has_text="locked_out").first.wait_for(state="attached")
-    assert "locked" in _row_text(page, "locked_out")
+    _status_cell(page, "locked_out", "locked").wait_for(state="attached")  # ("locked_out" itself holds "locked")
     box = page.locator('[data-testid="stSelectbox"]').filter(has_text="User").first
     box.click()
-    page.get_by_role("option", name="locked_out", exact=True).click()
-    wait_for_app(page)
+    with rerun(page):
+        page.get_by_role("option", name="locked_out", exact=True).click()
     page.get_by_role("textbox", name="New password", exact=True).fill("a brand new password 1")
-    page.get_by_role("textbox", name="New password", exact=True).press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Reset password (also unlocks)").click()
-    page.get_by_text("Password reset for locked_out").wait_for()
-    wait_for_app(page)
+    with rerun(page):
+        page.get_by_role("textbox", name="New password", exact=True).press("Enter")
+    with rerun(page):
+        page.get_by_role("button", name="Reset password (also unlocks)").click()
+    wait_for_text(page, "Password reset for locked_out")
+    # The grid fills its accessible cells after the run has painted: wait for the row's new status, then read
+    # the whole row (the row as it was before the reset says "locked", never "active").
+    _status_cell(page, "locked_out", "active").wait_for(state="attached")
     row = _row_text(page, "locked_out")
     assert "active" in row and "locked" not in row.replace("locked_out", ""), row
 
 
+def _users_row(page, username: str):
+    """The users-table row(s) that hold ``username`` (the grid's accessible table)."""
+    return page.locator('[data-testid="stDataFrame"]').first.locator('[role="row"]').filter(has_text=username)
+
+
+def _status_cell(page, username: str, status: str):
+    """The cell of ``username``'s row that says exactly ``status``."""
+    return _users_row(page, username).locator('[role="gridcell"]').filter(
+        has_text=re.compile(rf"^\s*{status}\s*$")).first
+
+
 def _row_text(page, username: str) -> str:
     """The accessible text of the users-table row that holds ``username``."""
-    row = page.locator('[data-testid="stDataFrame"]').first.locator('[role="row"]').filter(has_text=username)
-    return row.first.inner_text()
+    return _users_row(page, username).first.inner_text()

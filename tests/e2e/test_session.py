@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from pages.components.session import REFUSAL
-from tests.e2e.conftest import goto_page, login, wait_for_app
+from tests.e2e.conftest import goto_page, login
+from tests.e2e.waits import app_text, open_url, reload, rerun, wait_for_run, wait_for_text
 
 pytestmark = pytest.mark.e2e
 COOKIE = "clinsight_session"
@@ -29,9 +30,8 @@ def test_reload_keeps_the_user_signed_in_on_the_same_page(page, e2e_server, e2e_
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
     goto_page(page, "Predict")
     page.get_by_role("heading", name="Predict").wait_for()
-    page.reload()
-    page.get_by_text(f"Signed in as {username}").wait_for()
-    wait_for_app(page)
+    reload(page)
+    wait_for_text(page, f"Signed in as {username}")
     assert page.url.rstrip("/").endswith("/predict")
     assert page.get_by_role("heading", name="Predict").is_visible()
     assert page.get_by_role("button", name="Log in").count() == 0
@@ -43,26 +43,24 @@ def test_logout_then_reload_shows_the_login_form(page, e2e_server, e2e_users):
     login_with_cookie(page, e2e_server, username, password)
     stolen = next(c for c in page.context.cookies() if c["name"] == COOKIE)
     with page.expect_response(lambda r: r.url.endswith("/_clinsight/session") and r.request.method == "DELETE"):
-        page.get_by_role("button", name="Log out").click()
+        with rerun(page):
+            page.get_by_role("button", name="Log out").click()
     page.get_by_role("button", name="Log in").wait_for()
-    page.reload()
+    reload(page)
     page.get_by_role("textbox", name="Username", exact=True).wait_for()
-    wait_for_app(page)
     assert page.get_by_text(f"Signed in as {username}").count() == 0
     # A copy of the cookie kept from before the log-out opens nothing: the server revoked its session.
     page.context.add_cookies([stolen])
-    page.reload()
+    reload(page)
     page.get_by_role("textbox", name="Username", exact=True).wait_for()
-    wait_for_app(page)
     assert page.get_by_text(f"Signed in as {username}").count() == 0
     _no_page_not_found(page)
 
 
 def test_deep_link_lands_on_the_page_after_login(page, e2e_server, e2e_users):
     username, password = e2e_users["admin"]
-    page.goto(f"{e2e_server}/models")
+    open_url(page, f"{e2e_server}/models")
     page.get_by_role("textbox", name="Username", exact=True).wait_for()
-    wait_for_app(page)
     _no_page_not_found(page)
     login_with_cookie(page, f"{e2e_server}/models", username, password)
     page.get_by_role("heading", name="Models").first.wait_for()
@@ -75,8 +73,8 @@ def test_forbidden_page_says_not_available_for_your_role(page, e2e_server, e2e_u
     login_with_cookie(page, e2e_server, username, password)
     page.goto(f"{e2e_server}/admin")  # typed URL: a new connection, signed in again by the cookie
     page.get_by_text(REFUSAL).wait_for()
-    wait_for_app(page)
-    body = page.locator('[data-testid="stApp"]').inner_text()
+    wait_for_run(page)
+    body = app_text(page)
     assert "Administration" not in body and "New username" not in body
     assert page.get_by_text(f"Signed in as {username}").is_visible()
     _no_page_not_found(page)
@@ -96,7 +94,6 @@ def test_disabling_the_user_ends_the_open_session(page, e2e_server, e2e_db):
         auth.set_disabled(db, "soon_gone", True, actor=admins[0])
     finally:
         db.conn.close()
-    page.reload()
+    reload(page)
     page.get_by_role("textbox", name="Username", exact=True).wait_for()
-    wait_for_app(page)
     assert page.get_by_text("Signed in as soon_gone").count() == 0

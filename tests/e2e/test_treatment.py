@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.e2e.conftest import goto_page, login, wait_for_app
+from tests.e2e.conftest import goto_page, login
+from tests.e2e.waits import rerun, wait_for_text
 
 
 def _open_patient(page, server: str, users, pseudo_id: str) -> str:
@@ -16,8 +17,8 @@ def _open_patient(page, server: str, users, pseudo_id: str) -> str:
     goto_page(page, "Treatment")
     search = page.get_by_role("textbox", name="Find a patient", exact=True)  # an exact id picks itself
     search.fill(pseudo_id)
-    search.press("Enter")
-    wait_for_app(page)
+    with rerun(page):
+        search.press("Enter")
     return username
 
 
@@ -25,12 +26,12 @@ def _block_metformin_at_egfr_25(page):
     """Enter eGFR 25 for the session (the measurement picker starts on eGFR); returns the blocked metformin box."""
     value = page.get_by_role("spinbutton", name="Value")
     value.fill("25")
-    value.press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Apply value").click()
-    wait_for_app(page)
+    with rerun(page):
+        value.press("Enter")
+    with rerun(page):
+        page.get_by_role("button", name="Apply value").click()
     blocked = page.locator(".st-key-tx_blocked_ada2020_t2d_metformin-initial")
-    blocked.get_by_text("Blocked: Metformin").wait_for()
+    wait_for_text(blocked, "Blocked: Metformin")
     return blocked
 
 
@@ -49,27 +50,27 @@ def test_clinician_metformin_blocked_by_egfr_25_and_decision_recorded(page, e2e_
     assert "value 25" in reason_alert.inner_text()
     assert page.locator(".st-key-tx_option_ada2020_t2d_metformin-initial").count() == 0
 
-    blocked.get_by_text("decline", exact=True).click()
-    wait_for_app(page)
+    with rerun(page):
+        blocked.get_by_text("decline", exact=True).click()
     reason = blocked.get_by_role("textbox", name="Reason (required to decline or to override the block)")
     reason.fill("eGFR 25 on today's labs")
-    reason.press("Enter")
-    wait_for_app(page)
-    blocked.get_by_role("button", name="Record decision").click()
-    wait_for_app(page)
-    main.get_by_text("Decision recorded: decline.").wait_for()
-    wait_for_app(page)  # "Decision recorded" shows mid-run: let the run finish before exporting
+    with rerun(page):
+        reason.press("Enter")
+    with rerun(page):
+        blocked.get_by_role("button", name="Record decision").click()
+    wait_for_text(main, "Decision recorded: decline.")  # the run has finished too: the export holds the decision
 
-    with page.expect_download() as download_info:
+    # The export's on_click writes the audit row in a rerun: wait for it before reading the store.
+    with rerun(page), page.expect_download() as download_info:
         page.get_by_role("button", name="Export one-page summary (printable HTML)").click()
     summary = Path(download_info.value.path()).read_text(encoding="utf-8")
     assert "Blocked options" in summary and "eGFR below 30" in summary and "not a directive" in summary
     assert "eGFR 25 on today&#x27;s labs" in summary
-    wait_for_app(page)
 
     with sqlite3.connect(e2e_db) as conn:
         row = conn.execute("SELECT t.rule_id, t.decision, t.reason, t.username FROM treatment_decisions t "
-                           "JOIN patients p ON p.id = t.patient_id WHERE p.pseudo_id = 'PIMA-0001'").fetchone()
+                           "JOIN patients p ON p.id = t.patient_id WHERE p.pseudo_id = 'PIMA-0001' "
+                           "ORDER BY t.id DESC LIMIT 1").fetchone()  # this test's (the module shares one store)
         actions = [r[0] for r in conn.execute("SELECT action FROM audit WHERE target_id = 'PIMA-0001'")]
     assert row == ("ada2020.t2d.metformin-initial", "decline", "eGFR 25 on today's labs", username)
     assert "treatment.view" in actions and "treatment.decide" in actions and "treatment.export" in actions
@@ -85,10 +86,10 @@ def test_clinician_sees_pregnancy_check_switch_washout_and_unmapped_medication(p
     med = page.get_by_role("textbox", name="Add a current medication (e.g. lisinopril)")
     for name in ("lisinopril 10 mg", "Foobarex 5 mg"):
         med.fill(name)
-        med.press("Enter")
-        wait_for_app(page)
-        page.get_by_role("button", name="Add medication").click()
-        wait_for_app(page)
+        with rerun(page):
+            med.press("Enter")
+        with rerun(page):
+            page.get_by_role("button", name="Add medication").click()
 
     switch = page.locator(".st-key-tx_option_aha2022_hfref_arni-switch")
     switch.get_by_text("Switch from lisinopril 10 mg").wait_for()
@@ -107,21 +108,20 @@ def test_accepting_a_blocked_option_is_an_override_that_needs_a_reason(page, e2e
     _open_patient(page, e2e_server, e2e_users, "PIMA-0001")
     blocked = _block_metformin_at_egfr_25(page)
 
-    blocked.get_by_role("button", name="Record decision").click()  # "accept" is preselected, reason empty
-    wait_for_app(page)
-    blocked.get_by_text("accepting it is an override and needs a reason").wait_for()
+    with rerun(page):
+        blocked.get_by_role("button", name="Record decision").click()  # "accept" is preselected, reason empty
+    wait_for_text(blocked, "accepting it is an override and needs a reason")
 
     reason = blocked.get_by_role("textbox", name="Reason (required to decline or to override the block)")
     reason.fill("eGFR rechecked at 34 today")
-    reason.press("Enter")
-    wait_for_app(page)
-    blocked.get_by_role("button", name="Record decision").click()
-    wait_for_app(page)
-    page.locator('[data-testid="stMain"]').get_by_text("Decision recorded: accept (override of a block).").wait_for()
-    wait_for_app(page)  # "Decision recorded" shows mid-run: let the run finish before exporting
+    with rerun(page):
+        reason.press("Enter")
+    with rerun(page):
+        blocked.get_by_role("button", name="Record decision").click()
+    # The run has finished too: the export below is built from the decisions that run listed.
+    wait_for_text(page.locator('[data-testid="stMain"]'), "Decision recorded: accept (override of a block).")
 
-    with page.expect_download() as download_info:
+    with rerun(page), page.expect_download() as download_info:  # the export's on_click reruns the app
         page.get_by_role("button", name="Export one-page summary (printable HTML)").click()
     summary = Path(download_info.value.path()).read_text(encoding="utf-8")
     assert "<b>accept (override of a block)</b>" in summary and "eGFR rechecked at 34 today" in summary
-    wait_for_app(page)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from tests.e2e.conftest import goto_page, login, wait_for_app
+from tests.e2e.conftest import goto_page, login
+from tests.e2e.waits import rerun, wait_for_text
 
 OVERLAP_JS = """(key) => {
     const root = document.querySelector('.st-key-' + key);
@@ -29,8 +30,8 @@ def _open_as(page, server: str, users: dict, role: str, title: str) -> None:
 def _search(page, label: str, text: str) -> None:
     box = page.get_by_role("textbox", name=label, exact=True)
     box.fill(text)
-    box.press("Enter")
-    wait_for_app(page)
+    with rerun(page):
+        box.press("Enter")
 
 
 def test_picker_finds_patients_by_dataset_and_condition(page, e2e_server, e2e_users, e2e_db):
@@ -43,7 +44,7 @@ def test_picker_finds_patients_by_dataset_and_condition(page, e2e_server, e2e_us
     assert total > 25  # more than one page
     _open_as(page, e2e_server, e2e_users, "clinician", "Treatment")
     _search(page, "Find a patient", "pima E11")
-    page.get_by_text(f"{total:,} patients match; showing 1-25.").wait_for()
+    wait_for_text(page, f"{total:,} patients match; showing 1-25.")
     pages = -(-total // 25)
     page.get_by_text(f"Page (of {pages})").wait_for()
     picker = page.locator('[data-testid="stSelectbox"]').filter(
@@ -53,8 +54,8 @@ def test_picker_finds_patients_by_dataset_and_condition(page, e2e_server, e2e_us
     option = page.get_by_role("option").first
     label = option.inner_text()
     assert "pima" in label and "E11" in label
-    option.click()
-    wait_for_app(page)
+    with rerun(page):
+        option.click()
     page.get_by_role("link", name="Open this patient's record").wait_for()
 
 
@@ -62,7 +63,7 @@ def test_model_card_legends_do_not_cover_the_curves_at_1400px(page, e2e_server, 
     page.set_viewport_size({"width": 1400, "height": 1400})
     _open_as(page, e2e_server, e2e_users, "analyst", "Models")
     for key in ("models_roc", "models_calibration", "models_decision"):
-        page.wait_for_function(f"(key) => ({OVERLAP_JS})(key) !== null", arg=key, timeout=60_000)
+        page.wait_for_function(f"(key) => ({OVERLAP_JS})(key) !== null", arg=key)
         box = page.evaluate(OVERLAP_JS, key)
         assert box["plotArea"] > 0
         assert box["overlap"] == 0 and box["legendTop"] >= box["plotBottom"], (key, box)
@@ -74,8 +75,8 @@ def test_patient_page_shows_reference_ranges_and_no_false_trend(page, e2e_server
     pick = page.locator('[data-testid="stSelectbox"]').filter(
         has=page.locator('[data-testid="stWidgetLabel"]', has_text="Open patient")).first
     pick.locator('[role="combobox"], input').first.click()
-    page.get_by_role("option", name="UCI-0001", exact=True).click()
-    wait_for_app(page)
+    with rerun(page):
+        page.get_by_role("option", name="UCI-0001", exact=True).click()
     page.get_by_role("heading", name="Patient UCI-0001").wait_for()
     page.get_by_text("so there is no trend to draw").wait_for()
     page.get_by_text("Reference ranges:").wait_for()

@@ -9,7 +9,8 @@ import sqlite3
 import pytest
 
 from engine.config import get_settings
-from tests.e2e.conftest import goto_page, login, start_server, wait_for_app
+from tests.e2e.conftest import goto_page, login, start_server
+from tests.e2e.waits import rerun, wait_for_text
 
 REASON = "Seen with the intensivist: fluids and antibiotics started"
 
@@ -40,15 +41,19 @@ def test_clinician_ranks_opens_timeline_and_acknowledges(page, ward_server, e2e_
     # the first stay (highest-ranked) is open: its timeline with NEWS2 and risk panels
     chart = page.locator('[data-testid="stPlotlyChart"]').first
     chart.locator(".main-svg").first.wait_for(state="attached")
+    # Plotly draws its panels' titles after the run has ended (and after .main-svg exists): wait for them.
+    chart.filter(has_text="NEWS2").filter(has_text="Model risk of in-hospital death").filter(
+        has_text="Heart rate").wait_for()
     html = chart.inner_html()
     assert "NEWS2" in html and "Model risk of in-hospital death" in html and "Heart rate" in html
     page.get_by_text("Alert: risk").wait_for()
     box = page.get_by_role("textbox", name="Acknowledge this alert: what was done, or why no action")
     box.fill(REASON)
-    box.press("Control+Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Acknowledge alert").click()
-    page.get_by_text(f"Acknowledged by {username}").wait_for()
+    with rerun(page):  # the text area sends its value (and reruns) on Ctrl+Enter
+        box.press("Control+Enter")
+    with rerun(page):
+        page.get_by_role("button", name="Acknowledge alert").click()
+    wait_for_text(page, f"Acknowledged by {username}")
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT reason, username FROM icu_alert_acks").fetchall() == [(REASON, username)]
         assert conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'icu.alert_ack'").fetchone()[0] == 1

@@ -14,6 +14,7 @@ frames have passed so React has painted what that message carried.
 Use:
 - ``new_page(browser)`` / the ``page`` fixture: a context with the tracker installed.
 - ``open_url(page, url)``: navigate and wait for the first run to finish.
+- ``reload(page)``: reload (a new document and Streamlit session) and wait for its first run to finish.
 - ``with rerun(page): <action>``: the action must cause a rerun (click, Enter, upload, selection);
   waits until a rerun was requested after it and has finished.
 - ``wait_for_run(page)``: whatever run is in flight has finished (no new request needed).
@@ -104,7 +105,7 @@ def track_runs(context) -> None:
 
 def new_context(browser, **kwargs):
     """A browser context with a tall viewport (Streamlit scrolls inside its own container) and the tracker."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1400}, **kwargs)
+    context = browser.new_context(**{"viewport": {"width": 1280, "height": 1400}, **kwargs})  # a test may ask wider
     context.set_default_timeout(RUN_TIMEOUT_MS)
     track_runs(context)
     return context
@@ -149,6 +150,12 @@ def rerun(page, timeout_ms: int = RUN_TIMEOUT_MS) -> Iterator[None]:
 def open_url(page, url: str, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
     """Navigate (a new Streamlit session) and wait for its first run to finish."""
     page.goto(url)
+    wait_for_run(page, timeout_ms)
+
+
+def reload(page, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
+    """Reload (a new document: a fresh tracker, a new Streamlit session) and wait for its first run to finish."""
+    page.reload()
     wait_for_run(page, timeout_ms)
 
 

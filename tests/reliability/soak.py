@@ -174,7 +174,11 @@ def _is_lock_error(exc: BaseException) -> bool:
 
 def worker_main(index: int, db_path: Path, seconds: float, sync_dir: Path,
                 start_ops: dict[int, list[str]] | None = None) -> dict:
-    """One writer process: signal ready, wait for 'go', run operations until the time is up."""
+    """One writer process: signal ready, wait for 'go', run every kind of operation once, then until the time is up.
+
+    Once each, whatever the clock says: on a busy machine a worker may not be scheduled until its seconds
+    are over, and the checks that every kind of write happened must not depend on how fast the machine is.
+    """
     import engine.auth  # noqa: F401 - import everything before the clock starts
     import engine.models.predict  # noqa: F401
     import engine.seed  # noqa: F401
@@ -191,8 +195,13 @@ def worker_main(index: int, db_path: Path, seconds: float, sync_dir: Path,
     slowest: dict[str, float] = {}
     plan = [ONE_OFF_OPS[name] for name in (START_OPS if start_ops is None else start_ops).get(index, [])]
     names = list(OPS)
-    while time.time() < deadline or plan:
-        op = plan.pop(0) if plan else OPS[names[(ctx.n + index) % len(names)]]
+    cycled = 0  # operations of the cycle done (each kind once in the first len(names))
+    while time.time() < deadline or plan or cycled < len(names):
+        if plan:
+            op = plan.pop(0)
+        else:
+            op = OPS[names[(cycled + index) % len(names)]]
+            cycled += 1
         began = time.perf_counter()
         try:
             ledger.update(op(ctx))
