@@ -44,9 +44,19 @@ WRITE_LOCK_KEY = 0x436C696E53  # "ClinS"
 # names) become ``citext`` (equality, UNIQUE and LIKE ignore case, as on SQLite; a trusted extension, so the
 # database's owner may create it). ``COLLATE NOCASE`` written in a query uses an ICU collation of that name
 # (equality only: PostgreSQL 15 refuses LIKE under a nondeterministic collation).
-BOOTSTRAP = ("CREATE EXTENSION IF NOT EXISTS citext",
-             "CREATE COLLATION IF NOT EXISTS nocase "
-             "(provider = icu, locale = 'und-u-ks-level2', deterministic = false)")
+# SQLite's JSON functions the store's SQL uses (``json_valid``, ``json_extract`` with a '$.a.b' path), so
+# that SQL stays shared; NULL in, NULL out, and bad JSON gives NULL rather than an error (PostgreSQL does
+# not promise to evaluate ``json_valid(x) AND json_extract(x, ...)`` left to right).
+# Applied (CREATE OR REPLACE) with every pending migration, under the write lock.
+BOOTSTRAP = (
+    "CREATE EXTENSION IF NOT EXISTS citext",
+    "CREATE COLLATION IF NOT EXISTS nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
+    """CREATE OR REPLACE FUNCTION json_valid(value text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+       BEGIN PERFORM value::jsonb; RETURN true; EXCEPTION WHEN others THEN RETURN false; END $$""",
+    """CREATE OR REPLACE FUNCTION json_extract(value text, path text) RETURNS text LANGUAGE plpgsql IMMUTABLE
+       STRICT AS $$ BEGIN RETURN value::jsonb #>> string_to_array(substr(path, 3), '.');
+       EXCEPTION WHEN others THEN RETURN NULL; END $$""",
+)
 
 
 def is_postgres_url(url: str | None) -> bool:
