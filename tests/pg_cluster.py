@@ -61,12 +61,22 @@ class Cluster:
         os.chmod(self.root, 0o700)
 
     def start(self) -> Cluster:
-        initdb = subprocess.run(
-            [*self._runas, str(self.bindir / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "-A", "trust",
-             "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], capture_output=True, text=True)
-        if initdb.returncode != 0:
-            raise ClusterError(f"initdb failed ({initdb.returncode}): {initdb.stderr.strip()[-2000:]}")
-        with open(self.log, "wb") as log:
+        """initdb and start; on any failure nothing is left running or on disk, and the error says why."""
+        try:
+            initdb = subprocess.run(
+                [*self._runas, str(self.bindir / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "-A", "trust",
+                 "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], capture_output=True, text=True)
+            if initdb.returncode != 0:
+                raise ClusterError(f"initdb failed ({initdb.returncode}): {initdb.stderr.strip()[-2000:]}")
+            self.start_server()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_server(self) -> None:
+        """Start the server on the existing data folder and wait until it accepts connections."""
+        with open(self.log, "ab") as log:
             if self._runas:
                 os.chown(self.log, os.stat(self.root).st_uid, os.stat(self.root).st_gid)
             self.process = subprocess.Popen(
@@ -76,7 +86,6 @@ class Cluster:
                  "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
                 stdout=log, stderr=subprocess.STDOUT)
         self._wait_ready()
-        return self
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_DEADLINE_S
@@ -88,9 +97,9 @@ class Cluster:
             if ready.returncode == 0:
                 return
             if time.monotonic() > deadline:
-                self.stop()
-                raise ClusterError(f"PostgreSQL did not accept connections within {START_DEADLINE_S:.0f} s: "
-                                   f"{self._log_tail()}")
+                tail = self._log_tail()
+                self.stop_server()
+                raise ClusterError(f"PostgreSQL did not accept connections within {START_DEADLINE_S:.0f} s: {tail}")
             time.sleep(0.1)  # poll interval; the condition is pg_isready, the bound is the deadline
 
     def _log_tail(self) -> str:
@@ -116,6 +125,12 @@ class Cluster:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def stop(self) -> None:
+        """Stop the server and delete the cluster."""
+        self.stop_server()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def stop_server(self) -> None:
+        """Stop the server, keeping its data (fault tests start it again with :meth:`start_server`)."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)  # "fast" shutdown: disconnect clients, stop
             try:
@@ -124,7 +139,6 @@ class Cluster:
                 self.process.kill()
                 self.process.wait()
         self.process = None
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def _service_user() -> str:

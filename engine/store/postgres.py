@@ -31,11 +31,15 @@ from typing import Any
 
 import psycopg
 import sqlalchemy
+import sqlalchemy.exc
 from psycopg.adapt import Dumper, Loader
 from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import make_url
 
-from engine.errors import StoreBusyError
+from engine.errors import StoreBusyError, StoreUnavailableError
+
+UNAVAILABLE = ("The data store cannot be reached right now; the change in progress was not saved. "
+               "Please try again in a minute, and tell the administrator if this lasts.")
 
 # Any constant shared by every ClinSight process: the key of the one write lock (cf. BEGIN IMMEDIATE).
 WRITE_LOCK_KEY = 0x436C696E53  # "ClinS"
@@ -232,7 +236,19 @@ class Connection:
             self.raw.execute("ROLLBACK")
 
     # statements -------------------------------------------------------------------------------------
+    def _lost(self, exc: psycopg.OperationalError) -> BaseException:
+        """A lost server connection becomes a sentence for the user; other operational errors stay as they are."""
+        if self.raw.broken or self.raw.closed:
+            return StoreUnavailableError(UNAVAILABLE)
+        return exc
+
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Cursor:
+        try:
+            return self._execute(sql, params)
+        except psycopg.OperationalError as exc:
+            raise self._lost(exc) from exc
+
+    def _execute(self, sql: str, params: Sequence[Any] | None = None) -> Cursor:
         statement = sql.strip().rstrip(";").upper()
         if statement in {"BEGIN IMMEDIATE", "BEGIN EXCLUSIVE"}:
             self._begin_write()
@@ -252,7 +268,10 @@ class Connection:
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
         cursor = self.raw.cursor()
-        cursor.executemany(translate(sql), [_params(r) for r in rows])
+        try:
+            cursor.executemany(translate(sql), [_params(r) for r in rows])
+        except psycopg.OperationalError as exc:
+            raise self._lost(exc) from exc
         table, names_id = _insert_target(sql)
         if names_id and table in self._identity_tables:
             self.sync_id_sequence(table)
@@ -262,10 +281,13 @@ class Connection:
         """Bulk insert with COPY (the fast path for imports); returns the number of rows."""
         quoted = ", ".join(f'"{c}"' for c in columns)
         n = 0
-        with self.raw.cursor() as cursor, cursor.copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row(_params(row))
-                n += 1
+        try:
+            with self.raw.cursor() as cursor, cursor.copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:
+                for row in rows:
+                    copy.write_row(_params(row))
+                    n += 1
+        except psycopg.OperationalError as exc:
+            raise self._lost(exc) from exc
         if "id" in columns and table in self._identity_tables:
             self.sync_id_sequence(table)
         return n
@@ -292,7 +314,8 @@ class Connection:
     def close(self) -> None:
         if self._pooled is not None:
             try:
-                self.rollback()
+                if not (self.raw.broken or self.raw.closed):
+                    self.rollback()
             finally:
                 self._pooled.close()  # back to the pool
                 self._pooled = None
@@ -342,7 +365,10 @@ def dispose_engines(url: str | None = None) -> None:
 
 
 def connect(url: str, *, identity_tables: frozenset[str], write_wait_seconds: int) -> PostgresDatabase:
-    pooled = get_engine(url).raw_connection()
+    try:
+        pooled = get_engine(url).raw_connection()
+    except (sqlalchemy.exc.OperationalError, psycopg.OperationalError) as exc:  # server down or unreachable
+        raise StoreUnavailableError(UNAVAILABLE) from exc
     conn = Connection(pooled, identity_tables=identity_tables, write_wait_seconds=write_wait_seconds)
     return PostgresDatabase(conn, url)
 

@@ -4,6 +4,8 @@ Each test runs on both backends (``both_backends``); a few check the PostgreSQL 
 """
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from engine import audit
@@ -126,3 +128,34 @@ def test_every_migration_has_a_postgresql_form():
     for name, sql in MIGRATIONS:
         ddl = migration_ddl(name, sql, POSTGRES_MIGRATIONS, POSTGRES_EXTRAS)
         assert "PRAGMA" not in ddl and "INTEGER PRIMARY KEY" not in ddl and "COLLATE NOCASE" not in ddl, name
+
+
+def test_postgresql_down_gives_a_sentence_and_service_resumes_when_it_is_back(tmp_path, monkeypatch):
+    """Issue 16's fault: the server stops. Callers get StoreUnavailableError (a sentence, nothing saved),
+    not a driver traceback; once the server is back the pool hands out working connections again."""
+    from engine.errors import StoreUnavailableError
+    from engine.store import connect, open_db
+    from engine.store.postgres import dispose_engines
+    from tests.pg_cluster import Cluster
+
+    cluster = Cluster().start()  # its own server: stopping the session's would break other tests
+    try:
+        url = cluster.create_database("fault")
+        monkeypatch.setenv("CLINSIGHT_DATABASE_URL", url)
+        with open_db() as db:
+            audit.record(db, username="a", action="before")
+        held = connect()  # a connection open while the server goes away
+        cluster.stop_server()
+        with pytest.raises(StoreUnavailableError, match="cannot be reached"):
+            audit.record(held, username="a", action="lost")
+        held.conn.close()
+        with pytest.raises(StoreUnavailableError, match="cannot be reached"):
+            connect()
+        cluster.start_server()
+        with open_db() as db:
+            audit.record(db, username="a", action="after")
+            assert [r[0] for r in db.conn.execute("SELECT action FROM audit ORDER BY id")] == ["before", "after"]
+            assert audit.verify_chain(db).ok
+    finally:
+        dispose_engines(os.environ.get("CLINSIGHT_DATABASE_URL"))
+        cluster.stop()
