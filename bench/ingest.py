@@ -71,12 +71,13 @@ def child_clinsight(csv_path: str) -> dict:
             "observations": obs}
 
 
-def child_sqlite3(csv_path: str) -> dict:
-    import numpy as np
+def _parse(csv_path: str):
+    """The CSV as the baselines take it, parsed before any clock starts: (n, ids, sex, age, now,
+    observation columns, their concepts, their values)."""
     import pandas as pd
 
     from engine.ingest.mapping import concept_for, propose_mapping
-    from engine.store import connect, utcnow
+    from engine.store import utcnow
 
     frame = pd.read_csv(csv_path)
     mapping = propose_mapping(list(frame.columns), frame.head(200).astype(str))["columns"]
@@ -85,10 +86,16 @@ def child_sqlite3(csv_path: str) -> dict:
     values = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(float) for c in obs_cols}
     n = len(frame)
     ids = [f"P-{i:016X}" for i in range(n)]
-    sex = frame["sex"].astype(str).tolist()
-    age = frame["age"].astype(float).tolist()
-    now = utcnow()
-    del frame
+    return (n, ids, frame["sex"].astype(str).tolist(), frame["age"].astype(float).tolist(), utcnow(), obs_cols,
+            concepts, values)
+
+
+def child_sqlite3(csv_path: str) -> dict:
+    import numpy as np
+
+    from engine.store import connect
+
+    n, ids, sex, age, now, obs_cols, concepts, values = _parse(csv_path)
     db = connect()
     conn = db.conn
     chunk = int(os.environ.get("CLINSIGHT_INGEST_CHUNK_ROWS", "50000"))
@@ -118,21 +125,8 @@ def child_sqlite3(csv_path: str) -> dict:
 def _parsed_rows(csv_path: str):
     """Patient and observation rows, parsed before any clock starts (the baselines' input)."""
     import numpy as np
-    import pandas as pd
 
-    from engine.ingest.mapping import concept_for, propose_mapping
-    from engine.store import utcnow
-
-    frame = pd.read_csv(csv_path)
-    mapping = propose_mapping(list(frame.columns), frame.head(200).astype(str))["columns"]
-    obs_cols = [c for c, e in mapping.items() if e["field"] == "observation"]
-    concepts = {c: concept_for(c, mapping[c]) for c in obs_cols}
-    values = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(float) for c in obs_cols}
-    n = len(frame)
-    ids = [f"P-{i:016X}" for i in range(n)]
-    sex = frame["sex"].astype(str).tolist()
-    age = frame["age"].astype(float).tolist()
-    now = utcnow()
+    n, ids, sex, age, now, obs_cols, concepts, values = _parse(csv_path)
     patients = [(i + 1, ids[i], None, "bench", None, sex[i], age[i], None, None, now) for i in range(n)]
     observations = []
     for col in obs_cols:
