@@ -79,8 +79,9 @@ class Cluster:
         with open(self.log, "ab") as log:
             if self._runas:
                 os.chown(self.log, os.stat(self.root).st_uid, os.stat(self.root).st_gid)
+            # --pdeathsig: if the test process dies without cleaning up (killed), the server stops too.
             self.process = subprocess.Popen(
-                [*self._runas, str(self.bindir / "postgres"), "-D", str(self.data), "-k", str(self.root),
+                [*(self._runas or ["setpriv"]), "--pdeathsig=INT", str(self.bindir / "postgres"), "-D", str(self.data), "-k", str(self.root),
                  "-p", str(self.port), "-c", "listen_addresses=", "-c", "max_connections=200",
                  # a test cluster: durability is not needed, speed is
                  "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],

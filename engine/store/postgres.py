@@ -26,6 +26,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -124,6 +125,7 @@ def _params(params: Sequence[Any] | None) -> tuple[Any, ...]:
 # --- SQL translation --------------------------------------------------------------------------------
 
 _TOKENS = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|\?|%|(?i:\bI?LIKE\b)|(?i:\bgroup_concat\s*\()|\bend\b)""")
+_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s*\(([^)]*)\)", re.IGNORECASE)
 
 
@@ -227,6 +229,22 @@ class Connection:
             self.raw.execute("ROLLBACK")
             raise
 
+    @contextmanager
+    def _write(self, sql: str) -> Iterator[None]:
+        """A write outside a transaction takes the write lock for itself, as SQLite's autocommit does: it must
+        not slip between another writer's "next id" read and its insert."""
+        if self.in_transaction or not _WRITE.match(sql):
+            yield
+            return
+        self._begin_write()
+        try:
+            yield
+        except BaseException:
+            if not (self.raw.broken or self.raw.closed):
+                self.raw.execute("ROLLBACK")
+            raise
+        self.raw.execute("COMMIT")
+
     def commit(self) -> None:
         if self.in_transaction:
             self.raw.execute("COMMIT")
@@ -257,24 +275,26 @@ class Connection:
         returning = table in self._identity_tables and "RETURNING" not in statement
         text = translate(sql) + (" RETURNING id" if returning else "")
         cursor = self.raw.cursor()
-        cursor.execute(text, _params(params))
         lastrowid = None
-        if returning:
-            rows = cursor.fetchall()
-            lastrowid = int(rows[-1][0]) if rows else None
-        if names_id and table in self._identity_tables:
-            self.sync_id_sequence(table)
+        with self._write(sql):
+            cursor.execute(text, _params(params))
+            if returning:
+                rows = cursor.fetchall()
+                lastrowid = int(rows[-1][0]) if rows else None
+            if names_id and table in self._identity_tables:
+                self.sync_id_sequence(table)
         return Cursor(cursor, lastrowid, [] if returning else None)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
         cursor = self.raw.cursor()
+        table, names_id = _insert_target(sql)
         try:
-            cursor.executemany(translate(sql), [_params(r) for r in rows])
+            with self._write(sql):
+                cursor.executemany(translate(sql), [_params(r) for r in rows])
+                if names_id and table in self._identity_tables:
+                    self.sync_id_sequence(table)
         except psycopg.OperationalError as exc:
             raise self._lost(exc) from exc
-        table, names_id = _insert_target(sql)
-        if names_id and table in self._identity_tables:
-            self.sync_id_sequence(table)
         return Cursor(cursor)
 
     def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
@@ -282,14 +302,15 @@ class Connection:
         quoted = ", ".join(f'"{c}"' for c in columns)
         n = 0
         try:
-            with self.raw.cursor() as cursor, cursor.copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:
-                for row in rows:
-                    copy.write_row(_params(row))
-                    n += 1
+            with self._write("INSERT"), self.raw.cursor() as cursor:
+                with cursor.copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:
+                    for row in rows:
+                        copy.write_row(_params(row))
+                        n += 1
+                if "id" in columns and table in self._identity_tables:
+                    self.sync_id_sequence(table)
         except psycopg.OperationalError as exc:
             raise self._lost(exc) from exc
-        if "id" in columns and table in self._identity_tables:
-            self.sync_id_sequence(table)
         return n
 
     def sync_id_sequence(self, table: str) -> None:

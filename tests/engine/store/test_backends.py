@@ -159,3 +159,25 @@ def test_postgresql_down_gives_a_sentence_and_service_resumes_when_it_is_back(tm
     finally:
         dispose_engines(os.environ.get("CLINSIGHT_DATABASE_URL"))
         cluster.stop()
+
+
+def test_a_write_outside_a_transaction_waits_for_the_writer_holding_the_lock(fresh_db, store_backend, db_path):
+    """As on SQLite, a single autocommit insert cannot slip in while an import holds the write lock
+    between reading the next free id and writing it (it would take that id)."""
+    from engine.errors import StoreBusyError
+    from engine.store import connect
+
+    other = connect(db_path if store_backend == "sqlite" else None)
+    try:
+        if store_backend == "sqlite":
+            other.conn.execute("PRAGMA busy_timeout = 200")
+        else:
+            other.conn._write_wait_seconds = 1
+        with transaction(fresh_db):
+            first = next_patient_id(fresh_db)
+            with pytest.raises((StoreBusyError, Exception), match="(?i)busy|locked"):
+                other.conn.execute("INSERT INTO patients (pseudo_id, created_at) VALUES ('X', 'now')")
+            insert_patients_with_ids(fresh_db, [_patient(first, "P1")])
+        assert other.conn.execute("SELECT COUNT(*) FROM patients").fetchone()[0] == 1
+    finally:
+        other.conn.close()
