@@ -6,7 +6,7 @@ PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast bench seed chromium venv clean
+.PHONY: run test test-fast bench seed chromium postgresql venv clean
 
 venv: $(VENV)/.installed
 
@@ -24,13 +24,22 @@ chromium:
 		$$SUDO apt-get install -y -q --no-install-recommends chromium fonts-liberation fonts-noto-color-emoji; \
 	fi
 
+# Debian's PostgreSQL server binaries for the store tests' PostgreSQL leg (issue 16). The tests start their
+# own throwaway cluster (tests/pg_cluster.py: initdb in a temp folder, Unix socket only, deleted at the end).
+postgresql:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && \
+		$$SUDO apt-get install -y -q --no-install-recommends postgresql; \
+	fi
+
 seed: venv
 	$(PY) -m engine seed
 
 run: venv seed
 	$(PY) -m streamlit run serve.py --server.port $(PORT) --server.address $(ADDRESS) --server.headless true --browser.gatherUsageStats false
 
-test: venv chromium
+test: venv chromium postgresql
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 # Unit + AppTest only (no browser); handy while developing.

@@ -11,6 +11,11 @@ on a fresh migrated store with the same schema and indexes:
   already parsed into memory before the clock starts, inserted with bare
   ``executemany`` in one transaction.
 
+With ``--postgresql [URL]`` (issue 16) both run on PostgreSQL instead: the same ``clinsight`` path
+(its bulk writes use COPY there) against ``psycopg_copy``, the same rows parsed into memory first and
+written with bare psycopg ``COPY`` in one transaction. Without a URL a throwaway cluster is started
+(tests/pg_cluster.py) and removed afterwards; each side gets its own fresh database.
+
 Peak memory is each child's ru_maxrss. The last line is one JSON object.
 """
 from __future__ import annotations
@@ -66,12 +71,13 @@ def child_clinsight(csv_path: str) -> dict:
             "observations": obs}
 
 
-def child_sqlite3(csv_path: str) -> dict:
-    import numpy as np
+def _parse(csv_path: str):
+    """The CSV as the baselines take it, parsed before any clock starts: (n, ids, sex, age, now,
+    observation columns, their concepts, their values)."""
     import pandas as pd
 
     from engine.ingest.mapping import concept_for, propose_mapping
-    from engine.store import connect, utcnow
+    from engine.store import utcnow
 
     frame = pd.read_csv(csv_path)
     mapping = propose_mapping(list(frame.columns), frame.head(200).astype(str))["columns"]
@@ -80,10 +86,16 @@ def child_sqlite3(csv_path: str) -> dict:
     values = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(float) for c in obs_cols}
     n = len(frame)
     ids = [f"P-{i:016X}" for i in range(n)]
-    sex = frame["sex"].astype(str).tolist()
-    age = frame["age"].astype(float).tolist()
-    now = utcnow()
-    del frame
+    return (n, ids, frame["sex"].astype(str).tolist(), frame["age"].astype(float).tolist(), utcnow(), obs_cols,
+            concepts, values)
+
+
+def child_sqlite3(csv_path: str) -> dict:
+    import numpy as np
+
+    from engine.store import connect
+
+    n, ids, sex, age, now, obs_cols, concepts, values = _parse(csv_path)
     db = connect()
     conn = db.conn
     chunk = int(os.environ.get("CLINSIGHT_INGEST_CHUNK_ROWS", "50000"))
@@ -110,8 +122,47 @@ def child_sqlite3(csv_path: str) -> dict:
     return {"seconds": time.perf_counter() - t0, "patients": n, "observations": total}
 
 
-def run_child(kind: str, csv_path: Path, db_path: Path) -> dict:
+def _parsed_rows(csv_path: str):
+    """Patient and observation rows, parsed before any clock starts (the baselines' input)."""
+    import numpy as np
+
+    n, ids, sex, age, now, obs_cols, concepts, values = _parse(csv_path)
+    patients = [(i + 1, ids[i], None, "bench", None, sex[i], age[i], None, None, now) for i in range(n)]
+    observations = []
+    for col in obs_cols:
+        c, v = concepts[col], values[col]
+        observations.extend((int(i) + 1, None, c.code, c.system, c.name, float(v[i]), None, c.unit, None, None)
+                            for i in np.flatnonzero(np.isfinite(v)))
+    return patients, observations
+
+
+def child_psycopg_copy(csv_path: str) -> dict:
+    """The PostgreSQL ceiling: bare psycopg COPY of rows already in memory, one transaction."""
+    import psycopg
+
+    from engine.store import connect
+    from engine.store.patients import OBSERVATION_COLUMNS
+    from engine.store.postgres import conninfo
+    from engine.store.records import PATIENT_IMPORT_COLUMNS
+
+    patients, observations = _parsed_rows(csv_path)
+    connect().conn.close()  # migrate: the same schema and indexes as the ClinSight side
+    with psycopg.connect(conninfo(os.environ["CLINSIGHT_DATABASE_URL"])) as conn:
+        t0 = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cur:
+            for table, columns, rows in (("patients", PATIENT_IMPORT_COLUMNS, patients),
+                                         ("observations", OBSERVATION_COLUMNS, observations)):
+                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "patients": len(patients), "observations": len(observations)}
+
+
+def run_child(kind: str, csv_path: Path, db_path: Path, database_url: str | None = None) -> dict:
     env = {**os.environ, "CLINSIGHT_DB": str(db_path), "PYTHONPATH": str(ROOT)}
+    if database_url:
+        env["CLINSIGHT_DATABASE_URL"] = database_url
     code = (f"import json, resource, sys; sys.path.insert(0, {str(ROOT)!r}); import bench.ingest as b; "
             f"r = b.child_{kind}({str(csv_path)!r}); "
             "r['peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))")
@@ -123,7 +174,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workdir", default=None, help="where the CSV and stores go (default: a temp dir)")
+    parser.add_argument("--postgresql", nargs="?", const="", default=None, metavar="URL",
+                        help="run on PostgreSQL against bare psycopg COPY (no URL: a throwaway local cluster; "
+                             "with a URL, its server must let this user create databases)")
     args = parser.parse_args()
+    if args.postgresql is not None:
+        main_postgresql(args)
+        return
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         tmp_path = Path(tmp)
         csv_path = tmp_path / "cohort.csv"
@@ -144,6 +201,56 @@ def main() -> None:
         "sqlite3_rows_per_s": round(base_rows_per_s), "sqlite3_observations": base["observations"],
         "ratio_vs_sqlite3": round(rows_per_s / base_rows_per_s, 3), "peak_mb": round(ours["peak_mb"], 1),
         "sqlite3_peak_mb": round(base["peak_mb"], 1),
+    }))
+
+
+def main_postgresql(args: argparse.Namespace) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from engine.store.postgres import conninfo
+
+    cluster = None
+    if args.postgresql:
+        base_url = args.postgresql
+    else:
+        from tests.pg_cluster import Cluster
+
+        cluster = Cluster().start()
+        base_url = cluster.url("postgres")
+    run = f"bench_{os.getpid()}"
+    urls = {kind: make_url(base_url).set(database=f"{run}_{kind}").render_as_string(hide_password=False)
+            for kind in ("clinsight", "psycopg_copy")}
+    try:
+        with psycopg.connect(conninfo(base_url), autocommit=True) as admin:
+            for url in urls.values():
+                admin.execute(f'CREATE DATABASE "{make_url(url).database}"')
+        with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+            tmp_path = Path(tmp)
+            csv_path = tmp_path / "cohort.csv"
+            build_csv(csv_path, args.rows)
+            ours = run_child("clinsight", csv_path, tmp_path / "unused.db", urls["clinsight"])
+            print(f"clinsight (postgresql): {ours}", file=sys.stderr)
+            base = run_child("psycopg_copy", csv_path, tmp_path / "unused.db", urls["psycopg_copy"])
+            print(f"psycopg COPY:           {base}", file=sys.stderr)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        else:
+            with psycopg.connect(conninfo(base_url), autocommit=True) as admin:
+                for url in urls.values():
+                    admin.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    rows_per_s = args.rows / ours["seconds"]
+    base_rows_per_s = args.rows / base["seconds"]
+    print(json.dumps({
+        "name": "ingest", "backend": "postgresql", "rows": args.rows, "columns": 20, "rows_per_s": round(rows_per_s),
+        "observations": ours["observations"], "observations_per_s": round(ours["observations"] / ours["seconds"]),
+        "seconds": round(ours["seconds"], 2), "validate_s": round(ours["validate_s"], 2),
+        "import_s": round(ours["import_s"], 2), "psycopg_copy_seconds": round(base["seconds"], 2),
+        "psycopg_copy_rows_per_s": round(base_rows_per_s), "psycopg_copy_observations": base["observations"],
+        "ratio_vs_psycopg_copy": round(rows_per_s / base_rows_per_s, 3),
+        "import_ratio_vs_psycopg_copy": round(base["seconds"] / ours["import_s"], 3),
+        "peak_mb": round(ours["peak_mb"], 1), "psycopg_copy_peak_mb": round(base["peak_mb"], 1),
     }))
 
 

@@ -28,7 +28,8 @@ from engine import audit
 from engine.config import get_settings
 from engine.errors import InputError, IntegrityError
 from engine.integrity import StoreReport, check_store
-from engine.store import Database, connect
+from engine.store import SqliteDatabase as Database
+from engine.store import connect, postgres
 from engine.store.integrity import copy_pages, count_audit_rows, set_journal_mode
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -73,10 +74,18 @@ def _check_copy(conn: sqlite3.Connection) -> StoreReport:
         return StoreReport(False, [f"SQLite could not read it ({exc})."])
 
 
+def _refuse_postgres(path: Path | str | None) -> None:
+    """These commands copy SQLite files; a PostgreSQL store is backed up with PostgreSQL's own tools."""
+    if path is None and postgres.is_postgres_url(get_settings().database_url):
+        raise InputError("The store is on PostgreSQL: back it up with pg_dump and restore with pg_restore "
+                         "(see the README, 'Running for a whole hospital'); this command copies SQLite files only.")
+
+
 def backup_store(dest: Path | str, *, source: Path | str | None = None, actor: str | None = None,
                  record: bool = True) -> BackupResult:
     """Write a consistent, checked copy of the store to ``dest`` (replaced atomically if it exists)."""
-    source_path = Path(source) if source is not None else get_settings().db_path
+    _refuse_postgres(source)
+    source_path = Path(source) if source is not None else get_settings().sqlite_path
     dest = Path(dest).expanduser()
     if dest.is_dir():
         raise InputError(f"'{dest}' is a folder; give the backup a file name, e.g. {dest / 'clinsight-backup.db'}.")
@@ -140,8 +149,9 @@ def _stage(path: Path, tmpdir: Path) -> Path:
 def restore_store(path: Path | str, *, target: Path | str | None = None, actor: str | None = None,
                   keep_previous: bool = True) -> RestoreResult:
     """Replace the store's content with a checked backup; refuse (store unchanged) if any check fails."""
+    _refuse_postgres(target)
     path = Path(path).expanduser()
-    target_path = Path(target) if target is not None else get_settings().db_path
+    target_path = Path(target) if target is not None else get_settings().sqlite_path
     if target_path.exists() and path.resolve() == target_path.resolve():
         raise InputError("The backup path is the store itself; choose a backup file.")
     with tempfile.TemporaryDirectory(prefix="clinsight-restore-") as tmpdir:

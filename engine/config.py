@@ -52,7 +52,9 @@ class Settings:
     session_absolute_hours: int = field(default_factory=lambda: _env_int("CLINSIGHT_SESSION_ABSOLUTE_HOURS", 12))
     session_ticket_seconds: int = 60
     session_cookie_name: str = "clinsight_session"
-    # Store
+    # Store. CLINSIGHT_DATABASE_URL: unset -> the SQLite file above (embedded default); sqlite:///path -> that
+    # file; postgresql://user@host/db (or ?host=/socket/dir) -> PostgreSQL (issue 16, engine/store/postgres.py).
+    database_url: str = field(default_factory=lambda: os.environ.get("CLINSIGHT_DATABASE_URL", ""))
     busy_timeout_ms: int = 10_000
     # How long a writer keeps retrying BEGIN IMMEDIATE before telling the user the store is busy.
     write_wait_seconds: int = field(default_factory=lambda: _env_int("CLINSIGHT_WRITE_WAIT_SECONDS", 120))
@@ -87,6 +89,13 @@ class Settings:
     capacity_bed_sim_arrivals: int = 40_000  # per simulated bed count on the page (CI shown)
     capacity_roster_seconds: int = field(default_factory=lambda: _env_int("CLINSIGHT_ROSTER_SECONDS", 20))
     capacity_roster_workers: int = 2
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file: from a ``sqlite:///path`` database URL, else ``db_path`` (CLINSIGHT_DB)."""
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url[len("sqlite:///"):]).expanduser()
+        return self.db_path
 
 
 def get_settings() -> Settings:

@@ -31,3 +31,8 @@ class IntegrityError(EngineError):
 
 class StoreBusyError(EngineError):
     """The store stayed locked by other writers longer than the configured wait (nothing was changed)."""
+
+
+class StoreUnavailableError(StoreBusyError):
+    """The database server cannot be reached (PostgreSQL down or the connection lost); the unfinished
+    transaction was not saved. A kind of busy: the same retry-later answer (the API's 503)."""

@@ -1,4 +1,8 @@
-"""The SQLite store (sqlite-utils): connection, migrations, transactions.
+"""The store, on SQLite (embedded default, sqlite-utils) or PostgreSQL: connection, migrations, transactions.
+
+``CLINSIGHT_DATABASE_URL`` chooses: unset or ``sqlite:///path`` is the SQLite file; ``postgresql://...``
+moves everything to PostgreSQL through :mod:`engine.store.postgres`, which runs this package's SQL
+text unchanged (it translates placeholders and the few dialect bits).
 
 The only place SQL lives is this package: ``engine.store.<domain>`` modules hold
 the read/write functions for one kind of record each. Every connection is opened
@@ -12,18 +16,33 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
 from engine.config import get_settings
 from engine.errors import StoreBusyError
-from engine.store.schema import MIGRATIONS
+from engine.store import postgres
+from engine.store.schema import MIGRATIONS, POSTGRES_EXTRAS, POSTGRES_MIGRATIONS
 
-Database = sqlite_utils.Database
+SqliteDatabase = sqlite_utils.Database
+# What connect() returns: both give ``.conn`` with execute / executemany / in_transaction / close.
+Database = SqliteDatabase | postgres.PostgresDatabase
+_IDENTITY_TABLES = postgres.identity_tables(MIGRATIONS)
+
+
+def is_postgres(db: Database) -> bool:
+    """Whether ``db`` is on PostgreSQL (the few callers with dialect-specific work ask this)."""
+    return isinstance(db, postgres.PostgresDatabase)
+
+
+def database_url() -> str:
+    """The configured store URL (``sqlite:///...`` by default)."""
+    return get_settings().database_url
 
 
 def utcnow() -> str:
@@ -35,10 +54,21 @@ def connect(path: Path | str | None = None, *, migrate: bool = True) -> Database
     """Open the store at ``path`` (default: settings), creating and migrating it.
 
     Autocommit mode (``isolation_level=None``): nothing is implicit, writes go
-    through :func:`transaction`.
+    through :func:`transaction`. An explicit ``path`` is always a SQLite file; without one the
+    configured ``database_url`` decides, so a ``postgresql://`` URL moves every default caller.
     """
     settings = get_settings()
-    db_path = Path(path) if path is not None else settings.db_path
+    if path is None and postgres.is_postgres_url(settings.database_url):
+        pg = postgres.connect(settings.database_url, identity_tables=_IDENTITY_TABLES,
+                              write_wait_seconds=settings.write_wait_seconds)
+        if migrate:
+            try:
+                apply_migrations(pg)
+            except BaseException:
+                pg.conn.close()
+                raise
+        return pg
+    db_path = Path(path) if path is not None else settings.sqlite_path
     is_new = False
     if str(db_path) != ":memory:":
         db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +82,7 @@ def connect(path: Path | str | None = None, *, migrate: bool = True) -> Database
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
-    db = Database(conn)
+    db = SqliteDatabase(conn)
     if migrate:
         apply_migrations(db)
     return db
@@ -126,6 +156,8 @@ def apply_migrations(db: Database) -> list[str]:
     Migrations are named (not numbered) so work landing from parallel branches
     does not collide; each is applied once, in list order, inside one transaction.
     """
+    if is_postgres(db):
+        return postgres.apply_migrations(db, MIGRATIONS, POSTGRES_MIGRATIONS, POSTGRES_EXTRAS, utcnow())
     db.conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
@@ -159,6 +191,18 @@ def _split_statements(sql: str) -> list[str]:
     if buffer.strip():
         statements.append(buffer.strip())
     return statements
+
+
+def insert_rows(db: Database, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Bulk insert ``rows`` (tuples in ``columns`` order) inside the caller's transaction; returns the count.
+
+    COPY on PostgreSQL; one ``executemany`` on SQLite (its fastest path, see DESIGN traps).
+    """
+    if is_postgres(db):
+        return db.conn.copy_rows(table, columns, rows)
+    cur = db.conn.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", rows)
+    return cur.rowcount
 
 
 def where_clause(conditions: list[tuple[str, object]]) -> tuple[str, list[object]]:

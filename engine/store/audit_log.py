@@ -15,9 +15,15 @@ def last_hash(db: Database) -> str | None:
 
 
 def insert_audit_row(db: Database, row: dict[str, Any]) -> int:
+    """Append a row with the next id (caller holds the write lock, as :func:`engine.audit.record` does).
+
+    The id is chosen here, not by the database: a PostgreSQL sequence skips numbers when a transaction
+    rolls back, and the chain check reads a gap as a deleted row.
+    """
     cols = [c for c in AUDIT_COLUMNS if c != "id"]
     cur = db.conn.execute(
-        f"INSERT INTO audit ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+        f"INSERT INTO audit (id, {', '.join(cols)}) "
+        f"VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM audit), {', '.join('?' for _ in cols)})",
         tuple(row[c] for c in cols),
     )
     return int(cur.lastrowid)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from engine.store import Database
+from engine.store import insert_rows as _bulk_insert
 
 ENCOUNTER_COLUMNS = ("patient_id", "dataset_version_id", "class_code", "type_code", "type_system", "type_display",
                      "status", "period_start", "period_end", "discharge_disposition")
@@ -33,9 +34,7 @@ def _rows(db: Database, sql: str, params: Sequence[Any] = ()) -> list[dict[str, 
 def insert_rows(db: Database, table: str, rows: Iterable[Sequence[Any]]) -> int:
     """Bulk insert tuples in ``TABLE_COLUMNS[table]`` order; returns the number written."""
     columns = TABLE_COLUMNS[table]  # KeyError for anything else: table names never come from input
-    cur = db.conn.executemany(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", rows)
-    return cur.rowcount
+    return _bulk_insert(db, table, columns, rows)
 
 
 def encounters_for(db: Database, patient_id: int) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from engine.store import Database, utcnow
+from engine.store import Database, insert_rows, utcnow
 
 
 def insert_stay(db: Database, patient_id: int, version_id: int, hours_observed: float) -> int:
@@ -14,10 +14,8 @@ def insert_stay(db: Database, patient_id: int, version_id: int, hours_observed: 
 
 
 def insert_observations(db: Database, rows: Iterable[Sequence[Any]]) -> int:
-    """(stay_id, hours, parameter, code, value, unit) rows in one executemany (the caller holds the transaction)."""
-    cur = db.conn.executemany("INSERT INTO icu_observations (stay_id, hours, parameter, code, value, unit) "
-                              "VALUES (?, ?, ?, ?, ?, ?)", rows)
-    return cur.rowcount
+    """(stay_id, hours, parameter, code, value, unit) rows in one bulk insert (the caller holds the transaction)."""
+    return insert_rows(db, "icu_observations", ("stay_id", "hours", "parameter", "code", "value", "unit"), rows)
 
 
 def list_stays(db: Database) -> list[dict[str, Any]]:

@@ -3,15 +3,25 @@ from __future__ import annotations
 
 import sqlite3
 
-from engine.store import Database
+from engine.store import Database, is_postgres
 
 
 def integrity_check(db: Database) -> list[str]:
-    """``PRAGMA integrity_check`` messages (``['ok']`` when sound)."""
+    """``PRAGMA integrity_check`` messages (``['ok']`` when sound).
+
+    PostgreSQL has no such statement: the server guards its own pages (WAL, checksums where the
+    cluster enables them; ``amcheck`` is the DBA's tool), so this page-level check is SQLite's only and
+    the logical checks in :mod:`engine.integrity` (schema, versions, audit chain) run on both.
+    """
+    if is_postgres(db):
+        return ["ok"]
     return [row[0] for row in db.conn.execute("PRAGMA integrity_check")]
 
 
 def table_names(db: Database) -> list[str]:
+    if is_postgres(db):
+        return [r[0] for r in db.conn.execute("SELECT table_name FROM information_schema.tables WHERE "
+                                              "table_schema = current_schema() ORDER BY table_name")]
     return [r[0] for r in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
 
 

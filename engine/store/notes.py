@@ -5,7 +5,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from engine.store import Database, utcnow
+from engine.store import Database, insert_rows, utcnow
 
 FINDING_COLUMNS = ("note_id", "patient_id", "code", "label", "start", "end", "sentence", "section", "negation",
                    "temporality", "experiencer")
@@ -40,10 +40,7 @@ def insert_note(db: Database, *, import_id: int, patient_id: int, kind: str | No
 
 
 def insert_findings(db: Database, rows: Iterable[Sequence[Any]]) -> int:
-    cur = db.conn.executemany(
-        f"INSERT INTO note_findings ({', '.join(FINDING_COLUMNS)}) VALUES ({', '.join('?' for _ in FINDING_COLUMNS)})",
-        rows)
-    return cur.rowcount
+    return insert_rows(db, "note_findings", FINDING_COLUMNS, rows)
 
 
 def list_imports(db: Database) -> list[dict[str, Any]]:

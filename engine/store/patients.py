@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from engine.store import Database, utcnow, where_clause
+from engine.store import Database, insert_rows, utcnow, where_clause
 from engine.terminology import SNOMED_SYSTEM, snomed_codes_for_icd_prefix
 
 PATIENT_COLUMNS = ("pseudo_id", "dataset_version_id", "source", "licence", "sex", "age", "age_group", "birth_year")
@@ -31,10 +31,7 @@ def insert_patient(db: Database, patient: dict[str, Any]) -> int:
 
 
 def _insert_many(db: Database, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    cur = db.conn.executemany(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", rows
-    )
-    return cur.rowcount
+    return insert_rows(db, table, columns, rows)
 
 
 def insert_observations(db: Database, rows: Iterable[Sequence[Any]]) -> int:
@@ -136,7 +133,7 @@ def find_patients_page(db: Database, terms: Sequence[str], *, limit: int, offset
     rows = _rows(db, "SELECT p.id, p.pseudo_id, p.source, p.sex, p.age, p.age_group, "
                      "(SELECT group_concat(code || COALESCE(' ' || display, ''), '; ') FROM "
                      "(SELECT DISTINCT c.code, c.display FROM conditions c WHERE c.patient_id = p.id "
-                     "ORDER BY c.code LIMIT 3)) AS conditions "
+                     "ORDER BY c.code LIMIT 3) AS top3) AS conditions "
                      f"FROM patients p{where} ORDER BY (p.pseudo_id = ? COLLATE NOCASE) DESC, p.id LIMIT ? OFFSET ?",
                  [*params, exact, limit, offset])
     return rows, total

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from engine.store import Database, utcnow
+from engine.store import Database, insert_rows, utcnow
 from engine.store.clinical import VERSIONED_TABLES
 
 PSEUDONYM_KEY_NAME = "records.pseudonym_key"
@@ -83,9 +83,7 @@ PATIENT_IMPORT_COLUMNS = ("id", "pseudo_id", "dataset_version_id", "source", "li
 
 def insert_patients_with_ids(db: Database, rows: Iterable[Sequence[Any]]) -> None:
     """Bulk insert patients in :data:`PATIENT_IMPORT_COLUMNS` order (ids chosen by the caller)."""
-    db.conn.executemany(
-        f"INSERT INTO patients ({', '.join(PATIENT_IMPORT_COLUMNS)}) "
-        f"VALUES ({', '.join('?' for _ in PATIENT_IMPORT_COLUMNS)})", rows)
+    insert_rows(db, "patients", PATIENT_IMPORT_COLUMNS, rows)
 
 
 def set_version_report(db: Database, version_id: int, report: dict[str, Any], n_rows: int) -> None:

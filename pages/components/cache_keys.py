@@ -5,6 +5,7 @@ from engine.config import get_settings
 
 
 def settings_cache_key() -> str:
-    """The store path and model folder in effect: passed to cached getters so tests and servers never share caches."""
+    """The store (path or database URL) and model folder in effect: passed to cached getters so tests and
+    servers never share caches."""
     s = get_settings()
-    return f"{s.db_path}|{s.models_dir}"
+    return f"{s.database_url or s.db_path}|{s.models_dir}"

@@ -8,13 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from engine import audit
-from engine.config import get_settings
 from engine.errors import EngineError
 from engine.stats.cohort import COMPARISONS, CohortSpec, Derived, Filter, column_kinds, data_token, level_options
 from engine.stats.common import level_label
 from engine.store import cohorts as cohort_store
 from engine.store import open_db
 from engine.store.patients import list_dataset_names
+from pages.components.cache_keys import settings_cache_key
 from pages.components.session import user_can
 from pages.explore.common import NEW_COHORT, PINS_KEY, Context, get_frame, initial, md, record_audit
 
@@ -146,8 +146,7 @@ def _save_cohort(user, dataset: str, spec: dict[str, Any], n: int, n_filters: in
 
 
 def render_cohort_builder(user) -> Context | None:
-    settings = get_settings()
-    db_path = str(settings.db_path)
+    db_path = settings_cache_key()  # names the configured store (file or database URL) for the caches
     with open_db() as db:
         datasets = list_dataset_names(db)
     if not datasets:

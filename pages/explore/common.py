@@ -25,8 +25,10 @@ NEW_COHORT = "(new cohort)"
 # ---------------------------------------------------------------- cached engine calls
 @st.cache_data(show_spinner=False, max_entries=8)
 def get_frame(db_path: str, dataset: str, token: str) -> pd.DataFrame:
-    """The dataset's wide frame (keyed by store and dataset version, so imports invalidate it)."""
-    with open_db(db_path) as db:
+    """The dataset's wide frame (keyed by store and dataset version, so imports invalidate it).
+
+    ``db_path`` is the cache key only: the configured store is opened (SQLite or PostgreSQL)."""
+    with open_db() as db:
         return dataset_frame(db, dataset)
 
 

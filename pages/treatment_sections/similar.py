@@ -14,20 +14,23 @@ from engine.store import open_db
 from engine.treatment.decisions import decision_label, list_decisions
 from engine.treatment.similar import closest_features, find_similar
 from engine.treatment.summary import build_summary_html
+from pages.components.cache_keys import settings_cache_key
 from pages.components.session import user_can
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def get_similar(db_path: str, pseudo_id: str, record_json: str) -> dict[str, Any]:
-    """Similar patients for one patient and session record (cached per store, patient and values)."""
-    with open_db(db_path) as db:
+    """Similar patients for one patient and session record (cached per store, patient and values).
+
+    ``db_path`` is the cache key only: the configured store is opened (SQLite or PostgreSQL)."""
+    with open_db() as db:
         return find_similar(db, pseudo_id, json.loads(record_json))
 
 
 def render_similar(settings, pseudo_id: str, record: dict[str, Any]) -> dict[str, Any] | None:
     st.subheader("Similar patients (evidence, not a recommendation)")
     try:
-        similar = get_similar(str(settings.db_path), pseudo_id, json.dumps(record, sort_keys=True))
+        similar = get_similar(settings_cache_key(), pseudo_id, json.dumps(record, sort_keys=True))
     except EngineError as exc:
         st.error(str(exc))
         return None

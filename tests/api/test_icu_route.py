@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.api.api_helpers import bearer
 
 from engine.icu.service import predict_series
+
+pytestmark = pytest.mark.both_backends  # the API on SQLite and PostgreSQL (issue 16)
 
 # Synthetic edge-case stay (a deteriorating patient over 12 hours), enough to score.
 SERIES = [{"time": h, "parameter": p, "value": v} for h, p, v in [

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.api.api_helpers import bearer
 from tests.engine.test_model_serving import RECORD, register_copy
+
+pytestmark = pytest.mark.both_backends  # the API on SQLite and PostgreSQL (issue 16)
 
 
 def test_unpromoted_model_is_refused_by_the_api(models_copy, client, tokens, api_db):

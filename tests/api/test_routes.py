@@ -21,6 +21,8 @@ from engine.config import get_settings
 from engine.errors import ModelUnavailableError
 from engine.roles import can
 
+pytestmark = pytest.mark.both_backends  # the API on SQLite and PostgreSQL (issue 16)
+
 
 def _audit_rows(db, action=None):
     sql = "SELECT username, action, outcome, target_type, target_id, details FROM audit WHERE details LIKE '%\"api\"%'"

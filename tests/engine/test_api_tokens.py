@@ -9,6 +9,8 @@ import pytest
 from engine import api_tokens, audit, auth
 from engine.errors import AuthError, InputError, NotFoundError
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 
 
 @pytest.fixture

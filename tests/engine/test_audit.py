@@ -4,9 +4,13 @@ import sqlite3
 import subprocess
 import sys
 
+import psycopg
 import pytest
 
 from engine import audit
+from engine.store import is_postgres
+
+pytestmark = pytest.mark.both_backends
 
 
 def _fill(db, n=5):
@@ -23,16 +27,17 @@ def test_chain_verifies_on_fresh_and_filled_store(fresh_db):
 
 def test_rows_are_append_only(fresh_db):
     _fill(fresh_db, 2)
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError), match="append-only"):
         fresh_db.conn.execute("UPDATE audit SET username = 'mallory' WHERE id = 1")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError), match="append-only"):
         fresh_db.conn.execute("DELETE FROM audit WHERE id = 1")
 
 
 def _tamper(db, sql):
     """Edit by hand as an attacker with file access would: drop the guard triggers first."""
-    db.conn.execute("DROP TRIGGER audit_no_update")
-    db.conn.execute("DROP TRIGGER audit_no_delete")
+    on = " ON audit" if is_postgres(db) else ""
+    db.conn.execute("DROP TRIGGER audit_no_update" + on)
+    db.conn.execute("DROP TRIGGER audit_no_delete" + on)
     db.conn.execute(sql)
 
 

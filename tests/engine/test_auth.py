@@ -8,6 +8,8 @@ from engine import auth
 from engine.errors import AuthError, InputError
 from engine.store.users import get_user
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 PASSWORD = "correct horse battery"
 
 

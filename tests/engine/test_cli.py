@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
+
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
 
 
 def _run(*args, stdin=""):

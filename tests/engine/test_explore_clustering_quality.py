@@ -15,6 +15,8 @@ from engine.stats.quality import assess_quality
 from engine.stats.report import build_report_html, make_pin
 from engine.stats.survival import fit_kaplan_meier
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 FEATURES = ["mean radius", "mean texture", "mean concavity", "mean smoothness"]
 
 

@@ -8,6 +8,8 @@ from engine.frames import dataset_frame
 from engine.stats.cohort import CohortSpec, Filter, build_cohort, column_kinds, level_options
 from engine.store import cohorts as store
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 
 def test_filters_match_pandas_selection(seeded_db):
     frame = dataset_frame(seeded_db, "uci_heart")

@@ -11,6 +11,8 @@ from lifelines.datasets import load_gbsg2, load_larynx
 from engine.errors import InputError
 from engine.stats.survival import fit_cox, fit_kaplan_meier, logrank_by_hand
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 
 @pytest.fixture(scope="module")
 def larynx() -> pd.DataFrame:

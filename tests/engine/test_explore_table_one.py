@@ -14,6 +14,8 @@ from engine.demo_data import load_pima, load_uci_heart
 from engine.errors import InputError
 from engine.stats.table_one import compute_table_one
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 REL = 1e-9
 
 

@@ -26,6 +26,8 @@ from engine.errors import InputError, ModelUnavailableError
 from engine.imaging.decode import decode_image, sniff_kind, window_image
 from engine.imaging.preprocess import INPUT_SIZE, preprocess, resize_square
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 XRAY_TRAIN = get_settings().xray_data_dir / "train"
 if not XRAY_TRAIN.is_dir():  # worktrees sit one level deeper than the main checkout
     XRAY_TRAIN = Path("/work/shared/data/chest_xray/train")

@@ -16,6 +16,8 @@ from engine.store import count_rows
 from engine.store import patients as patient_rows
 from tests.engine import records_files as rf
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 
 def run_import(db, data, *, decisions=None, dataset="test", mapping=None, **kw):
     source = open_source(data)

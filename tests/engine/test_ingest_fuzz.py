@@ -1,11 +1,15 @@
 """Property: whatever bytes arrive as a 'CSV', the reader either returns a table or raises InputError."""
 from __future__ import annotations
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import InputError
 from engine.ingest import open_source, propose_mapping, validate_source
+
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
 
 _cells = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
 _csvish = st.lists(st.lists(_cells, min_size=1, max_size=6), min_size=0, max_size=12).map(

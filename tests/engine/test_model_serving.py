@@ -16,6 +16,8 @@ from engine.errors import ModelUnavailableError
 from engine.models import registry
 from engine.models.predict import predict_record, score_frame
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 
 def register_copy(db, name: str, version: str = "1.0.0", source: str = "hf_mortality") -> dict:
     """Register ``source``'s shipped bundle as an analyst-trained version ``name``/``version``."""

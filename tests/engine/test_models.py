@@ -16,6 +16,8 @@ from engine.models.predict import (predict_record, record_feedback, record_for_p
 from engine.models.specs import MODEL_SPECS
 from engine.models.train import Split, make_frame, split_rows, train_shipped
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 SHIPPED = sorted(MODEL_SPECS)
 FAST_RETRAIN = ["diabetes_pima", "hf_mortality"]
 METRIC_KEYS = ("auroc", "auprc", "brier", "calibration_slope", "calibration_intercept", "sensitivity",

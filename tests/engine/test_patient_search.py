@@ -2,7 +2,11 @@
 (engine.patient_record.find_patients), checked against plain SQL over the seeded real data sets."""
 from __future__ import annotations
 
+import pytest
+
 from engine.patient_record import find_patients
+
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
 
 
 def _count(db, sql, *params) -> int:

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import pytest
+
 from engine import demo_data
 from engine.audit import verify_chain
 from engine.frames import dataset_frame
 from engine.seed import seed_all
 from engine.store import count_rows
 from engine.store.patients import conditions_for, get_patient, observations_for
+
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
 
 
 def test_seed_loads_four_real_datasets_once(seeded_db):

@@ -13,6 +13,8 @@ from engine.treatment.decisions import list_decisions, record_decision
 from engine.treatment.similar import find_similar
 from engine.treatment.summary import build_summary_html
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 
 def test_decision_is_stored_and_audited(seeded_db):
     decision_id = record_decision(seeded_db, username="doc", pseudo_id="PIMA-0001",

@@ -16,6 +16,8 @@ from engine.treatment import units
 from engine.treatment.knowledge import RULES_DIR, KnowledgeBaseError, rule_criteria
 from tests.engine.treatment_helpers import obs, patient
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 REPO = Path(__file__).resolve().parents[2]
 
 

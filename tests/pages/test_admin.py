@@ -8,6 +8,8 @@ from engine.errors import AuthError
 from engine.store.users import get_user
 from tests.pages.apptest_helpers import open_page
 
+pytestmark = pytest.mark.both_backends  # the page on SQLite and PostgreSQL (issue 16)
+
 PASSWORD = "a long enough password"
 
 

@@ -7,6 +7,8 @@ import pytest
 
 from tests.pages.apptest_helpers import open_page
 
+pytestmark = pytest.mark.both_backends  # the page on SQLite and PostgreSQL (issue 16)
+
 
 def _charts(at) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]

@@ -8,6 +8,8 @@ import pytest
 from engine import auth
 from tests.pages.apptest_helpers import open_page, registered_url_paths
 
+pytestmark = pytest.mark.both_backends  # the page on SQLite and PostgreSQL (issue 16)
+
 EXPECTED_NAV = {
     "clinician": {"", "records", "patient", "predict", "imaging", "treatment", "ward"},
     "analyst": {"", "records", "explore", "models"},

@@ -284,7 +284,7 @@ def _worker_entry(index: int, db_path: Path, seconds: float, sync_dir: Path, que
                    "errors": [repr(exc)], "ledger": {}})
 
 
-def run_soak(db_path: Path, *, writers: int = 8, seconds: float = 5.0, start_timeout: float = 120.0,
+def run_soak(db_path: Path | None, *, writers: int = 8, seconds: float = 5.0, start_timeout: float = 120.0,
              start_ops: dict[int, list[str]] | None = None) -> SoakReport:
     """Fork ``writers`` processes against one fresh store, let them write for ``seconds``, verify.
 
@@ -298,7 +298,7 @@ def run_soak(db_path: Path, *, writers: int = 8, seconds: float = 5.0, start_tim
     import engine.models.predict  # noqa: F401
     import engine.seed  # noqa: F401
 
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm") if db_path is not None else ():  # None: the configured store (PostgreSQL)
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     prepare_store(db_path, writers)
     from engine.models.predict import predict_record

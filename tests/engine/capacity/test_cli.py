@@ -7,6 +7,8 @@ import pytest
 
 from engine.__main__ import main
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 
 def _run(capsys, *argv) -> tuple[int, dict]:
     code = main(["capacity", *argv])

@@ -11,6 +11,8 @@ from engine.store import apply_migrations, connect
 from engine.store import capacity as scenario_rows
 from engine.store import schema
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 
 def test_migration_adds_manager_to_an_existing_store_with_users_and_tokens(tmp_path, monkeypatch):
     from engine import api_tokens

@@ -12,6 +12,8 @@ from engine.privacy import safe_file_name
 from engine.imaging.service import describe_heatmap
 from tests.engine.test_imaging import _testfile, needs_bundle
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 
 @pytest.mark.parametrize("name,expected", [
     # The stored-image list uses the same allow-list as every other door (engine.privacy.safe_file_name):

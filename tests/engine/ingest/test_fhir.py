@@ -6,7 +6,6 @@ Inputs are built from the R4 example shapes in ``fhir_examples`` (synthetic, mad
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from datetime import datetime
@@ -19,6 +18,8 @@ from engine.ingest.records import default_dataset_name
 from engine.ingest.resources import deid_datetime
 from engine.ingest.sources import fhir_files_in, open_fhir_files
 from tests.engine.ingest import fhir_examples as ex
+
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
 
 SKIPPED = {"Claim": 1, "ExplanationOfBenefit": 1, "Organization": 1}
 
@@ -113,14 +114,17 @@ def test_single_ndjson_file_is_read_line_by_line(fresh_db, tmp_path):
     _assert_whole_record(fresh_db, result)
 
 
-def test_cli_imports_a_bulk_folder_with_defaults(db_path, tmp_path):
+def test_cli_imports_a_bulk_folder_with_defaults(db_path, tmp_path, store_backend):
+    from engine.store import open_db
+
     folder = ex.write_bulk_export(tmp_path / f"{ex.FAMILY}_{ex.GIVEN}")
     done = subprocess.run([sys.executable, "-m", "engine", "ingest", str(folder), "--user", "tester"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "2 encounters" in done.stdout and "1 Claim" in done.stdout
     assert ex.FAMILY not in done.stdout + done.stderr
-    with sqlite3.connect(db_path) as conn:
+    with open_db(db_path if store_backend == "sqlite" else None) as db:  # the store the CLI wrote to
+        conn = db.conn
         assert conn.execute("SELECT COUNT(*) FROM encounters").fetchone()[0] == 2
         file_name = conn.execute("SELECT file_name FROM dataset_versions").fetchone()[0]
         text = "\n".join(conn.iterdump()).lower()

@@ -6,7 +6,6 @@ carry a made-up patient's name, record number and date; the whole store file is 
 from __future__ import annotations
 
 import re
-import sqlite3
 import subprocess
 import sys
 from datetime import date
@@ -15,6 +14,8 @@ import pytest
 
 from engine.ingest.records import default_dataset_name
 from engine.privacy import safe_file_name
+
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
 
 # Made up for this test; no real person.
 GIVEN, FAMILY = "Zebulon", "Quixotewright"
@@ -51,20 +52,27 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True)
 
 
-def test_cli_ingest_defaults_keep_the_file_name_out_of_the_store(db_path, tmp_path):
+def test_cli_ingest_defaults_keep_the_file_name_out_of_the_store(db_path, tmp_path, store_backend):
+    from engine.store import open_db
+
     path = tmp_path / f"{FAMILY.lower()}_{GIVEN.lower()}_88412077_labs.csv"
     path.write_text("patient_id,age,sex,glucose\nA1,54,F,101\nA2,61,M,140\n")
     done = _cli("ingest", str(path), "--user", "tester")
     assert done.returncode == 0, done.stderr
     output = done.stdout + done.stderr
-    blob = b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*")).lower()
-    for needle in (GIVEN, FAMILY, "88412077"):
-        assert needle.lower() not in output.lower()
-        assert needle.lower().encode() not in blob, needle
-    with sqlite3.connect(db_path) as conn:
+    with open_db(db_path if store_backend == "sqlite" else None) as db:  # the store the CLI wrote to
+        if store_backend == "sqlite":
+            blob = b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*")).lower()
+        else:
+            blob = "\n".join(db.conn.iterdump()).lower().encode()
+        conn = db.conn
+        assert blob
         dataset, file_name = conn.execute("SELECT d.name, v.file_name FROM dataset_versions v "
                                           "JOIN datasets d ON d.id = v.dataset_id").fetchone()
         sources = {r[0] for r in conn.execute("SELECT source FROM patients")}
+    for needle in (GIVEN, FAMILY, "88412077"):
+        assert needle.lower() not in output.lower()
+        assert needle.lower().encode() not in blob, needle
     assert re.fullmatch(r"import-\d{4}-\d{2}-\d{2}-1", dataset)
     assert file_name == "[name]_labs.csv"
     assert sources == {dataset}

@@ -15,6 +15,8 @@ from engine.ingest.validate import ACTIONS, DEFAULT_DECISIONS
 from tests.engine import records_files as rf
 from tests.engine.test_ingest import _formula, _ragged, run_import
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 
 def _validate(db, data: bytes):
     source = open_source(data)

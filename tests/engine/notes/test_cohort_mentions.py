@@ -1,9 +1,13 @@
 """'Mentioned in notes' as a cohort variable: 1 / 0 for patients with notes, missing without notes."""
 from __future__ import annotations
 
+import pytest
+
 from engine.frames import dataset_frame
 from engine.notes.service import import_notes
 from engine.stats.cohort import CohortSpec, Filter, build_cohort
+
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
 
 
 def test_mentioned_in_notes_column_and_filter(seeded_db):

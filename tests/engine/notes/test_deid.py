@@ -15,6 +15,8 @@ from engine.privacy import pseudonymise
 from engine.store import patients as patient_rows
 from engine.store import records as record_rows
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 PLANTED = {
     "name": "Zebulon Quixotewright", "surname": "Quixotewright", "doctor": "Henrietta Valdespino",
     "mrn": "MRN88412077", "mrn_digits": "88412077", "ssn": "512-48-9173", "phone": "(555) 014-2389",

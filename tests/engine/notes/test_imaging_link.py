@@ -1,8 +1,12 @@
 """Imaging link: a chest radiograph report's conclusion against the model's reading."""
 from __future__ import annotations
 
+import pytest
+
 from engine.notes.imaging_link import compare_read, radiograph_report
 from engine.notes.service import import_notes
+
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
 
 REPORT = """CHEST X-RAY, PA AND LATERAL
 FINDINGS: Heart size is normal. Lungs are clear.

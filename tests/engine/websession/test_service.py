@@ -15,6 +15,8 @@ from engine.websession import (ROUTE_PATH, check_session, end_session, redeem_ti
                                start_session)
 from engine.websession.routes import session_routes
 
+pytestmark = pytest.mark.both_backends  # store tests run on SQLite and PostgreSQL (issue 16)
+
 PASSWORD = "a long enough password"
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
 
