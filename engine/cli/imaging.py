@@ -15,7 +15,8 @@ def register(subparsers) -> None:
     train = sub.add_parser("train", help="train from DIR/train/{NORMAL,PNEUMONIA} (or DIR/{NORMAL,PNEUMONIA})")
     train.add_argument("--data", type=Path, default=None, help="data folder (default: settings xray_data_dir)")
     train.add_argument("--out", type=Path, default=None, help="bundle folder (default: assets/models/chest_xray_pneumonia/VERSION)")
-    train.add_argument("--version", default="1.0.0")
+    train.add_argument("--version", default="2.0.0")
+    train.add_argument("--init-from", default=None, help="start from the weights of this installed version (e.g. 1.0.0)")
     train.add_argument("--cache", type=Path, default=Path("/tmp/clinsight_imaging_cache"),
                        help="where decoded, resized images are cached between runs (outside the repository)")
     train.add_argument("--max-epochs", type=int, default=None)
@@ -55,6 +56,8 @@ def run_train(args) -> int:
         cfg.max_epochs = args.max_epochs
     if args.max_minutes:
         cfg.max_minutes = args.max_minutes
+    if args.init_from:
+        cfg.init_from = args.init_from
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)

@@ -17,6 +17,7 @@ import torch
 from engine.config import get_settings
 from engine.errors import ModelUnavailableError
 from engine.imaging.model import XrayNet
+from engine.imaging.preprocess import model_input
 
 MODEL_NAME = "chest_xray_pneumonia"
 
@@ -32,6 +33,15 @@ class Bundle:
     @property
     def version(self) -> str:
         return str(self.card["version"])
+
+    @property
+    def intensity(self) -> str:
+        """The intensity normalisation the model was trained with (cards before 2.0.0 do not say: standardise)."""
+        return str(self.card.get("input", {}).get("intensity", "standardise"))
+
+    def inputs(self, squares) -> torch.Tensor:
+        """Model input for [0, 1] squares through the one preprocessing contract, with this model's intensity step."""
+        return model_input(squares, self.intensity)
 
 
 def _version_key(name: str) -> tuple:

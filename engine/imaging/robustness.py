@@ -26,7 +26,7 @@ from engine.errors import InputError
 from engine.imaging.bundle import MODEL_NAME, load_bundle
 from engine.imaging.decode import DecodedImage, decode_image
 from engine.imaging.metrics import point_metrics
-from engine.imaging.preprocess import normalise, resize_square
+from engine.imaging.preprocess import resize_square
 from engine.imaging.quality import check_quality
 from engine.imaging.service import ANALYSIS_MAX_SIDE
 from engine.imaging.train import CLASSES, TrainConfig, list_images, patient_id, split_by_patient
@@ -51,7 +51,7 @@ def read_images(decoded: list[DecodedImage], bundle=None, batch: int = 64) -> li
     for start in range(0, len(decoded), batch):
         chunk = decoded[start:start + batch]
         squares = [resize_square(d.gray) for d in chunk]
-        x = torch.from_numpy(normalise(np.stack(squares)[:, None]).astype(np.float32))
+        x = bundle.inputs(np.stack(squares))
         with torch.no_grad():
             logits, pooled = model.head_from_features(model.features(x))
             probs = model.calibrate(logits)
