@@ -90,3 +90,13 @@ def load_bundle(version: str | None = None, models_dir: Path | None = None) -> B
     weights = path / card["weights"]["file"]
     mtime = weights.stat().st_mtime if weights.exists() else 0.0
     return _load(str(path), mtime)
+
+
+def record_report(version: str, kind: str, report: dict, models_dir: Path | None = None) -> Path:
+    """Store a measured report (``stress``, ``pairs``, ``shortcut``) in ``version``'s card, keyed by the version
+    it measured, so the card shows 1.0.0 and 2.0.0 side by side. The weights (and their checksum) are untouched."""
+    path = bundle_dir(version, models_dir) / "card.json"
+    card = json.loads(path.read_text())
+    card.setdefault("robustness", {}).setdefault(kind, {})[str(report["version"])] = report
+    path.write_text(json.dumps(card, indent=2) + "\n")
+    return path

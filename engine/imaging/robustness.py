@@ -78,13 +78,14 @@ def _pairs(fullres: Path, copies: Path) -> list[tuple[Path, Path, int]]:
     return pairs
 
 
-def pair_agreement(fullres: Path, copies: Path, limit: int | None = None, seed: int = 0) -> dict:
+def pair_agreement(fullres: Path, copies: Path, limit: int | None = None, seed: int = 0,
+                   version: str | None = None) -> dict:
     """|p(original) - p(copy)| over the pairs (all, or a seeded sample of ``limit``) and the gate's refusals."""
     pairs = _pairs(fullres, copies)
     if limit and limit < len(pairs):
         pick = np.random.default_rng(seed).choice(len(pairs), limit, replace=False)
         pairs = [pairs[i] for i in sorted(pick)]
-    bundle = load_bundle()
+    bundle = load_bundle(version)
     originals = [_decode_path(o) for o, _, _ in pairs]
     aspects = np.array([d.width / d.height for d in originals])
     read_o = read_images(originals, bundle)
@@ -187,7 +188,7 @@ def _round(v):
 
 
 def stress_report(data_dir: Path, split: str = "val", fullres: Path | None = None, limit: int | None = None,
-                  seed: int = 0, progress: Callable[[str], None] | None = None) -> dict:
+                  seed: int = 0, progress: Callable[[str], None] | None = None, version: str | None = None) -> dict:
     """Metrics on ``split`` ("val": training's validation split of ``data_dir``; "all": every image) per shift.
 
     ``original_geometry`` scores the full-size originals (``fullres``, paired by name) of the images that
@@ -204,7 +205,7 @@ def stress_report(data_dir: Path, split: str = "val", fullres: Path | None = Non
         items = [items[i] for i in sorted(pick)]
     if not items:
         raise InputError(f"The {split} split of {data_dir} is empty.")
-    bundle = load_bundle()
+    bundle = load_bundle(version)
     threshold = float(bundle.model.threshold)
     decoded = [_decode_path(p) for p, _ in items]
     y = np.array([label for _, label in items])
