@@ -41,6 +41,8 @@ def register(subparsers) -> None:
     stress.add_argument("--fullres", type=Path, default=None,
                         help="full-size originals paired by name, for the original-geometry row")
     stress.add_argument("--limit", type=int, default=None, help="a seeded random sample of this many images")
+    stress.add_argument("--tta", action="store_true",
+                        help="average the logits of the framed, 5%% cropped and 5%% padded views (measurement only)")
     _version_options(stress)
     stress.set_defaults(func=run_stress)
     shortcut = sub.add_parser("shortcut", help="share of Grad-CAM mass inside the thorax for pneumonia reads (JSON)")
@@ -115,8 +117,8 @@ def run_stress(args) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     report = stress_report(args.dir, split=args.split, fullres=args.fullres, limit=args.limit, progress=log,
-                           version=args.version)
-    return _emit(report, args, "stress")
+                           version=args.version, tta=args.tta)
+    return _emit(report, args, "stress" + ("_tta" if args.tta else ""))
 
 
 def run_shortcut(args) -> int:

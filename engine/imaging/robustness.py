@@ -39,10 +39,28 @@ BLUR_FRACTION = 0.01
 NOISE_SD = 0.03
 
 
-def read_images(decoded: list[DecodedImage], bundle=None, batch: int = 64) -> list[dict]:
+#: Test-time augmentation views measured for 2.0.0 (fraction of the side): a 5% tighter and a 5% looser framing.
+TTA_FRAMING = 0.05
+
+
+def tta_views(squares: torch.Tensor, fraction: float = TTA_FRAMING) -> list[torch.Tensor]:
+    """[0, 1] squares (N, 1, H, W) as framed, cropped by ``fraction`` and padded (black) by ``fraction``."""
+    import torch.nn.functional as F
+
+    size = squares.shape[-1]
+    k = max(1, round(size * fraction / 2))
+    crop = F.interpolate(squares[..., k:size - k, k:size - k], size=(size, size), mode="bilinear", antialias=True,
+                         align_corners=False)
+    pad = F.interpolate(F.pad(squares, (k, k, k, k)), size=(size, size), mode="bilinear", antialias=True,
+                        align_corners=False)
+    return [squares, crop.clamp(0, 1), pad.clamp(0, 1)]
+
+
+def read_images(decoded: list[DecodedImage], bundle=None, batch: int = 64, tta: bool = False) -> list[dict]:
     """Calibrated probability and quality verdict for each decoded image (the app's path, no Grad-CAM).
 
     The probability is reported even when the gate withholds it, so a figure covers every image.
+    ``tta`` averages the logits of :func:`tta_views` (a measurement option; the app does not use it).
     """
     bundle = bundle or load_bundle()
     model = bundle.model
@@ -54,6 +72,9 @@ def read_images(decoded: list[DecodedImage], bundle=None, batch: int = 64) -> li
         x = bundle.inputs(np.stack(squares))
         with torch.no_grad():
             logits, pooled = model.head_from_features(model.features(x))
+            if tta:
+                views = tta_views(torch.from_numpy(np.stack(squares))[:, None])[1:]
+                logits = torch.stack([logits] + [model(bundle.inputs(v)) for v in views]).mean(0)
             probs = model.calibrate(logits)
         for i, d in enumerate(chunk):
             quality = check_quality(d, squares[i], pooled[i:i + 1], model)
@@ -188,7 +209,8 @@ def _round(v):
 
 
 def stress_report(data_dir: Path, split: str = "val", fullres: Path | None = None, limit: int | None = None,
-                  seed: int = 0, progress: Callable[[str], None] | None = None, version: str | None = None) -> dict:
+                  seed: int = 0, progress: Callable[[str], None] | None = None, version: str | None = None,
+                  tta: bool = False) -> dict:
     """Metrics on ``split`` ("val": training's validation split of ``data_dir``; "all": every image) per shift.
 
     ``original_geometry`` scores the full-size originals (``fullres``, paired by name) of the images that
@@ -211,11 +233,11 @@ def stress_report(data_dir: Path, split: str = "val", fullres: Path | None = Non
     y = np.array([label for _, label in items])
     say = progress or (lambda _msg: None)
     say(f"baseline on {len(items)} images")
-    base = _metrics(y, read_images(decoded, bundle), threshold)
+    base = _metrics(y, read_images(decoded, bundle, tta=tta), threshold)
     shifts: dict[str, dict] = {}
     for name, fn in build_shifts(seed).items():
         say(f"shift {name}")
-        m = _metrics(y, read_images([_with_gray(d, fn(d.gray)) for d in decoded], bundle), threshold)
+        m = _metrics(y, read_images([_with_gray(d, fn(d.gray)) for d in decoded], bundle, tta=tta), threshold)
         m["specificity_drop"] = _drop(base["specificity"], m["specificity"])
         shifts[name] = m
     if fullres is not None:
@@ -226,13 +248,14 @@ def stress_report(data_dir: Path, split: str = "val", fullres: Path | None = Non
         if paired:
             say(f"original geometry on {len(paired)} pairs")
             yp = np.array([label for _, _, label in paired])
-            copies = _metrics(yp, read_images([_decode_path(c) for _, c, _ in paired], bundle), threshold)
-            originals = _metrics(yp, read_images([_decode_path(o) for o, _, _ in paired], bundle), threshold)
+            copies = _metrics(yp, read_images([_decode_path(c) for _, c, _ in paired], bundle, tta=tta), threshold)
+            originals = _metrics(yp, read_images([_decode_path(o) for o, _, _ in paired], bundle, tta=tta), threshold)
             originals["specificity_drop"] = _drop(copies["specificity"], originals["specificity"])
             shifts["original_geometry"] = originals
             shifts["original_geometry_copies"] = copies
     worst = max((m["specificity_drop"] for m in shifts.values() if m.get("specificity_drop") is not None), default=None)
-    return {"name": "imaging_stress", "model": MODEL_NAME, "version": bundle.version, "split": split,
+    return {"name": "imaging_stress", "model": MODEL_NAME, "version": bundle.version, "split": split, "tta": tta,
+            "n_sampled": limit,
             "folder": str(data_dir), "threshold": threshold, "baseline": base, "shifts": shifts,
             "worst_specificity_drop": worst,
             "definitions": {"gamma": "g ** gamma on the [0, 1] grey image", "contrast": "(g - mean) * factor + mean",

@@ -111,3 +111,14 @@ def test_threshold_rule_against_the_roc_curve():
     t2, why2 = choose_threshold(y, p, spec_target=0.999, sens_floor=0.95)
     assert "floor" in why2 and (p[y == 1] >= t2).mean() >= 0.95
     assert int((p[y == 1] >= t2).sum()) == int(np.ceil(0.95 * 500))  # the highest threshold that keeps the floor
+
+
+def test_tta_views_frame_tighter_and_looser():
+    """The measured test-time views: the framed image, a 5% crop (zoomed in) and a 5% black padding (zoomed out)."""
+    from engine.imaging.robustness import tta_views
+
+    square = torch.from_numpy(resize_square(_film()))[None, None]
+    same, crop, pad = tta_views(square)
+    assert torch.equal(same, square) and crop.shape == pad.shape == square.shape
+    assert float(pad[0, 0, :2, :].max()) < 0.02  # a black border on top
+    assert float(crop[0, 0, 64, 0]) == pytest.approx(float(square[0, 0, 64, 3]), abs=0.06)  # edge moved inwards
