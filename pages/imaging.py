@@ -9,6 +9,7 @@ from engine.config import get_settings
 from engine.errors import EngineError
 from engine.imaging.bundle import load_bundle
 from engine.imaging.records import analyse_and_store, analyse_stored, list_patient_images, record_feedback
+from engine.imaging.robustness import card_stress_rows
 from engine.imaging.service import build_overlay, describe_heatmap
 from engine.imaging.viewer import display_image, header_fields, window_range
 from engine.store import open_db
@@ -112,6 +113,10 @@ def render_card(card: dict) -> None:
                      **{k: f"{ref[k]:.3f}" for k in ("accuracy", "sensitivity", "specificity", "auroc")}})
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="imaging_card_metrics")
         st.caption(card["metrics"]["note"])
+        stress = card_stress_rows(card)
+        if stress:
+            st.markdown("**Shift stress** (validation split; a drop above 0.03 misses the goal).")
+            st.dataframe(pd.DataFrame(stress), hide_index=True, key="imaging_card_stress")
         st.markdown(f"**Intended use.** {card['intended_use']}")
         st.markdown("**Limits.**\n" + "\n".join(f"- {item}" for item in card["limits"]))
         data = card["training_data"]

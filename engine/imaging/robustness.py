@@ -270,3 +270,19 @@ def _drop(before, after):
     if before is None or after is None:
         return None
     return round(float(before) - float(after), 4)
+
+
+def card_stress_rows(card: dict) -> list[dict]:
+    """The card's recorded stress reports as rows (shift, then the specificity drop per measured version),
+    so the page can show 1.0.0 and 2.0.0 side by side; empty when the card records none."""
+    reports = card.get("robustness", {}).get("stress", {})
+    if not reports:
+        return []
+    versions = sorted(reports, key=lambda v: tuple(int(p) if p.isdigit() else p for p in v.split(".")))
+    names = [n for n in reports[versions[-1]]["shifts"] if n != "original_geometry_copies"]
+    rows = [{"shift": "baseline specificity (no shift)",
+             **{v: reports[v]["baseline"]["specificity"] for v in versions}}]
+    for name in names:
+        rows.append({"shift": f"{name}: specificity drop",
+                     **{v: reports[v]["shifts"].get(name, {}).get("specificity_drop") for v in versions}})
+    return rows
