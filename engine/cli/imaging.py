@@ -45,6 +45,10 @@ def register(subparsers) -> None:
                         help="average the logits of the framed, 5%% cropped and 5%% padded views (measurement only)")
     _version_options(stress)
     stress.set_defaults(func=run_stress)
+    promote = sub.add_parser("promote", help="serve VERSION of the chest X-ray model from now on (audited)")
+    promote.add_argument("version")
+    promote.add_argument("--user", default="cli", help="administrator recorded in the audit trail")
+    promote.set_defaults(func=run_promote)
     shortcut = sub.add_parser("shortcut", help="share of Grad-CAM mass inside the thorax for pneumonia reads (JSON)")
     shortcut.add_argument("dir", type=Path, help="DIR[/train]/{NORMAL,PNEUMONIA}: its validation split is read")
     shortcut.add_argument("--split", choices=("val", "all"), default="val",
@@ -130,3 +134,10 @@ def run_shortcut(args) -> int:
     report = shortcut_report(args.dir, version=args.version, limit=args.limit, film=args.film, overlay=args.overlay,
                              progress=log, split=args.split)
     return _emit(report, args, "shortcut")
+
+
+def run_promote(args) -> int:
+    from engine.imaging.bundle import promote
+
+    print(json.dumps(promote(args.version, username=args.user)))
+    return 0
