@@ -197,6 +197,21 @@ def validation_items(data_dir: Path) -> list[tuple[Path, int]]:
     return [(kept[i][0], kept[i][1]) for i in sorted(val)]
 
 
+def split_items(data_dir: Path, split: str = "val", limit: int | None = None,
+                seed: int = 0) -> tuple[Path, list[tuple[Path, int]]]:
+    """(class-folder root, [(path, label)]) of ``split`` ("val" or "all") of DIR[/train], optionally a seeded sample."""
+    data_dir = Path(data_dir)
+    if (data_dir / "train").is_dir():
+        data_dir = data_dir / "train"
+    if not data_dir.is_dir():
+        raise InputError(f"The folder {data_dir} does not exist.")
+    items = validation_items(data_dir) if split == "val" else list_images(data_dir)
+    if limit and limit < len(items):
+        pick = np.random.default_rng(seed).choice(len(items), limit, replace=False)
+        items = [items[i] for i in sorted(pick)]
+    return data_dir, items
+
+
 def _metrics(y: np.ndarray, reads: list[dict], threshold: float) -> dict:
     p = np.array([r["probability"] for r in reads])
     m = point_metrics(y, p, threshold)
@@ -216,15 +231,7 @@ def stress_report(data_dir: Path, split: str = "val", fullres: Path | None = Non
     ``original_geometry`` scores the full-size originals (``fullres``, paired by name) of the images that
     have one, beside ``original_geometry_copies``: the same images' training copies, the fair reference.
     """
-    data_dir = Path(data_dir)
-    if (data_dir / "train").is_dir():
-        data_dir = data_dir / "train"
-    if not data_dir.is_dir():
-        raise InputError(f"The folder {data_dir} does not exist.")
-    items = validation_items(data_dir) if split == "val" else list_images(data_dir)
-    if limit and limit < len(items):
-        pick = np.random.default_rng(seed).choice(len(items), limit, replace=False)
-        items = [items[i] for i in sorted(pick)]
+    data_dir, items = split_items(data_dir, split, limit, seed)
     if not items:
         raise InputError(f"The {split} split of {data_dir} is empty.")
     bundle = load_bundle(version)

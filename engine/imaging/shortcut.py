@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.errors import InputError
 from engine.imaging.bundle import MODEL_NAME, load_bundle
 from engine.imaging.decode import decode_image
 from engine.imaging.gradcam import PNEUMONIA, forward_with_cam
@@ -55,18 +54,9 @@ def shortcut_report(data_dir: Path, version: str | None = None, limit: int | Non
                     batch: int = 64, split: str = "val") -> dict:
     """Thorax share of the Grad-CAM mass for the validation split's pneumonia reads (p >= the model's threshold,
     quality gate passed), beside the box's own area; optionally one ``film``'s share and overlay PNG."""
-    from engine.imaging.robustness import _decode_path, validation_items
-    from engine.imaging.train import list_images
+    from engine.imaging.robustness import _decode_path, split_items
 
-    data_dir = Path(data_dir)
-    if (data_dir / "train").is_dir():
-        data_dir = data_dir / "train"
-    if not data_dir.is_dir():
-        raise InputError(f"The folder {data_dir} does not exist.")
-    items = validation_items(data_dir) if split == "val" else list_images(data_dir)
-    if limit and limit < len(items):
-        pick = np.random.default_rng(0).choice(len(items), limit, replace=False)
-        items = [items[i] for i in sorted(pick)]
+    data_dir, items = split_items(data_dir, split, limit)
     bundle = load_bundle(version)
     model = bundle.model
     threshold = float(model.threshold)
