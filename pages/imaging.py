@@ -7,7 +7,7 @@ import streamlit as st
 
 from engine.config import get_settings
 from engine.errors import EngineError
-from engine.imaging.bundle import load_bundle
+from engine.imaging.bundle import load_bundle, served_version
 from engine.imaging.records import analyse_and_store, analyse_stored, list_patient_images, record_feedback
 from engine.imaging.robustness import card_stress_rows
 from engine.imaging.service import build_overlay, describe_heatmap
@@ -22,8 +22,9 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg", "dcm", "dicom"]
 
 
 @st.cache_data(show_spinner=False)
-def get_card(models_dir: str) -> dict:
-    return load_bundle().card
+def get_card(models_dir: str, version: str) -> dict:
+    """The served version's card; keyed by version so a promotion shows the new card at once."""
+    return load_bundle(version).card
 
 
 def render() -> None:
@@ -33,7 +34,7 @@ def render() -> None:
                "of what it looked at. Not a substitute for a radiologist; review every image yourself.")
     settings = get_settings()
     try:
-        card = get_card(str(settings.models_dir))
+        card = get_card(str(settings.models_dir), served_version())
     except EngineError as exc:
         st.error(str(exc))
         return

@@ -85,6 +85,11 @@ def bundle_dir(version: str | None = None, models_dir: Path | None = None) -> Pa
     return root / (promoted if promoted in versions else versions[0])
 
 
+def served_version() -> str:
+    """The version the page, the API and the command line use when none is named (see :func:`bundle_dir`)."""
+    return bundle_dir().name
+
+
 def promote(version: str, *, username: str) -> dict:
     """Serve ``version`` from now on (administrator); its own card's threshold comes with it. Audited."""
     from engine import audit

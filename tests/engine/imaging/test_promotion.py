@@ -27,3 +27,19 @@ def test_first_shipped_version_serves_until_promotion(fresh_db, db_path):
         db.conn.close()
     assert actions == ["models.promote"]
     assert get_settings().models_dir.is_dir()
+
+
+def test_card_stress_rows_show_both_versions_side_by_side(fresh_db):
+    """2.0.0's card records the stress reports of 1.0.0 and 2.0.0; the page's rows carry both, per shift."""
+    from engine.imaging.robustness import card_stress_rows
+
+    card = load_bundle(installed_versions()[-1]).card
+    rows = card_stress_rows(card)
+    measured = sorted(card.get("robustness", {}).get("stress", {}))
+    if not measured:
+        pytest.skip("this card records no stress report")
+    assert rows[0]["shift"].startswith("baseline") and all(set(measured) <= set(r) for r in rows)
+    blur = next(r for r in rows if r["shift"].startswith("blur"))
+    for v in measured:
+        assert blur[v] == card["robustness"]["stress"][v]["shifts"]["blur"]["specificity_drop"]
+    assert card_stress_rows(load_bundle(installed_versions()[0]).card) == []  # 1.0.0's card records none
