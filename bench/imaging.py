@@ -2,7 +2,7 @@
 
 Measures, per image (median and p95 over repeats):
 - forward: the bare model forward pass on an already preprocessed tensor (baseline);
-- decode_preprocess: bytes -> model input (decode + aspect-aware resize + normalise);
+- decode_preprocess: bytes -> model input (decode + squash + resize + the model's intensity step + normalise);
 - gradcam: forward with Grad-CAM (gradient back to the last block only);
 - full: the contract call ``predict_image`` (decode + preprocess + predict + quality checks + Grad-CAM + PNG).
 Images: real Kermany training images (224 px JPEG) when the folder exists, else pydicom-data's chest CR
@@ -74,20 +74,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: Settings.imaging_threads)")
     parser.add_argument("--data", type=Path, default=get_settings().xray_data_dir)
     args = parser.parse_args()
-    model = load_bundle().model  # sets torch threads from settings
+    bundle = load_bundle()  # the served (newest) version; sets torch threads from settings
+    model = bundle.model
     if args.threads:
         torch.set_num_threads(args.threads)
     args.threads = torch.get_num_threads()
     images = _images(args.data, args.images)
     per_image = max(1, args.repeats // len(images))
 
-    tensors = [torch.from_numpy(preprocess(decode_image(b, max_side=ANALYSIS_MAX_SIDE).gray)[None]) for b in images]
+    tensors = [torch.from_numpy(preprocess(decode_image(b, max_side=ANALYSIS_MAX_SIDE).gray, intensity=bundle.intensity)[None]) for b in images]
     forward, prep, cam, full = [], [], [], []
     # Interleave the four measurements image by image so load changes hit all of them alike.
     for data, x in zip(images, tensors):
         with torch.no_grad():
             forward += _timed(lambda: model(x), per_image)
-        prep += _timed(lambda: preprocess(decode_image(data, max_side=ANALYSIS_MAX_SIDE).gray), per_image)
+        prep += _timed(lambda: preprocess(decode_image(data, max_side=ANALYSIS_MAX_SIDE).gray,
+                                          intensity=bundle.intensity), per_image)
         cam += _timed(lambda: forward_with_cam(model, x), per_image)
         full += _timed(lambda: predict_image(data), per_image)
 
@@ -106,6 +108,7 @@ def main() -> None:
     f, p, c, u = _summary(forward), _summary(prep), _summary(cam), _summary(full)
     report = {
         "name": "imaging",
+        "version": bundle.version,
         "images": len(images),
         "samples_per_path": len(full),
         "threads": args.threads,

@@ -7,8 +7,9 @@ import streamlit as st
 
 from engine.config import get_settings
 from engine.errors import EngineError
-from engine.imaging.bundle import load_bundle
+from engine.imaging.bundle import load_bundle, served_version
 from engine.imaging.records import analyse_and_store, analyse_stored, list_patient_images, record_feedback
+from engine.imaging.robustness import card_stress_rows
 from engine.imaging.service import build_overlay, describe_heatmap
 from engine.imaging.viewer import display_image, header_fields, window_range
 from engine.store import open_db
@@ -21,8 +22,9 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg", "dcm", "dicom"]
 
 
 @st.cache_data(show_spinner=False)
-def get_card(models_dir: str) -> dict:
-    return load_bundle().card
+def get_card(models_dir: str, version: str) -> dict:
+    """The served version's card; keyed by version so a promotion shows the new card at once."""
+    return load_bundle(version).card
 
 
 def render() -> None:
@@ -32,7 +34,7 @@ def render() -> None:
                "of what it looked at. Not a substitute for a radiologist; review every image yourself.")
     settings = get_settings()
     try:
-        card = get_card(str(settings.models_dir))
+        card = get_card(str(settings.models_dir), served_version())
     except EngineError as exc:
         st.error(str(exc))
         return
@@ -112,6 +114,10 @@ def render_card(card: dict) -> None:
                      **{k: f"{ref[k]:.3f}" for k in ("accuracy", "sensitivity", "specificity", "auroc")}})
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="imaging_card_metrics")
         st.caption(card["metrics"]["note"])
+        stress = card_stress_rows(card)
+        if stress:
+            st.markdown("**Shift stress** (validation split; a drop above 0.03 misses the goal).")
+            st.dataframe(pd.DataFrame(stress), hide_index=True, key="imaging_card_stress")
         st.markdown(f"**Intended use.** {card['intended_use']}")
         st.markdown("**Limits.**\n" + "\n".join(f"- {item}" for item in card["limits"]))
         data = card["training_data"]

@@ -17,6 +17,7 @@ import torch
 from engine.config import get_settings
 from engine.errors import ModelUnavailableError
 from engine.imaging.model import XrayNet
+from engine.imaging.preprocess import model_input
 
 MODEL_NAME = "chest_xray_pneumonia"
 
@@ -33,23 +34,75 @@ class Bundle:
     def version(self) -> str:
         return str(self.card["version"])
 
+    @property
+    def intensity(self) -> str:
+        """The intensity normalisation the model was trained with (cards before 2.0.0 do not say: standardise)."""
+        return str(self.card.get("input", {}).get("intensity", "standardise"))
+
+    def inputs(self, squares) -> torch.Tensor:
+        """Model input for [0, 1] squares through the one preprocessing contract, with this model's intensity step."""
+        return model_input(squares, self.intensity)
+
 
 def _version_key(name: str) -> tuple:
     return tuple(int(p) if p.isdigit() else p for p in name.split("."))
 
 
+def installed_versions(models_dir: Path | None = None) -> list[str]:
+    """Installed versions, oldest first."""
+    root = (models_dir or get_settings().models_dir) / MODEL_NAME
+    return sorted((p.name for p in root.glob("*") if (p / "card.json").exists()), key=_version_key) if root.is_dir() else []
+
+
+def promoted_version() -> str | None:
+    """The version an administrator promoted (``python -m engine imaging promote``), from the store's model_versions.
+
+    Why the store and not "the newest folder": a new version is installed beside the old one for comparison
+    and reaches clinicians only after review, as tabular models do (engine.models.registry).
+    """
+    from engine.store import open_db
+    from engine.store import models as model_rows
+
+    with open_db() as db:
+        states = model_rows.model_states(db)
+    promoted = [v for (n, v), st in states.items() if n == MODEL_NAME and st.get("promoted") and st.get("status") == "active"]
+    return promoted[0] if promoted else None
+
+
 def bundle_dir(version: str | None = None, models_dir: Path | None = None) -> Path:
-    """Folder of ``version`` (default: the newest version present)."""
+    """Folder of ``version``; by default the served one: the promoted version, else the first installed (shipped)
+    version, as the tabular registry does while no administrator has promoted any version."""
     root = (models_dir or get_settings().models_dir) / MODEL_NAME
     if version is not None:
         path = root / version
         if not (path / "card.json").exists():
             raise ModelUnavailableError(f"Chest X-ray model version {version} is not installed.")
         return path
-    versions = sorted((p.name for p in root.glob("*") if (p / "card.json").exists()), key=_version_key) if root.is_dir() else []
+    versions = installed_versions(models_dir)
     if not versions:
         raise ModelUnavailableError("No chest X-ray model is installed (train one with `python -m engine imaging train`).")
-    return root / versions[-1]
+    promoted = promoted_version() if models_dir is None else None
+    return root / (promoted if promoted in versions else versions[0])
+
+
+def served_version() -> str:
+    """The version the page, the API and the command line use when none is named (see :func:`bundle_dir`)."""
+    return bundle_dir().name
+
+
+def promote(version: str, *, username: str) -> dict:
+    """Serve ``version`` from now on (administrator); its own card's threshold comes with it. Audited."""
+    from engine import audit
+    from engine.store import open_db, transaction
+    from engine.store import models as model_rows
+
+    path = bundle_dir(version)
+    card = json.loads((path / "card.json").read_text())
+    with open_db() as db, transaction(db):
+        model_rows.set_promoted(db, MODEL_NAME, version, username=username)
+        audit.record(db, username=username, action="models.promote", target_type="model",
+                     target_id=f"{MODEL_NAME}@{version}")
+    return {"model": MODEL_NAME, "promoted": version, "threshold": card["output"]["threshold"]}
 
 
 @lru_cache(maxsize=4)
@@ -80,3 +133,13 @@ def load_bundle(version: str | None = None, models_dir: Path | None = None) -> B
     weights = path / card["weights"]["file"]
     mtime = weights.stat().st_mtime if weights.exists() else 0.0
     return _load(str(path), mtime)
+
+
+def record_report(version: str, kind: str, report: dict, models_dir: Path | None = None) -> Path:
+    """Store a measured report (``stress``, ``pairs``, ``shortcut``) in ``version``'s card, keyed by the version
+    it measured, so the card shows 1.0.0 and 2.0.0 side by side. The weights (and their checksum) are untouched."""
+    path = bundle_dir(version, models_dir) / "card.json"
+    card = json.loads(path.read_text())
+    card.setdefault("robustness", {}).setdefault(kind, {})[str(report["version"])] = report
+    path.write_text(json.dumps(card, indent=2) + "\n")
+    return path

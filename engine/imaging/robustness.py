@@ -26,7 +26,7 @@ from engine.errors import InputError
 from engine.imaging.bundle import MODEL_NAME, load_bundle
 from engine.imaging.decode import DecodedImage, decode_image
 from engine.imaging.metrics import point_metrics
-from engine.imaging.preprocess import normalise, resize_square
+from engine.imaging.preprocess import resize_square
 from engine.imaging.quality import check_quality
 from engine.imaging.service import ANALYSIS_MAX_SIDE
 from engine.imaging.train import CLASSES, TrainConfig, list_images, patient_id, split_by_patient
@@ -39,10 +39,28 @@ BLUR_FRACTION = 0.01
 NOISE_SD = 0.03
 
 
-def read_images(decoded: list[DecodedImage], bundle=None, batch: int = 64) -> list[dict]:
+#: Test-time augmentation views measured for 2.0.0 (fraction of the side): a 5% tighter and a 5% looser framing.
+TTA_FRAMING = 0.05
+
+
+def tta_views(squares: torch.Tensor, fraction: float = TTA_FRAMING) -> list[torch.Tensor]:
+    """[0, 1] squares (N, 1, H, W) as framed, cropped by ``fraction`` and padded (black) by ``fraction``."""
+    import torch.nn.functional as F
+
+    size = squares.shape[-1]
+    k = max(1, round(size * fraction / 2))
+    crop = F.interpolate(squares[..., k:size - k, k:size - k], size=(size, size), mode="bilinear", antialias=True,
+                         align_corners=False)
+    pad = F.interpolate(F.pad(squares, (k, k, k, k)), size=(size, size), mode="bilinear", antialias=True,
+                        align_corners=False)
+    return [squares, crop.clamp(0, 1), pad.clamp(0, 1)]
+
+
+def read_images(decoded: list[DecodedImage], bundle=None, batch: int = 64, tta: bool = False) -> list[dict]:
     """Calibrated probability and quality verdict for each decoded image (the app's path, no Grad-CAM).
 
     The probability is reported even when the gate withholds it, so a figure covers every image.
+    ``tta`` averages the logits of :func:`tta_views` (a measurement option; the app does not use it).
     """
     bundle = bundle or load_bundle()
     model = bundle.model
@@ -51,9 +69,12 @@ def read_images(decoded: list[DecodedImage], bundle=None, batch: int = 64) -> li
     for start in range(0, len(decoded), batch):
         chunk = decoded[start:start + batch]
         squares = [resize_square(d.gray) for d in chunk]
-        x = torch.from_numpy(normalise(np.stack(squares)[:, None]).astype(np.float32))
+        x = bundle.inputs(np.stack(squares))
         with torch.no_grad():
             logits, pooled = model.head_from_features(model.features(x))
+            if tta:
+                views = tta_views(torch.from_numpy(np.stack(squares))[:, None])[1:]
+                logits = torch.stack([logits] + [model(bundle.inputs(v)) for v in views]).mean(0)
             probs = model.calibrate(logits)
         for i, d in enumerate(chunk):
             quality = check_quality(d, squares[i], pooled[i:i + 1], model)
@@ -78,13 +99,14 @@ def _pairs(fullres: Path, copies: Path) -> list[tuple[Path, Path, int]]:
     return pairs
 
 
-def pair_agreement(fullres: Path, copies: Path, limit: int | None = None, seed: int = 0) -> dict:
+def pair_agreement(fullres: Path, copies: Path, limit: int | None = None, seed: int = 0,
+                   version: str | None = None) -> dict:
     """|p(original) - p(copy)| over the pairs (all, or a seeded sample of ``limit``) and the gate's refusals."""
     pairs = _pairs(fullres, copies)
     if limit and limit < len(pairs):
         pick = np.random.default_rng(seed).choice(len(pairs), limit, replace=False)
         pairs = [pairs[i] for i in sorted(pick)]
-    bundle = load_bundle()
+    bundle = load_bundle(version)
     originals = [_decode_path(o) for o, _, _ in pairs]
     aspects = np.array([d.width / d.height for d in originals])
     read_o = read_images(originals, bundle)
@@ -175,6 +197,21 @@ def validation_items(data_dir: Path) -> list[tuple[Path, int]]:
     return [(kept[i][0], kept[i][1]) for i in sorted(val)]
 
 
+def split_items(data_dir: Path, split: str = "val", limit: int | None = None,
+                seed: int = 0) -> tuple[Path, list[tuple[Path, int]]]:
+    """(class-folder root, [(path, label)]) of ``split`` ("val" or "all") of DIR[/train], optionally a seeded sample."""
+    data_dir = Path(data_dir)
+    if (data_dir / "train").is_dir():
+        data_dir = data_dir / "train"
+    if not data_dir.is_dir():
+        raise InputError(f"The folder {data_dir} does not exist.")
+    items = validation_items(data_dir) if split == "val" else list_images(data_dir)
+    if limit and limit < len(items):
+        pick = np.random.default_rng(seed).choice(len(items), limit, replace=False)
+        items = [items[i] for i in sorted(pick)]
+    return data_dir, items
+
+
 def _metrics(y: np.ndarray, reads: list[dict], threshold: float) -> dict:
     p = np.array([r["probability"] for r in reads])
     m = point_metrics(y, p, threshold)
@@ -187,34 +224,27 @@ def _round(v):
 
 
 def stress_report(data_dir: Path, split: str = "val", fullres: Path | None = None, limit: int | None = None,
-                  seed: int = 0, progress: Callable[[str], None] | None = None) -> dict:
+                  seed: int = 0, progress: Callable[[str], None] | None = None, version: str | None = None,
+                  tta: bool = False) -> dict:
     """Metrics on ``split`` ("val": training's validation split of ``data_dir``; "all": every image) per shift.
 
     ``original_geometry`` scores the full-size originals (``fullres``, paired by name) of the images that
     have one, beside ``original_geometry_copies``: the same images' training copies, the fair reference.
     """
-    data_dir = Path(data_dir)
-    if (data_dir / "train").is_dir():
-        data_dir = data_dir / "train"
-    if not data_dir.is_dir():
-        raise InputError(f"The folder {data_dir} does not exist.")
-    items = validation_items(data_dir) if split == "val" else list_images(data_dir)
-    if limit and limit < len(items):
-        pick = np.random.default_rng(seed).choice(len(items), limit, replace=False)
-        items = [items[i] for i in sorted(pick)]
+    data_dir, items = split_items(data_dir, split, limit, seed)
     if not items:
         raise InputError(f"The {split} split of {data_dir} is empty.")
-    bundle = load_bundle()
+    bundle = load_bundle(version)
     threshold = float(bundle.model.threshold)
     decoded = [_decode_path(p) for p, _ in items]
     y = np.array([label for _, label in items])
     say = progress or (lambda _msg: None)
     say(f"baseline on {len(items)} images")
-    base = _metrics(y, read_images(decoded, bundle), threshold)
+    base = _metrics(y, read_images(decoded, bundle, tta=tta), threshold)
     shifts: dict[str, dict] = {}
     for name, fn in build_shifts(seed).items():
         say(f"shift {name}")
-        m = _metrics(y, read_images([_with_gray(d, fn(d.gray)) for d in decoded], bundle), threshold)
+        m = _metrics(y, read_images([_with_gray(d, fn(d.gray)) for d in decoded], bundle, tta=tta), threshold)
         m["specificity_drop"] = _drop(base["specificity"], m["specificity"])
         shifts[name] = m
     if fullres is not None:
@@ -225,13 +255,14 @@ def stress_report(data_dir: Path, split: str = "val", fullres: Path | None = Non
         if paired:
             say(f"original geometry on {len(paired)} pairs")
             yp = np.array([label for _, _, label in paired])
-            copies = _metrics(yp, read_images([_decode_path(c) for _, c, _ in paired], bundle), threshold)
-            originals = _metrics(yp, read_images([_decode_path(o) for o, _, _ in paired], bundle), threshold)
+            copies = _metrics(yp, read_images([_decode_path(c) for _, c, _ in paired], bundle, tta=tta), threshold)
+            originals = _metrics(yp, read_images([_decode_path(o) for o, _, _ in paired], bundle, tta=tta), threshold)
             originals["specificity_drop"] = _drop(copies["specificity"], originals["specificity"])
             shifts["original_geometry"] = originals
             shifts["original_geometry_copies"] = copies
     worst = max((m["specificity_drop"] for m in shifts.values() if m.get("specificity_drop") is not None), default=None)
-    return {"name": "imaging_stress", "model": MODEL_NAME, "version": bundle.version, "split": split,
+    return {"name": "imaging_stress", "model": MODEL_NAME, "version": bundle.version, "split": split, "tta": tta,
+            "n_sampled": limit,
             "folder": str(data_dir), "threshold": threshold, "baseline": base, "shifts": shifts,
             "worst_specificity_drop": worst,
             "definitions": {"gamma": "g ** gamma on the [0, 1] grey image", "contrast": "(g - mean) * factor + mean",
@@ -246,3 +277,19 @@ def _drop(before, after):
     if before is None or after is None:
         return None
     return round(float(before) - float(after), 4)
+
+
+def card_stress_rows(card: dict) -> list[dict]:
+    """The card's recorded stress reports as rows (shift, then the specificity drop per measured version),
+    so the page can show 1.0.0 and 2.0.0 side by side; empty when the card records none."""
+    reports = card.get("robustness", {}).get("stress", {})
+    if not reports:
+        return []
+    versions = sorted(reports, key=lambda v: tuple(int(p) if p.isdigit() else p for p in v.split(".")))
+    names = [n for n in reports[versions[-1]]["shifts"] if n != "original_geometry_copies"]
+    rows = [{"shift": "baseline specificity (no shift)",
+             **{v: reports[v]["baseline"]["specificity"] for v in versions}}]
+    for name in names:
+        rows.append({"shift": f"{name}: specificity drop",
+                     **{v: reports[v]["shifts"].get(name, {}).get("specificity_drop") for v in versions}})
+    return rows

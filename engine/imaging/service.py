@@ -19,7 +19,7 @@ from PIL import Image
 from engine.imaging.bundle import MODEL_NAME, load_bundle
 from engine.imaging.decode import DecodedImage, decode_image
 from engine.imaging.gradcam import PNEUMONIA, forward_with_cam
-from engine.imaging.preprocess import INPUT_SIZE, normalise, resize_square
+from engine.imaging.preprocess import INPUT_SIZE, resize_square
 from engine.imaging.quality import QualityReport, check_quality
 
 #: Least long side (pixels) an upload is decoded at (JPEG draft, DICOM block mean): the model sees 224 -> 128 px;
@@ -74,7 +74,7 @@ def analyse_decoded(decoded: DecodedImage, bundle) -> ImageAnalysis:
     """Analysis of an already decoded image (the viewer re-runs this after window/level changes)."""
     model = bundle.model
     square = resize_square(decoded.gray, INPUT_SIZE)
-    x = torch.from_numpy(normalise(square)[None, None].astype(np.float32))
+    x = bundle.inputs(square)
     logit, pooled, cam = forward_with_cam(model, x, PNEUMONIA)
     quality = check_quality(decoded, square, pooled, model)
     z = float(logit[0])

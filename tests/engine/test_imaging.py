@@ -520,7 +520,10 @@ def test_training_writes_a_verified_bundle_on_a_tiny_folder(tmp_path):
     splits = card["training_data"]["splits"]
     assert sum(s["images"] for s in splits.values()) == 24 - card["training_data"]["duplicates_removed"]
     bundle = load_bundle(models_dir=tmp_path / "models")
-    assert bundle.version == "0.0.1" and float(bundle.model.threshold) == 0.5
+    assert bundle.version == "0.0.1" and bundle.intensity == "equalise"
+    # The threshold comes from the written rule on the calibration split, and the card says which clause decided it.
+    assert float(bundle.model.threshold) == pytest.approx(card["output"]["threshold"], abs=1e-6)
+    assert 0.0 < card["output"]["threshold"] < 1.0 and "calibration split" in card["output"]["threshold_decided_by"]
 
 
 def test_reduced_dicom_decode_is_a_block_average_of_the_full_decode():

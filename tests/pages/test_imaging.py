@@ -153,3 +153,20 @@ def test_a_new_upload_clears_the_previous_result_and_its_feedback(imaging_db):
     assert not at.get("form") and not at.get("plotly_chart")  # no feedback form, no old image or heat-map
     at.button(key="imaging_analyse").click().run()
     assert not at.exception and at.get("form") and at.get("plotly_chart")
+
+
+def test_after_promotion_the_page_shows_the_new_card_with_both_stress_reports(imaging_db):
+    """An administrator promotes the newest installed version: the page's card follows at once (no stale cache)
+    and lists the stress figures it records for each measured version."""
+    from engine.imaging.bundle import installed_versions, promote
+
+    versions = installed_versions()
+    if len(versions) < 2:
+        pytest.skip("needs two installed chest X-ray versions")
+    at = open_page("imaging", role="clinician", username="carol")
+    assert any(versions[0] in e.label for e in at.expander)
+    promote(versions[-1], username="root")
+    at = open_page("imaging", role="clinician", username="carol")
+    assert any(versions[-1] in e.label for e in at.expander)
+    stress = next(d.value for d in at.dataframe if "shift" in d.value.columns)
+    assert {"1.0.0", "2.0.0"} <= set(stress.columns) and stress["shift"].str.startswith("blur").any()

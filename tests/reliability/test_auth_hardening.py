@@ -107,6 +107,8 @@ CLI_ACTIONS: dict[tuple[str, ...], str] = {
     ("notes", "import"): "notes.import",
     ("imaging", "pairs"): "models.view",  # reads image folders, no store access
     ("imaging", "stress"): "models.view",
+    ("imaging", "shortcut"): "models.view",
+    ("imaging", "promote"): "models.promote",  # reads image folders; --record-in writes a bundle's card only
     ("icu", "import"): "records.import",  # writes ICU stays into the store
     ("icu", "train"): "models.train",
     ("icu", "predict"): "icu.predict",  # scores a folder of records; no store access
