@@ -85,16 +85,27 @@ def _render_stay(stay_id: int, user) -> None:
     for ack in timeline.acks:
         st.info(f"Acknowledged by {ack['username']} at hour {ack['hours']:.0f} ({ack['created_at']}): {ack['reason']}")
     if risk["alert"] and user_can(user, "icu.acknowledge"):
-        reason = st.text_area("Acknowledge this alert: what was done, or why no action", key=f"ward_ack_reason_{stay_id}")
-        if st.button("Acknowledge alert", key=f"ward_ack_{stay_id}"):
-            try:
-                with open_db() as db:
-                    acknowledge_alert(db, stay_id, hour=timeline.hour, risk=risk["risk"],
-                                      model_version=timeline.model_version, reason=reason, username=user.username)
-                st.session_state.pop(f"ward_ack_reason_{stay_id}", None)
-                st.rerun()
-            except EngineError as exc:
-                st.error(str(exc))
+        reason_key, error_key = f"ward_ack_reason_{stay_id}", f"ward_ack_error_{stay_id}"
+        st.text_area("Acknowledge this alert: what was done, or why no action", key=reason_key)
+        st.button("Acknowledge alert", key=f"ward_ack_{stay_id}", on_click=_acknowledge,
+                  args=(stay_id, timeline.hour, risk["risk"], timeline.model_version, user.username))
+        if error := st.session_state.pop(error_key, None):
+            st.error(error)
+
+
+def _acknowledge(stay_id: int, hour: float, risk: float, model_version: str, username: str) -> None:
+    """Button callback: store the acknowledgement, then empty the reason box (a callback runs before the
+    widgets are drawn, the only point where Streamlit lets a widget's value be reset)."""
+    reason_key = f"ward_ack_reason_{stay_id}"
+    try:
+        with open_db() as db:
+            acknowledge_alert(db, stay_id, hour=hour, risk=risk, model_version=model_version,
+                              reason=st.session_state.get(reason_key, ""), username=username)
+    except EngineError as exc:
+        st.session_state[f"ward_ack_error_{stay_id}"] = str(exc)
+        return
+    st.session_state[reason_key] = ""
+
 
 if __name__ == "__main__":
     from pages.components.standalone import run_app_instead

@@ -24,9 +24,12 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="icu_command", required=True)
     train = sub.add_parser("train", help="train on PhysioNet 2012 set A (DATA/set-a, DATA/Outcomes-a.txt)")
     train.add_argument("--data", type=Path, default=None, help="default: settings icu_data_dir")
-    train.add_argument("--version", default="1.0.0")
-    train.add_argument("--compare", action="store_true", help="also cross-validate GRU-D and the attention model")
-    train.add_argument("--epochs", type=int, default=12, help="epochs for the sequence models (with --compare)")
+    train.add_argument("--version", default="1.1.0")
+    train.add_argument("--compare", action="store_true",
+                       help="also cross-validate GRU-D, the attention model and blends on the same folds")
+    train.add_argument("--epochs", type=int, default=None,
+                       help="most epochs for both sequence models (with --compare; default: engine.icu.train."
+                            "SEQUENCE_SETTINGS; early stopping on an inner split)")
     train.set_defaults(func=run_train)
     predict = sub.add_parser("predict", help="risk of in-hospital death at 48 h for every stay in DIR")
     predict.add_argument("--records", type=Path, required=True)

@@ -48,12 +48,20 @@ def write_bundle(model: IcuMortalityModel, card: dict[str, Any], models_dir: Pat
     folder.mkdir(parents=True)
     # Deflate: the members' many small arrays are stored uncompressed by default (16 MB vs 4 MB here).
     sio.dump({"members": model.members_}, folder / WEIGHTS, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
-    card = {**card, "features": model.features_, "platt": {"intercept": model.platt_[0], "slope": model.platt_[1]},
+    card = {**card, "features": model.features_, "calibration": model.calibrator_,
             "threshold": model.threshold_,
             "weights": {"file": WEIGHTS, "format": "skops", "sha256": sha256_file(folder / WEIGHTS)}}
     (folder / "card.json").write_text(card_json(card) + "\n")
     load_model.cache_clear()
     return folder
+
+
+def _calibrator(card: dict[str, Any]) -> dict[str, Any]:
+    """The card's calibrator; 1.0.0 cards wrote Platt as {"platt": {"intercept", "slope"}}."""
+    if "calibration" in card:
+        return card["calibration"]
+    platt = card["platt"]
+    return {"kind": "platt", "intercept": float(platt["intercept"]), "coef": [float(platt["slope"])]}
 
 
 @lru_cache(maxsize=4)
@@ -66,7 +74,7 @@ def _load(path_str: str, mtime: float) -> tuple[IcuMortalityModel, dict[str, Any
                                     "(weights missing or checksum differs from the card).")
     members = _skops_load(weights, MODEL_NAME, card["version"])["members"]
     model = IcuMortalityModel(members_=members, features_=list(card["features"]),
-                              platt_=(float(card["platt"]["intercept"]), float(card["platt"]["slope"])),
+                              calibrator_=_calibrator(card),
                               threshold_=float(card["threshold"]))
     return model, card
 

@@ -74,7 +74,8 @@ def build_timeline_figure(series: pd.DataFrame, news2: pd.DataFrame, trajectory:
 def build_drivers_figure(drivers: pd.DataFrame) -> go.Figure:
     """What drove the risk now: SHAP contributions (log-odds), largest first."""
     d = drivers.iloc[::-1]
-    labels = [f"{f} = {v:.3g}" if pd.notna(v) else f"{f} (not measured)" for f, v in zip(d["feature"], d["value"])]
+    names = d["label"] if "label" in d else d["feature"]
+    labels = [f"{f} = {v:.3g}" if pd.notna(v) else f"{f}: not measured" for f, v in zip(names, d["value"])]
     fig = go.Figure(go.Bar(x=d["contribution"], y=labels, orientation="h",
                            marker_color=["#c62828" if c > 0 else "#1565c0" for c in d["contribution"]]))
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 30}, title="Drivers now (log-odds, SHAP)",

@@ -1,11 +1,11 @@
-"""The shipped ICU mortality model: cross-fitted boosting members, one Platt calibrator, one threshold.
+"""The shipped ICU mortality model: cross-fitted boosting members, one calibrator, one threshold.
 
 Why this shape: training K gradient-boosting members on the K folds of set A gives both the
 out-of-fold predictions that the calibrator, the threshold rule and the model card are fitted
 and measured on, and an ensemble whose spread is an honest (if partial) interval: how much the
-risk moves when a fifth of the training stays change. The calibrator is Platt scaling on the
-logit of the ensemble mean, which keeps the ranking (so AUROC is the boosting models') and is
-smooth (isotonic steps were seen to cost calibration on another set).
+risk moves when a fifth of the training stays change. The calibrator maps the ensemble mean's
+raw risk monotonically (so AUROC is the boosting models') with a few numbers written in the card:
+Platt (2) or beta calibration (3); isotonic steps were seen to cost calibration on another set.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class IcuMortalityModel:
 
     members_: list = field(default_factory=list)
     features_: list[str] = field(default_factory=list)
-    platt_: tuple[float, float] = (0.0, 1.0)  # intercept, slope on logit(mean member risk)
+    calibrator_: dict = field(default_factory=lambda: {"kind": "platt", "intercept": 0.0, "coef": [1.0]})
     threshold_: float = 0.5
 
     def member_risks(self, X: pd.DataFrame) -> np.ndarray:
@@ -40,8 +40,7 @@ class IcuMortalityModel:
         return np.vstack([m.predict_proba(X)[:, 1] for m in self.members_])
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
-        a, b = self.platt_
-        return 1.0 / (1.0 + np.exp(-(a + b * logit(np.clip(raw, 1e-6, 1 - 1e-6)))))
+        return apply_calibrator(self.calibrator_, raw)
 
     def predict(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """Calibrated risk, its member-spread interval (10th-90th percentile) and the alert."""
@@ -53,10 +52,42 @@ class IcuMortalityModel:
                 "alert": (risk >= self.threshold_).astype(int)}
 
 
-def fit_platt(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Logistic regression of the outcome on logit(raw risk): (intercept, slope)."""
+CALIBRATORS = ("platt", "beta", "isotonic")
+
+
+def fit_calibrator(raw: np.ndarray, y: np.ndarray, kind: str = "platt") -> dict:
+    """A calibrator fitted on raw risks, as plain numbers (written to the card as is).
+
+    - ``platt``: logistic regression of the outcome on logit(raw): 2 numbers.
+    - ``beta``: logistic regression on ln(raw) and ln(1 - raw) (Kull et al., 2017): 3 numbers; it can
+      bend the two tails separately, which a 2-parameter Platt cannot.
+    - ``isotonic``: a monotone step function (compared only; its steps are many numbers).
+    """
     from sklearn.linear_model import LogisticRegression
 
-    x = logit(np.clip(raw, 1e-6, 1 - 1e-6)).reshape(-1, 1)
+    r = np.clip(np.asarray(raw, dtype=float), 1e-6, 1 - 1e-6)
+    if kind == "isotonic":
+        from sklearn.isotonic import IsotonicRegression
+
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4).fit(r, y)
+        return {"kind": kind, "x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+    x = _calibration_inputs(r, kind)
     lr = LogisticRegression(C=1e6, max_iter=1000).fit(x, y)
-    return float(lr.intercept_[0]), float(lr.coef_[0, 0])
+    return {"kind": kind, "intercept": float(lr.intercept_[0]), "coef": [float(c) for c in lr.coef_[0]]}
+
+
+def _calibration_inputs(r: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "platt":
+        return logit(r).reshape(-1, 1)
+    if kind == "beta":
+        return np.column_stack([np.log(r), -np.log1p(-r)])
+    raise ValueError(f"unknown calibrator {kind!r}")
+
+
+def apply_calibrator(calibrator: dict, raw: np.ndarray) -> np.ndarray:
+    """Calibrated risk from raw risk with a calibrator from :func:`fit_calibrator`."""
+    r = np.clip(np.asarray(raw, dtype=float), 1e-6, 1 - 1e-6)
+    if calibrator["kind"] == "isotonic":
+        return np.interp(r, calibrator["x"], calibrator["y"])
+    z = calibrator["intercept"] + _calibration_inputs(r.reshape(-1), calibrator["kind"]) @ np.asarray(calibrator["coef"])
+    return (1.0 / (1.0 + np.exp(-z))).reshape(r.shape)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from engine.icu.bundle import load_model
-from engine.icu.features import build_features
+from engine.icu.features import build_features, feature_label
 from engine.icu.records import Stay
 
 CONTRACT_HOURS = 48.0
@@ -45,12 +45,16 @@ def risk_trajectory(stay: Stay, *, step_hours: float = 4.0, version: str | None 
 
 
 def explain_stay(stay: Stay, *, horizon: float = CONTRACT_HOURS, top: int = 8, version: str | None = None) -> pd.DataFrame:
-    """What drove the risk now: mean SHAP value (log-odds of the boosting members) per feature, largest first."""
+    """What drove the risk now: mean SHAP value (log-odds of the boosting members) per feature, largest first.
+
+    ``label`` is the feature as a clinician reads it ("Lactate, last value (mmol/L)").
+    """
     import shap
 
     model, _card = load_model(version)
     X = build_features([stay], horizon).reindex(columns=model.features_)
     contributions = np.mean([shap.TreeExplainer(m).shap_values(X)[0] for m in model.members_], axis=0)
-    frame = pd.DataFrame({"feature": model.features_, "value": X.iloc[0].to_numpy(), "contribution": contributions})
+    frame = pd.DataFrame({"feature": model.features_, "label": [feature_label(f) for f in model.features_],
+                          "value": X.iloc[0].to_numpy(), "contribution": contributions})
     frame = frame.reindex(frame["contribution"].abs().sort_values(ascending=False).index).head(top)
     return frame.reset_index(drop=True)

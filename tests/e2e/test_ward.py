@@ -54,6 +54,7 @@ def test_clinician_ranks_opens_timeline_and_acknowledges(page, ward_server, e2e_
     with rerun(page):
         page.get_by_role("button", name="Acknowledge alert").click()
     wait_for_text(page, f"Acknowledged by {username}")
+    assert box.input_value() == ""  # the reason box is emptied once the acknowledgement is stored
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT reason, username FROM icu_alert_acks").fetchall() == [(REASON, username)]
         assert conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'icu.alert_ack'").fetchone()[0] == 1

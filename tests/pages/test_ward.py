@@ -51,6 +51,10 @@ def test_clinician_sees_ranked_stays_timeline_and_acknowledges_an_alert(icu_db):
     names = {trace.get("name") for trace in figure["data"]}
     assert {"NEWS2 total", "risk"} <= names
     assert any("Heart rate" in (n or "") for n in names)
+    # drivers read as clinical words ("Lactate, last value (mmol/L) = 2.1"), not feature names ("Lactate_last")
+    drivers = json.loads(at.get("plotly_chart")[1].proto.spec)["data"][0]["y"]
+    assert drivers and not any("_" in label for label in drivers)
+    assert any(", " in label for label in drivers)
     # acknowledge: a reason is required, then it is stored and audited
     stay_id = at.selectbox(key="ward_stay").value
     at.button(key=f"ward_ack_{stay_id}").click().run()
@@ -62,3 +66,4 @@ def test_clinician_sees_ranked_stays_timeline_and_acknowledges_an_alert(icu_db):
     assert row == ("Reviewed with the intensivist; fluids started", "nurse")
     assert icu_db.conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'icu.alert_ack'").fetchone()[0] == 1
     assert any("Acknowledged by nurse" in i.value for i in at.info)
+    assert at.text_area(key=f"ward_ack_reason_{stay_id}").value == ""  # the box is emptied after the save

@@ -51,7 +51,9 @@ def test_training_on_a_slice_writes_a_calibrated_card(trained):
     cv = card["metrics"]["cv"]
     assert cv["n"] == 300 and 0.65 < cv["auroc"] < 1.0  # real signal even on 400 stays
     assert cv["auroc_ci"][0] < cv["auroc"] < cv["auroc_ci"][1]
-    assert abs(cv["calibration_slope"] - 1) < 0.05 and abs(cv["calibration_intercept"]) < 0.05  # Platt on OOF
+    # calibration and threshold are cross-fitted, so these are out-of-fold figures, not 1 and 0 by construction
+    assert cv["calibration"] == card["calibration"]["kind"] and 0.4 < cv["calibration_slope"] < 2.5
+    assert set(card["metrics"]["calibration_choice"]) == {"platt", "beta", "isotonic"}
     assert 0 < card["threshold"] < 1 and "ICUType" not in card["features"]  # absent in set A: not used
 
 
