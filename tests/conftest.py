@@ -11,6 +11,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+# make test runs the suite in two processes, each starting servers and command-line subprocesses: one
+# OpenMP/BLAS thread per process. With the libraries' default of one thread per core, two processes
+# oversubscribe the cores and OpenMP's spinning threads made a tiny torch training 13x slower (2.8 s alone,
+# 38 s beside another worker). Set before numpy or torch is first imported; children inherit it.
+for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
+
 # Tests must never touch the developer's store.
 os.environ.setdefault("CLINSIGHT_DB", str(Path(os.environ.get("TMPDIR", "/tmp")) / f"clinsight-test-{os.getpid()}.db"))
 

@@ -430,6 +430,7 @@ def test_batch_can_include_basis(client, tokens, model):
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only  # the batch limit and its speed are the API's, not the store's: one backend shows them
 def test_batch_of_ten_thousand(client, tokens, model, monkeypatch):
     """The documented maximum goes through the API: parsed, scored, stored, streamed. The engine call is
     replaced by its own real answer for this record (the engine's cost is bench/predict.py's business)."""
