@@ -34,3 +34,24 @@ def test_every_command_is_documented_in_the_readme():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     undocumented = [c for c in COMMANDS if f"python -m engine {c}" not in readme]
     assert undocumented == []
+
+
+def _subcommands(parser) -> set[str]:
+    import argparse
+
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return set(action.choices)
+
+
+def test_a_named_command_loads_only_its_own_module_and_every_command_can_be_named():
+    """One command's call must not import every other command's libraries (2.5 s a call), yet every
+    command the full parser knows (some modules register two) must still be reachable by name."""
+    from engine.__main__ import _named_command, build_parser
+
+    every = _subcommands(build_parser())
+    assert {"records", "restore", "icu", "audit"} <= every
+    for name in every:
+        alone = build_parser(_named_command([name, "--help"]))
+        assert name in _subcommands(alone), name
+    assert _subcommands(build_parser(_named_command(["audit", "verify"]))) == {"audit"}
+    assert _named_command(["--help"]) is None and _named_command(["nosuch"]) is None and _named_command([]) is None
