@@ -43,12 +43,22 @@ def find_bindir() -> Path:
 
 
 class Cluster:
-    """One server process with a superuser ``clinsight`` (trust auth over its private socket)."""
+    """One server process with a superuser ``clinsight`` (trust auth over its private socket).
 
-    def __init__(self) -> None:
+    ``root`` given (``make cluster``: deploy/cluster.py) keeps the cluster in that folder across starts, with
+    ``detach`` the server outlives the process that started it (its own session, no parent-death signal) and
+    is durable (fsync on); the tests' default is a temp folder, tied to the test process, fast and unsafe.
+    """
+
+    def __init__(self, root: Path | None = None, *, detach: bool = False) -> None:
         self.bindir = find_bindir()
-        # Under root the server's account must reach the folder: /tmp, not a TMPDIR inside /root.
-        self.root = Path(tempfile.mkdtemp(prefix="clinsight-pg-", dir="/tmp" if os.geteuid() == 0 else None))
+        self.detach = detach
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+            self.root = root.resolve()
+        else:
+            # Under root the server's account must reach the folder: /tmp, not a TMPDIR inside /root.
+            self.root = Path(tempfile.mkdtemp(prefix="clinsight-pg-", dir="/tmp" if os.geteuid() == 0 else None))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.port = 5432  # only names the socket file inside self.root
@@ -63,6 +73,9 @@ class Cluster:
     def start(self) -> Cluster:
         """initdb and start; on any failure nothing is left running or on disk, and the error says why."""
         try:
+            if (self.data / "PG_VERSION").exists():  # a kept cluster (root given): start it again
+                self.start_server()
+                return self
             initdb = subprocess.run(
                 [*self._runas, str(self.bindir / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "-A", "trust",
                  "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], capture_output=True, text=True)
@@ -80,12 +93,13 @@ class Cluster:
             if self._runas:
                 os.chown(self.log, os.stat(self.root).st_uid, os.stat(self.root).st_gid)
             # --pdeathsig: if the test process dies without cleaning up (killed), the server stops too.
+            tie = [] if self.detach else ["--pdeathsig=INT"]
+            # a test cluster: durability is not needed, speed is
+            fast = [] if self.detach else ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
             self.process = subprocess.Popen(
-                [*(self._runas or ["setpriv"]), "--pdeathsig=INT", str(self.bindir / "postgres"), "-D", str(self.data), "-k", str(self.root),
-                 "-p", str(self.port), "-c", "listen_addresses=", "-c", "max_connections=200",
-                 # a test cluster: durability is not needed, speed is
-                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-                stdout=log, stderr=subprocess.STDOUT)
+                [*(self._runas or ["setpriv"]), *tie, str(self.bindir / "postgres"), "-D", str(self.data), "-k", str(self.root),
+                 "-p", str(self.port), "-c", "listen_addresses=", "-c", "max_connections=200", *fast],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=self.detach)
         self._wait_ready()
 
     def _wait_ready(self) -> None:

@@ -82,6 +82,13 @@ def _owns_port(pid: int, port: int) -> bool:
     return False
 
 
+def healthy(pid: int, port: int, url: str, statuses: Sequence[int] = (200,), body: bytes | None = None) -> bool:
+    """Whether ``url`` answers with one of ``statuses`` (and ``body``) from process ``pid``, listening on ``port``."""
+    answer = _answer(url)
+    return bool(answer and answer[0] in statuses and (body is None or answer[1].strip() == body)
+                and _owns_port(pid, port))
+
+
 class _Server:
     """One launched server process: its port, base URL and log, until :meth:`stop`."""
 
@@ -94,9 +101,8 @@ class _Server:
         self.proc = subprocess.Popen(self.command, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def ready(self, statuses: Sequence[int], body: bytes | None) -> bool:
-        answer = _answer(self.base + self.health_path)
-        return bool(answer and answer[0] in statuses and (body is None or answer[1].strip() == body)
-                    and self.proc.poll() is None and _owns_port(self.proc.pid, self.port))
+        return self.proc.poll() is None and healthy(self.proc.pid, self.port, self.base + self.health_path,
+                                                    statuses, body)
 
     def failure(self) -> str:
         self.log.seek(0)
@@ -151,16 +157,18 @@ def running_server(command_for_port, health_path: str, *, env: dict[str, str],
         yield bases[0]
 
 
-def _streamlit_command(port: int) -> list[str]:
+def streamlit_command(port: int, address: str = "127.0.0.1") -> list[str]:
+    """The app as `make run` serves it (`streamlit run serve.py`) on ``port``."""
     return [sys.executable, "-m", "streamlit", "run", str(REPO / "serve.py"), "--server.headless", "true",
-            "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+            "--server.port", str(port), "--server.address", address, "--server.fileWatcherType", "none",
             "--browser.gatherUsageStats", "false"]
+
 
 
 def running_streamlit(db_path: Path, env: dict[str, str] | None = None):
     """The app as `make run` serves it (`streamlit run serve.py`: app.py + the session route), on a free port,
     against ``db_path``."""
-    return running_server(_streamlit_command, "/_stcore/health", ready_body=b"ok",
+    return running_server(streamlit_command, "/_stcore/health", ready_body=b"ok",
                           env={**os.environ, "CLINSIGHT_DB": str(db_path), **(env or {})})
 
 
@@ -170,15 +178,17 @@ def running_streamlits(db_path: Path, count: int, env: dict[str, str] | None = N
     For checks that need a server's *first* request, one server each, without paying the start-up
     time once per server in a row.
     """
-    return running_servers(_streamlit_command, "/_stcore/health", ready_body=b"ok", count=count,
+    return running_servers(streamlit_command, "/_stcore/health", ready_body=b"ok", count=count,
                            env={**os.environ, "CLINSIGHT_DB": str(db_path), **(env or {})})
+
+
+def api_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    """The REST API as `make api` serves it (uvicorn) on ``port``."""
+    return [sys.executable, "-m", "uvicorn", "--factory", "engine.api.app:create_app", "--host", host,
+            "--port", str(port), "--log-level", "warning", "--no-access-log"]
 
 
 def running_api(db_path: Path | None = None, *, ready_statuses: Sequence[int] = (200,)):
     """The REST API as `make api` serves it (uvicorn), on a free port; ``db_path`` None keeps CLINSIGHT_DB."""
-    def command(port: int) -> list[str]:
-        return [sys.executable, "-m", "uvicorn", "--factory", "engine.api.app:create_app", "--host", "127.0.0.1",
-                "--port", str(port), "--log-level", "warning", "--no-access-log"]
-
     env = {**os.environ, **({"CLINSIGHT_DB": str(db_path)} if db_path is not None else {})}
-    return running_server(command, "/health", env=env, ready_statuses=ready_statuses)
+    return running_server(api_command, "/health", env=env, ready_statuses=ready_statuses)
