@@ -118,7 +118,7 @@ def run(rows: int, sessions: int) -> dict:
     state = work / "cluster"
     try:
         url = pg.create_database("clinsight")
-        tokens = _prepare_store(url, sessions)
+        tokens, _ = _prepare_store(url, sessions)
         record = _payloads(url)["predict"][0]
         before = _counts(url)
         info = start(Spec(state=state, replicas=1, api_workers=2, listen=f"127.0.0.1:{free_port()}",

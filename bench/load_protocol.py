@@ -1,26 +1,26 @@
 """Protocol-level load through nginx: 1, 10, 30 and 50 concurrent sessions x log-in, predict, imaging x replicas.
 
-Measured at the server, not in browsers: the clients are asyncio + httpx coroutines in this one process (a few
-ms of client CPU per request), so the 2 cores go to the servers. The cluster is the one `make cluster` starts
-(deploy/cluster.py): a throwaway PostgreSQL (tests/pg_cluster.py), the REST API workers, one app replica (idle
-here) and nginx on free ports; first with 1 API worker (the baseline, in the same run), then with ``--workers``.
+Measured at the server, not in browsers: the clients are asyncio coroutines in this one process (a few ms of client
+CPU per action), so the 2 cores go to the servers. The cluster is the one `make cluster` starts (deploy/cluster.py):
+a throwaway PostgreSQL (tests/pg_cluster.py), the app replicas, the REST API workers and nginx, on free ports; first
+with 1 app replica and 1 API worker (the baseline, in the same run), then with ``--replicas`` of each.
 
-Actions (each session is one API client with its own token and connection, all sessions at once, no think time:
-a closed-loop stress, the worst case for latency):
-- ``login``: what opening a session costs over the API: a new TCP connection, the token check (hash lookup, role),
-  the first read (GET /v1/models). The web log-in's password check (argon2id, deliberately slow) is not on this
-  path; its CPU cost is measured in-process beside (``web_login_cpu_ms``) so the projection can count it.
-- ``predict``: POST /v1/predict/{model} with a plausible record (stored with its audit row, as the page does).
-- ``imaging``: POST /v1/imaging/predict with a real chest X-ray (Kermany et al. 2018 JPEG, 224 px): decode,
+Actions (all sessions at once, back to back, no think time: a closed-loop stress, the worst case for latency):
+- ``login``: the web log-in over Streamlit's own websocket protocol (the messages the browser sends): open
+  ``/_stcore/stream`` through nginx with the session's route cookie, run the app (the log-in form comes back),
+  submit the form's widgets (username, password, the submit trigger), until the run that shows "Signed in as"
+  has finished: argon2id check, session row, the home page's run. A new websocket (a new Streamlit session) each.
+- ``predict``: POST /api/v1/predict/{model} with a plausible record (stored with its audit row, as the page does).
+- ``imaging``: POST /api/v1/imaging/predict with a real chest X-ray (Kermany et al. 2018 JPEG, 224 px): decode,
   quality checks, the CNN, Grad-CAM and the heat-map PNG.
 
-Per (sessions x action x workers): p50, p95, errors, and the servers' CPU-ms per action: utime+stime (and the
-reaped children's cutime+cstime) from /proc/PID/stat of every server process and its children (API workers, app
-replica, nginx master and workers, PostgreSQL and its backends), before and after, divided by the actions done.
+Per (sessions x action x replicas): p50, p95, errors, and the servers' CPU-ms per action: utime+stime (and the
+reaped children's cutime+cstime) from /proc/PID/stat of every server process and its children (app replicas, API
+workers, nginx master and workers, PostgreSQL and its backends), before and after, divided by the actions done.
 
-Usage: python bench/load_protocol.py [--sessions 1,10,30,50] [--workers 2] [--actions login,predict,imaging]
+Usage: python bench/load_protocol.py [--sessions 1,10,30,50] [--replicas 2] [--actions login,predict,imaging]
        python bench/load_protocol.py --table result.json      # the README's markdown table from a saved last line
-Last line: one JSON object (rows, ratios N vs 1 worker, the projection's inputs, load averages).
+Last line: one JSON object (rows, ratios N vs 1 replica, the projection's inputs, load averages).
 """
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ from tests.pg_cluster import Cluster  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 ACTIONS = ("login", "predict", "imaging")
-PER_SESSION = {"login": 3, "predict": 5, "imaging": 2}  # actions each session makes per phase, back to back
+PER_SESSION = {"login": 2, "predict": 5, "imaging": 2}  # actions each session makes per phase, back to back
+SIGNED_IN = "Signed in as"
 TIMEOUT_S = 120.0
 TICK = os.sysconf("SC_CLK_TCK")
 CORES_PROJECTED = 16
@@ -92,19 +93,66 @@ def server_ticks(roots: list[int]) -> int:
 
 # --- the clients -------------------------------------------------------------------------------------------------
 
+async def _app_run(ws, widgets: list[tuple[str, str, object]] | None = None) -> list:
+    """Ask the Streamlit session for a run (with these widget values) and return the elements it sent, once the
+    run has finished successfully (ForwardMsg script_finished 0; 2 is "stopped for a rerun", which goes on)."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    message = BackMsg()
+    message.rerun_script.query_string = ""
+    for widget_id, kind, value in widgets or []:
+        state = message.rerun_script.widget_states.widgets.add()
+        state.id = widget_id
+        setattr(state, kind, value)
+    await ws.send(message.SerializeToString())
+    elements = []
+    while True:
+        forward = ForwardMsg()
+        forward.ParseFromString(await ws.recv())
+        kind = forward.WhichOneof("type")
+        if kind == "delta" and forward.delta.WhichOneof("type") == "new_element":
+            element = forward.delta.new_element
+            elements.append(getattr(element, element.WhichOneof("type")))
+        elif kind == "script_finished" and forward.script_finished in (0, 1):
+            if forward.script_finished == 1:
+                raise RuntimeError("the app's script failed to compile")
+            return elements
+
+
+async def web_login(base: str, route: str, username: str, password: str) -> bool:
+    """One web log-in over Streamlit's websocket protocol through nginx; True when the app says "Signed in as"."""
+    import websockets
+
+    url = base.replace("http://", "ws://", 1) + "/_stcore/stream"
+    async with websockets.connect(url, subprotocols=["streamlit"], origin=base, max_size=None,
+                                  additional_headers={"Cookie": f"clinsight_route={route}"},
+                                  open_timeout=TIMEOUT_S) as ws:
+        form = {getattr(e, "label", ""): e.id for e in await _app_run(ws) if getattr(e, "id", "")}
+        shown = await _app_run(ws, [(form["Username"], "string_value", username),
+                                    (form["Password"], "string_value", password),
+                                    (form["Log in"], "trigger_value", True)])
+    return any(SIGNED_IN in getattr(e, "body", "") for e in shown)
+
+
 async def _one_session(httpx, base: str, token: str, action: str, payload, count: int,
                        latencies: list[float], errors: list[str], start_gate: asyncio.Event) -> None:
     headers = {"Authorization": f"Bearer {token}"}
-    client = None if action == "login" else httpx.AsyncClient(base_url=base, headers=headers, timeout=TIMEOUT_S)
+    client = None if action == "login" else httpx.AsyncClient(base_url=base + "/api", headers=headers,
+                                                                timeout=TIMEOUT_S)
     try:
         await start_gate.wait()
         for _ in range(count):
             began = time.perf_counter()
             try:
-                if action == "login":  # a new connection each time: the session opening, not a reused one
-                    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=TIMEOUT_S) as fresh:
-                        response = await fresh.get("/v1/models")
-                elif action == "predict":
+                if action == "login":  # payload: (route cookie, username, password)
+                    ok = await asyncio.wait_for(web_login(base, *payload), TIMEOUT_S)
+                    if not ok:
+                        errors.append("not signed in")
+                    else:
+                        latencies.append(time.perf_counter() - began)
+                    continue
+                if action == "predict":
                     response = await client.post(f"/v1/predict/{MODEL}", json={"record": payload})
                 else:
                     name, data = payload
@@ -112,7 +160,10 @@ async def _one_session(httpx, base: str, token: str, action: str, payload, count
                 ok = response.status_code == 200
                 if not ok:
                     errors.append(f"{response.status_code}")
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, OSError, asyncio.TimeoutError, RuntimeError, KeyError) as exc:
+                ok = False
+                errors.append(type(exc).__name__)
+            except Exception as exc:  # websockets' own errors (closed connection, bad handshake)
                 ok = False
                 errors.append(type(exc).__name__)
             if ok:
@@ -132,7 +183,7 @@ async def run_phase(base: str, tokens: list[str], action: str, sessions: int, pa
     tasks = []
     for index in range(sessions):
         payload = payloads[action][index % len(payloads[action])] if payloads.get(action) else None
-        tasks.append(asyncio.create_task(_one_session(httpx, base, tokens[index], action, payload, count,
+        tasks.append(asyncio.create_task(_one_session(httpx, base, tokens[index % len(tokens)], action, payload, count,
                                                       latencies, errors, gate)))
     await asyncio.sleep(0)  # let every session open its client before the gate opens
     began = time.perf_counter()
@@ -151,8 +202,9 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 # --- set-up ------------------------------------------------------------------------------------------------------
 
-def _prepare_store(url: str, sessions: int) -> list[str]:
-    """Users and one API token per session in the fresh database; returns the tokens."""
+def _prepare_store(url: str, sessions: int) -> tuple[list[str], tuple[str, str]]:
+    """Users and one API token per session in the fresh database; returns the tokens and the clinician's
+    (username, password) for the web log-ins."""
     from engine import auth
     from engine.api_tokens import create_token
     from engine.store import connect
@@ -168,31 +220,7 @@ def _prepare_store(url: str, sessions: int) -> list[str]:
         finally:
             db.conn.close()
     dispose_engines(url)
-    return tokens
-
-
-def web_login_cpu_ms(url: str, repeats: int = 5) -> float:
-    """CPU-ms of the web log-in's server-side core in this process: argon2id check + session row + ticket + audit."""
-    from engine import auth
-    from engine.store import connect
-    from engine.store.postgres import dispose_engines
-    from engine.websession.service import start_session
-
-    password = f"web-login-{os.urandom(8).hex()}"
-    with _env("CLINSIGHT_DATABASE_URL", url):
-        db = connect()
-        try:
-            auth.create_user(db, "load_web", password, "clinician", actor="load_admin")
-            spent = []
-            for _ in range(repeats):
-                began = time.process_time()
-                auth.authenticate(db, "load_web", password)
-                start_session(db, "load_web")
-                spent.append((time.process_time() - began) * 1000)
-        finally:
-            db.conn.close()
-    dispose_engines(url)
-    return round(statistics.median(spent), 1)
+    return tokens, ("load_clinician", f"load-clinician-{secret}")
 
 
 def _payloads(url: str) -> dict:
@@ -208,35 +236,41 @@ def _payloads(url: str) -> dict:
 
 # --- the run -----------------------------------------------------------------------------------------------------
 
-def measure(levels: list[int], workers_list: list[int], actions: list[str]) -> dict:
+def measure(levels: list[int], replica_counts: list[int], actions: list[str]) -> dict:
     pg = Cluster().start()
     state = Path(tempfile.mkdtemp(prefix="clinsight-load-", dir="/tmp" if os.geteuid() == 0 else None))
     state.chmod(0o755)  # nginx runs as www-data under root
     rows = []
     try:
         url = pg.create_database("clinsight")
-        tokens = _prepare_store(url, max(levels))
+        tokens, (username, password) = _prepare_store(url, max(levels))
         payloads = _payloads(url)
+        # One route cookie per session: nginx spreads the sessions over the replicas as it would browsers.
+        payloads["login"] = [(f"load{i}", username, password) for i in range(max(levels))]
         if "imaging" in actions and not payloads["imaging"]:
             print("no chest X-rays under CLINSIGHT_XRAY_DATA/train: imaging left out", file=sys.stderr)
             actions = [a for a in actions if a != "imaging"]
-        login_cpu = web_login_cpu_ms(url)
-        for workers in workers_list:
-            info = start(Spec(state=state, replicas=1, api_workers=workers, listen=f"127.0.0.1:{free_port()}",
-                              database_url=url, seed=False, detach=False, env_file=None))
+        for replicas in replica_counts:
+            info = start(Spec(state=state, replicas=replicas, api_workers=replicas,
+                              listen=f"127.0.0.1:{free_port()}", database_url=url, seed=False, detach=False,
+                              env_file=None))
             try:
                 roots = [p["pid"] for p in info["processes"]] + [pg.process.pid]
-                base = info["api_url"]
-                asyncio.run(run_phase(base, tokens, "predict", 2, payloads))  # warm-up: imports, models, pools
+                base = info["url"]
+                # Warm-up (imports, models, pools, each replica's first page run): not measured.
+                warm = {**payloads, "login": [(f"warm{i}", username, password) for i in range(4 * replicas)]}
+                asyncio.run(run_phase(base, tokens, "predict", 2 * replicas, payloads))
                 if "imaging" in actions:
-                    asyncio.run(run_phase(base, tokens, "imaging", workers, payloads))
+                    asyncio.run(run_phase(base, tokens, "imaging", 2 * replicas, payloads))
+                if "login" in actions:
+                    asyncio.run(run_phase(base, tokens, "login", 4 * replicas, warm))
                 for action in actions:
                     for sessions in levels:
                         before = server_ticks(roots)
                         result = asyncio.run(run_phase(base, tokens, action, sessions, payloads))
                         spent_ms = (server_ticks(roots) - before) * 1000 / TICK
                         lat = result["latencies"]
-                        row = {"sessions": sessions, "action": action, "workers": workers,
+                        row = {"sessions": sessions, "action": action, "replicas": replicas,
                                "actions": result["actions"], "ok": len(lat), "errors": len(result["errors"]),
                                "error_kinds": sorted(set(result["errors"])),
                                "p50_ms": None if not lat else round(statistics.median(lat) * 1000, 1),
@@ -244,8 +278,8 @@ def measure(levels: list[int], workers_list: list[int], actions: list[str]) -> d
                                "cpu_ms_per_action": round(spent_ms / max(1, result["actions"]), 1),
                                "throughput_per_s": round(len(lat) / result["wall_s"], 1)}
                         rows.append(row)
-                        print(f"{workers} worker(s) {action:<8} {sessions:>3} sessions: p50 {row['p50_ms']} ms, "
-                              f"p95 {row['p95_ms']} ms, errors {row['errors']}, "
+                        print(f"{replicas} replica(s) {action:<8} {sessions:>3} sessions: p50 {row['p50_ms']} ms, "
+                              f"p95 {row['p95_ms']} ms, errors {row['errors']} {row['error_kinds']}, "
                               f"{row['cpu_ms_per_action']} CPU-ms/action", flush=True)
             finally:
                 stop(state)
@@ -256,22 +290,20 @@ def measure(levels: list[int], workers_list: list[int], actions: list[str]) -> d
         dispose_engines()
         pg.stop()
         shutil.rmtree(state, ignore_errors=True)
-    return {"rows": rows, "web_login_cpu_ms": login_cpu, "actions": actions}
+    return {"rows": rows, "actions": actions}
 
 
-def projection(rows: list[dict], web_login_cpu_ms: float, think_s: float) -> dict:
-    """A projection on paper, not a measurement: CPU-ms per action (the highest measured at the most workers,
+def projection(rows: list[dict], think_s: float) -> dict:
+    """A projection on paper, not a measurement: CPU-ms per action (the highest measured at the most replicas,
     contention included) -> actions/s a 16-core host sustains at 70% CPU -> sessions at one action per
     ``think_s`` seconds each. Valid only while one action alone stays well under 1 s (its p50 at 1 session)."""
-    most = max(r["workers"] for r in rows)
+    most = max(r["replicas"] for r in rows)
     out = {}
     for action in sorted({r["action"] for r in rows}):
-        mine = [r for r in rows if r["action"] == action and r["workers"] == most and r["errors"] == 0]
+        mine = [r for r in rows if r["action"] == action and r["replicas"] == most and r["errors"] == 0]
         if not mine:
             continue
         cpu = max(r["cpu_ms_per_action"] for r in mine)
-        if action == "login":
-            cpu = round(cpu + web_login_cpu_ms, 1)  # the web log-in adds the argon2id check
         per_s = CORES_PROJECTED * 1000 * UTILISATION / cpu
         alone = min(mine, key=lambda r: r["sessions"])
         out[action] = {"cpu_ms": cpu, "actions_per_s": round(per_s, 1), "sessions": int(per_s * think_s),
@@ -288,10 +320,10 @@ def projection(rows: list[dict], web_login_cpu_ms: float, think_s: float) -> dic
 
 
 def markdown(result: dict) -> str:
-    lines = ["| sessions | action | API workers | p50 ms | p95 ms | errors | CPU-ms/action | actions/s |",
+    lines = ["| sessions | action | replicas | p50 ms | p95 ms | errors | CPU-ms/action | actions/s |",
              "|---:|---|---:|---:|---:|---:|---:|---:|"]
-    for r in sorted(result["rows"], key=lambda r: (ACTIONS.index(r["action"]), r["sessions"], r["workers"])):
-        lines.append(f"| {r['sessions']} | {r['action']} | {r['workers']} | {r['p50_ms']} | {r['p95_ms']} | "
+    for r in sorted(result["rows"], key=lambda r: (ACTIONS.index(r["action"]), r["sessions"], r["replicas"])):
+        lines.append(f"| {r['sessions']} | {r['action']} | {r['replicas']} | {r['p50_ms']} | {r['p95_ms']} | "
                      f"{r['errors']} | {r['cpu_ms_per_action']} | {r['throughput_per_s']} |")
     proj = result["projection"]
     lines += ["", f"PROJECTION (on paper, from CPU-ms per action; not measured): a {proj['cores']}-core host at "
@@ -310,7 +342,8 @@ def markdown(result: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", default="1,10,30,50", help="concurrent session counts")
-    parser.add_argument("--workers", type=int, default=2, help="API workers for the N leg (the baseline is 1)")
+    parser.add_argument("--replicas", type=int, default=2,
+                        help="app replicas and API workers (each) for the N leg; the baseline is 1 of each")
     parser.add_argument("--actions", default=",".join(ACTIONS))
     parser.add_argument("--think-s", type=float, default=30.0, help="the projection's seconds between a session's actions")
     parser.add_argument("--xray-data", type=Path, help="chest X-ray folder (default CLINSIGHT_XRAY_DATA)")
@@ -324,21 +357,20 @@ def main() -> int:
     levels = [int(s) for s in args.sessions.split(",")]
     actions = [a for a in args.actions.split(",") if a]
     load_start = os.getloadavg()
-    measured = measure(levels, sorted({1, args.workers}), actions)
+    measured = measure(levels, sorted({1, args.replicas}), actions)
     rows = measured["rows"]
     ratios = {}
     for r in rows:
-        if r["workers"] == args.workers and args.workers != 1:
-            base = next((b for b in rows if b["workers"] == 1 and b["action"] == r["action"]
+        if r["replicas"] == args.replicas and args.replicas != 1:
+            base = next((b for b in rows if b["replicas"] == 1 and b["action"] == r["action"]
                          and b["sessions"] == r["sessions"]), None)
             if base and base["p95_ms"] and r["p95_ms"]:
                 ratios[f"{r['action']}@{r['sessions']}"] = round(r["p95_ms"] / base["p95_ms"], 3)
     result = {"name": "load_protocol", "command": "python bench/load_protocol.py " + " ".join(sys.argv[1:]),
               "cores_here": os.cpu_count(), "load_avg_start": [round(x, 2) for x in load_start],
               "load_avg_end": [round(x, 2) for x in os.getloadavg()], "rows": rows,
-              "ratio_p95_N_vs_1": ratios, "web_login_cpu_ms": measured["web_login_cpu_ms"],
-              "errors": sum(r["errors"] for r in rows)}
-    result["projection"] = projection(rows, measured["web_login_cpu_ms"], args.think_s)
+              "ratio_p95_N_vs_1": ratios, "errors": sum(r["errors"] for r in rows)}
+    result["projection"] = projection(rows, args.think_s)
     print(markdown(result))
     print(json.dumps(result))
     return 0
