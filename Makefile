@@ -49,7 +49,7 @@ seed: venv
 run: venv seed
 	$(PY) -m streamlit run serve.py --server.port $(PORT) --server.address $(ADDRESS) --server.headless true --browser.gatherUsageStats false
 
-test: venv chromium postgresql
+test: venv chromium postgresql nginx
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 # Unit + AppTest only (no browser); handy while developing.
