@@ -50,7 +50,7 @@ SIGNED_IN = "Signed in as"
 TIMEOUT_S = 120.0
 TICK = os.sysconf("SC_CLK_TCK")
 CORES_PROJECTED = 16
-UTILISATION = 0.7  # CPU share a host may run at before queueing pushes p95 up (M/M/16: mean wait ~0.1x service)
+UTILISATION = 0.7  # CPU share a host may run at before queueing pushes p95 up (M/M/16: 13% wait, mean 0.03x service)
 # An ASSUMED mix of a clinician's actions for the projection's mixed row (not measured; change it to your ward's).
 MIX = {"login": 0.05, "predict": 0.75, "imaging": 0.20}
 MODEL = "cad_uci"  # the Predict page's coronary artery disease model (UCI heart disease, 4 sites)
