@@ -33,14 +33,15 @@ postgresql:
 		$$SUDO apt-get install -y -q --no-install-recommends postgresql; \
 	fi
 
-# Debian's nginx for `make cluster` (issue 16). In bookworm `nginx` is the server itself (nginx-light is a
-# transitional name for it); it already has ip_hash, hash and websocket proxying. The cluster runs its own nginx
-# from deploy/ under var/cluster/ (never the system service, never as root).
+# Debian's nginx for `make cluster` (issue 16). In bookworm `nginx` is the server itself (nginx-light is `nginx`
+# plus the echo module, which is not needed); it already has ip_hash, hash and websocket proxying. The cluster runs its own nginx
+# from deploy/ under var/cluster/ (never the system service, never as root); RUNLEVEL=1 asks the package's
+# scripts not to start the system service (where they obey it: sysvinit's invoke-rc.d, not systemd).
 nginx:
 	@if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -q && \
-		$$SUDO apt-get install -y -q --no-install-recommends nginx; \
+		$$SUDO env RUNLEVEL=1 apt-get install -y -q --no-install-recommends nginx; \
 	fi
 
 seed: venv
