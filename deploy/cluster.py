@@ -83,12 +83,13 @@ class Spec:
 # --- pid files ---------------------------------------------------------------------------------------------------
 
 def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (/proc/PID/stat field 22), None if it is gone."""
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22); None if it is gone or has
+    exited and waits to be reaped (a zombie)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    return None if fields[0] == "Z" else fields[19]
 
 
 def _pid_dir(state: Path) -> Path:
@@ -253,7 +254,7 @@ def _wait_healthy(spec: Spec, checks: list[tuple[dict, str, bytes | None]]) -> N
     while pending:
         for check in list(pending):
             entry, url, body = check
-            if _start_time(entry["pid"]) != entry["start"]:
+            if entry["start"] is None or _start_time(entry["pid"]) != entry["start"]:
                 raise ClusterError(f"{entry['name']} exited at start: {_log_tail(spec.state, entry['name'])}")
             port = entry["port"] if entry["kind"] != "proxy" else int(spec.listen.rsplit(":", 1)[1])
             if healthy(entry["pid"], port, url, (200,), body) or (entry["kind"] == "proxy" and _answers(url, body)):

@@ -71,3 +71,20 @@ def test_stop_ends_what_the_pid_files_name_and_is_idempotent(tmp_path):
     assert stop(tmp_path) == ["app-1"]
     assert sleeper.wait(timeout=30) is not None
     assert stop(tmp_path) == [] and not list((tmp_path / "pids").glob("*.pid"))
+
+
+def test_a_server_that_exits_at_start_fails_the_start_at_once_and_leaves_nothing_running(tmp_path):
+    """A port already taken: the worker exits at start; the launcher says which one (with its log) without waiting
+    for the health deadline, and stops everything it had started."""
+    import socket
+
+    from deploy.cluster import start
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        spec = Spec(state=tmp_path, parts=("api",), api_workers=1, api_port=taken.getsockname()[1], seed=False,
+                    detach=False, env_file=None, database_url="postgresql://nobody@/nowhere?host=/nonexistent")
+        with pytest.raises(ClusterError, match="api-1 exited at start"):
+            start(spec)
+    assert running(tmp_path) == []
