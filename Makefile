@@ -50,19 +50,22 @@ seed: venv
 run: venv seed
 	$(PY) -m streamlit run serve.py --server.port $(PORT) --server.address $(ADDRESS) --server.headless true --browser.gatherUsageStats false
 
+# The suite runs in $(TEST_WORKERS) processes (pytest-xdist), one whole test file at a time per process, so
+# a module's server, store and browser stay together; TEST_WORKERS=0 runs it in this process alone.
+TEST_WORKERS ?= 2
 test: venv chromium postgresql nginx
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Unit + AppTest only (no browser); handy while developing.
 test-fast: venv
-	$(PY) -m pytest tests -m "not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m "not e2e" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Flake detector: the suite N times, then per test how often it failed (tests/repeat.py; JUnit XML per run in
 # test-artifacts/repeat). Narrow it with PYTEST_ARGS, e.g. `make test-repeat N=5 PYTEST_ARGS=tests/e2e`.
 N ?= 5
 .PHONY: test-repeat
 test-repeat: venv chromium
-	$(PY) -m tests.repeat --runs $(N) $(PYTEST_ARGS)
+	$(PY) -m tests.repeat --runs $(N) -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: venv
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

@@ -19,7 +19,7 @@ READABLE_UNITS: dict[str, str] = {
     "mm[Hg]": "mmHg", "Cel": "°C", "[degF]": "°F",
     "[lb_av]": "lb", "[in_i]": "in", "meq/L": "mEq/L", "umol/L": "µmol/L",
     "mL/min/{1.73_m2}": "mL/min/1.73 m2", "10*3/uL": "x10^3/µL", "u[IU]/mL": "µIU/mL",
-    "1": "",
+    "1": "", "[pH]": "",
 }
 
 
@@ -66,5 +66,8 @@ def format_number(value: float | int | None, significant: int = 6) -> str:
         return str(int(x))
     text = f"{x:.{significant}g}"
     if "e" in text:
-        return text
+        # 2487.5 at 3 digits is "2.49e+03": people write 2490. The exponent stays only for tiny numbers
+        # (0.0000123), where positional digits would read as zero at a glance, and for the astronomically large.
+        rounded = float(text)
+        return str(int(rounded)) if rounded.is_integer() and abs(rounded) < 1e15 else text
     return text.rstrip("0").rstrip(".") if "." in text else text

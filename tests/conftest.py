@@ -22,6 +22,23 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: a test of a SQLite-only property inside a both_backends module")
 
 
+# --- the order test files run in (make test: two processes, one file at a time each) -----------------------
+# Whole files are handed to whichever process is free, in collection order. Browser and AppTest files are
+# the longest (15-75 s each); run first, they overlap one another and the many short engine files fill
+# the end evenly, instead of one process finishing a long browser file alone while the other idles.
+# Order within a file is kept.
+FILE_ORDER = ("tests/e2e/", "tests/pages/", "tests/reliability/", "tests/api/")
+
+
+def _file_rank(item: pytest.Item) -> int:
+    path = Path(str(item.fspath)).relative_to(REPO_ROOT).as_posix()
+    return next((rank for rank, prefix in enumerate(FILE_ORDER) if path.startswith(prefix)), len(FILE_ORDER))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_file_rank)  # stable: files keep their order within a rank, tests theirs within a file
+
+
 # --- the store backend (issue 16) ------------------------------------------------------------------------
 # Modules marked ``pytest.mark.both_backends`` run every test that uses a store fixture twice: on SQLite
 # and on PostgreSQL (a throwaway cluster for the session, a fresh database per test, copied from a migrated

@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from engine.icu.parameters import PARAMETERS
+from engine.unit_text import format_number
 from engine.unit_text import readable_unit as unit_text
 
 # (title, parameters drawn on the panel, parameter whose normal band is shaded)
@@ -75,7 +76,7 @@ def build_drivers_figure(drivers: pd.DataFrame) -> go.Figure:
     """What drove the risk now: SHAP contributions (log-odds), largest first."""
     d = drivers.iloc[::-1]
     names = d["label"] if "label" in d else d["feature"]
-    labels = [f"{f} = {v:.3g}" if pd.notna(v) else f"{f}: not measured" for f, v in zip(names, d["value"])]
+    labels = [f"{f} = {format_number(v, 3)}" if pd.notna(v) else f"{f}: not measured" for f, v in zip(names, d["value"])]
     fig = go.Figure(go.Bar(x=d["contribution"], y=labels, orientation="h",
                            marker_color=["#c62828" if c > 0 else "#1565c0" for c in d["contribution"]]))
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 30}, title="Drivers now (log-odds, SHAP)",

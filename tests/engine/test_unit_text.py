@@ -19,6 +19,9 @@ def test_format_number_drops_noise_and_needless_decimals():
     assert format_number(0.125) == "0.125"
     assert format_number(None) == "" and format_number(float("nan")) == ""
     assert format_number(2021) == "2021"
+    assert format_number(2487.5, 3) == "2490"  # not "2.49e+03" (the ICU drivers chart, urine output)
+    assert format_number(7.3812, 3) == "7.38"
+    assert format_number(0.0000123, 3) == "1.23e-05"  # tiny numbers keep the exponent
 
 
 def test_readable_units():
@@ -26,3 +29,4 @@ def test_readable_units():
     assert readable_unit("mm[Hg]") == "mmHg"
     assert readable_unit("{count}") == ""
     assert readable_unit("mg/dL") == "mg/dL"
+    assert readable_unit("[pH]") == ""  # pH has no unit: "Arterial pH, mean", not "Arterial pH, mean ([pH])"

@@ -38,5 +38,6 @@ def test_every_feature_has_a_readable_label():
     assert feature_label("GCS_min") == "Glasgow coma score, lowest"
     assert feature_label("HR_slope") == "Heart rate, trend (per minute per hour)"
     assert feature_label("pH_since_last") == "Arterial pH, hours since last measured"
+    assert feature_label("pH_mean") == "Arterial pH, mean"
     assert feature_label("pf_ratio_min") == "PaO2/FiO2 ratio, lowest"
     assert all("_" not in feature_label(name) for name in feature_names())
