@@ -25,7 +25,8 @@ chromium:
 	fi
 
 # Debian's PostgreSQL server binaries for the store tests' PostgreSQL leg (issue 16). The tests start their
-# own throwaway cluster (tests/pg_cluster.py: initdb in a temp folder, Unix socket only, deleted at the end).
+# own throwaway cluster (tests/pg_cluster.py, which reuses deploy/local_postgres.py: initdb in a temp folder, Unix
+# socket only, deleted at the end).
 postgresql:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -102,11 +103,11 @@ CLUSTER_STATE ?= var/cluster
 CLUSTER_REPLICAS = $(if $(filter command line environment,$(origin N)),$(N),2)
 .PHONY: cluster cluster-stop cluster-status
 cluster: venv nginx postgresql
-	$(PY) deploy/cluster.py start --state $(CLUSTER_STATE) --replicas $(CLUSTER_REPLICAS) \
+	$(PY) -m deploy.cluster start --state $(CLUSTER_STATE) --replicas $(CLUSTER_REPLICAS) \
 		--api-workers $(M) --listen $(CLUSTER_LISTEN)
 
 cluster-stop:
-	@$(PY) deploy/cluster.py stop --state $(CLUSTER_STATE)
+	@$(PY) -m deploy.cluster stop --state $(CLUSTER_STATE)
 
 cluster-status:
-	@$(PY) deploy/cluster.py status --state $(CLUSTER_STATE)
+	@$(PY) -m deploy.cluster status --state $(CLUSTER_STATE)

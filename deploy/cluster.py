@@ -1,14 +1,14 @@
 """Start and stop ClinSight as a cluster on one host: PostgreSQL, N app replicas, M API workers, nginx in front.
 
-`make cluster` / `make cluster-stop` call this; so does the browser test through nginx (tests/e2e/test_cluster.py)
-and the load bench. Everything it starts is recorded in ``<state>/pids/<name>.pid`` (pid and the process's
+`make cluster` / `make cluster-stop` call this (``python -m deploy.cluster start|stop|status`` from the repository
+root); so do the browser test through nginx (tests/e2e/test_cluster.py) and the load bench. Everything it starts is recorded in ``<state>/pids/<name>.pid`` (pid and the process's
 start time, so a recycled pid is never signalled) and ``<state>/cluster.json`` (ports and URLs); ``stop``
 reads the pid files, so it ends exactly what ``start`` began and can run any number of times.
 
 Why these parts:
 - **PostgreSQL**: every replica and worker shares one store. ``CLINSIGHT_DATABASE_URL`` (environment or the
   env file) names the hospital's server; without it a local cluster is kept in ``<state>/pg`` (initdb once,
-  Unix socket only, durable) through tests/pg_cluster.py, the same code the tests' throwaway clusters use.
+  Unix socket only, durable) through deploy/local_postgres.py, the same code the tests' throwaway clusters use.
 - **App replicas**: ``streamlit run serve.py`` as `make run` starts it, each with the same
   ``server.cookieSecret`` (generated once into ``<state>/cookie_secret``, mode 0600, passed by environment
   so it never appears in a process list or a log).
@@ -16,6 +16,10 @@ Why these parts:
 - **nginx** (Debian's, `make nginx`): rendered from deploy/nginx.conf.template into ``<state>/nginx/``, run in
   the foreground under this launcher with its own pid, logs and temp folders, as an unprivileged account
   when started by root; never the system service.
+
+Process management (server commands, free ports, health checks that the answer comes from the process we started)
+is deploy/processes.py; deploy/ owns it and the tests reuse it (tests/servers.py, tests/pg_cluster.py), never the
+other way round: what a hospital runs imports nothing from tests/.
 
 Several hosts: the same files work. On each app host start only the servers (``--parts app,api`` with fixed
 ``--app-port``/``--api-port`` and ``--bind`` on the host's address); on the front host start only nginx
@@ -37,12 +41,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from tests.pg_cluster import Cluster  # noqa: E402 - needs the repository on sys.path
-from tests.servers import api_command, free_port, healthy, streamlit_command  # noqa: E402
+from deploy.local_postgres import Cluster, PostgresError
+from deploy.processes import REPO, answer, api_command, free_port, healthy, streamlit_command
 
 TEMPLATE = REPO / "deploy" / "nginx.conf.template"
 START_DEADLINE_S = 240.0  # a deadline for the error message; a busy machine may need much of it
@@ -269,10 +269,8 @@ def _wait_healthy(spec: Spec, checks: list[tuple[dict, str, bytes | None]]) -> N
 
 def _answers(url: str, body: bytes | None) -> bool:
     """nginx's workers (not the master we started) hold the socket, so the proxy is checked by its answer only."""
-    from tests.servers import _answer
-
-    answer = _answer(url)
-    return bool(answer and answer[0] == 200 and (body is None or answer[1].strip() == body))
+    reply = answer(url)
+    return bool(reply and reply[0] == 200 and (body is None or reply[1].strip() == body))
 
 
 def _ports(first: int | None, count: int) -> list[int]:
@@ -420,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
                 env_file=args.env_file, seed=not args.no_seed)
     try:
         info = start(spec)
-    except ClusterError as exc:
+    except (ClusterError, PostgresError) as exc:
         print(f"cluster did not start: {exc}", file=sys.stderr)
         return 1
     print(f"ClinSight cluster: app {info.get('url', '-')}  API {info.get('api_url', '-')}  "
