@@ -6,7 +6,7 @@ PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast bench seed chromium postgresql venv clean
+.PHONY: run test test-fast bench seed chromium postgresql nginx venv clean
 
 venv: $(VENV)/.installed
 
@@ -25,12 +25,24 @@ chromium:
 	fi
 
 # Debian's PostgreSQL server binaries for the store tests' PostgreSQL leg (issue 16). The tests start their
-# own throwaway cluster (tests/pg_cluster.py: initdb in a temp folder, Unix socket only, deleted at the end).
+# own throwaway cluster (tests/pg_cluster.py, which reuses deploy/local_postgres.py: initdb in a temp folder, Unix
+# socket only, deleted at the end).
 postgresql:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -q && \
 		$$SUDO apt-get install -y -q --no-install-recommends postgresql; \
+	fi
+
+# Debian's nginx for `make cluster` (issue 16). In bookworm `nginx` is the server itself (nginx-light is `nginx`
+# plus the echo module, which is not needed); it already has ip_hash, hash and websocket proxying. The cluster runs its own nginx
+# from deploy/ under var/cluster/ (never the system service, never as root); RUNLEVEL=1 asks the package's
+# scripts not to start the system service (where they obey it: sysvinit's invoke-rc.d, not systemd).
+nginx:
+	@if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && \
+		$$SUDO env RUNLEVEL=1 apt-get install -y -q --no-install-recommends nginx; \
 	fi
 
 seed: venv
@@ -45,7 +57,7 @@ run: venv seed
 # of most tests first, which left the few-test but long browser files for the end.
 TEST_WORKERS ?= 2
 XDIST = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
-test: venv chromium postgresql
+test: venv chromium postgresql nginx
 	$(PY) -m pytest tests $(XDIST) $(PYTEST_ARGS)
 
 # Unit + AppTest only (no browser); handy while developing.
@@ -83,3 +95,22 @@ soak: venv
 API_PORT ?= 8000
 api: venv
 	$(PY) -m uvicorn --factory engine.api.app:create_app --host 127.0.0.1 --port $(API_PORT) --no-server-header
+
+# A cluster on this machine (issue 16): PostgreSQL (var/cluster/pg unless CLINSIGHT_DATABASE_URL is set), N app
+# replicas, M API workers, nginx in front on CLUSTER_LISTEN with sticky sessions (deploy/cluster.py, deploy/).
+# N and M are make variables: `make cluster N=3 M=2`. N also counts runs for test-repeat, so here it defaults to 2
+# unless given on the command line or in the environment.
+M ?= 2
+CLUSTER_LISTEN ?= 127.0.0.1:8080
+CLUSTER_STATE ?= var/cluster
+CLUSTER_REPLICAS = $(if $(filter command line environment,$(origin N)),$(N),2)
+.PHONY: cluster cluster-stop cluster-status
+cluster: venv nginx postgresql
+	$(PY) -m deploy.cluster start --state $(CLUSTER_STATE) --replicas $(CLUSTER_REPLICAS) \
+		--api-workers $(M) --listen $(CLUSTER_LISTEN)
+
+cluster-stop:
+	@$(PY) -m deploy.cluster stop --state $(CLUSTER_STATE)
+
+cluster-status:
+	@$(PY) -m deploy.cluster status --state $(CLUSTER_STATE)

@@ -1,85 +1,26 @@
-"""Start and stop the app's real servers on loopback: the Streamlit app and the REST API.
+"""Start and stop the app's real servers on loopback for one block: the Streamlit app and the REST API.
 
-One implementation for the browser tests, the API server test and the benchmarks
-(bench/ imports it with the repository on sys.path): pick a free port, start the
-process with the store at ``db_path``, poll its health URL (with a deadline) until the
-process we started answers, and always stop it (terminate, then kill) when the block ends.
+The test-only half of server management: pick a free port, start the process with the store at ``db_path``,
+poll its health URL (with a deadline) until the process we started answers, and always stop it (terminate,
+then kill) when the block ends. The process-level pieces (the commands, free ports, health checks, stopping)
+live in deploy/processes.py, because `make cluster` (deploy/cluster.py) is built on them and product code never
+imports from tests/; they are re-exported here so the browser tests, the API server test and the benchmarks
+(bench/ imports this with the repository on sys.path) keep one import.
 """
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from deploy.processes import REPO, answer, api_command, free_port, healthy, stop_process, streamlit_command
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    """Terminate, wait up to 10 s, then kill: never leave a server behind."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def _answer(url: str) -> tuple[int, bytes] | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:  # a 503 is still an answer
-        return exc.code, b""
-    except OSError:
-        return None
-
-
-def _listener_inodes(port: int) -> set[str] | None:
-    """Socket inodes listening on 127.0.0.1:``port`` (Linux /proc), or None where /proc cannot tell."""
-    try:
-        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    except OSError:
-        return None
-    local = f"0100007F:{port:04X}"
-    return {cols[9] for cols in (line.split() for line in lines) if cols[1] == local and cols[3] == "0A"}
-
-
-def _owns_port(pid: int, port: int) -> bool:
-    """Whether process ``pid`` holds the socket listening on ``port``.
-
-    Free ports are picked, released and then bound by the server, so on a machine where many suites
-    start servers, another process can take the port in between; its health check would then answer
-    for ours. Where /proc is unavailable this cannot be checked and is assumed.
-    """
-    inodes = _listener_inodes(port)
-    if inodes is None:
-        return True
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return True
-    for fd in fds:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:[") and target[8:-1] in inodes:
-            return True
-    return False
+__all__ = ["REPO", "answer", "api_command", "free_port", "healthy", "stop_process", "streamlit_command",
+           "running_servers", "running_server", "running_streamlit", "running_streamlits", "running_api"]
 
 
 class _Server:
@@ -94,9 +35,8 @@ class _Server:
         self.proc = subprocess.Popen(self.command, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def ready(self, statuses: Sequence[int], body: bytes | None) -> bool:
-        answer = _answer(self.base + self.health_path)
-        return bool(answer and answer[0] in statuses and (body is None or answer[1].strip() == body)
-                    and self.proc.poll() is None and _owns_port(self.proc.pid, self.port))
+        return self.proc.poll() is None and healthy(self.proc.pid, self.port, self.base + self.health_path,
+                                                    statuses, body)
 
     def failure(self) -> str:
         self.log.seek(0)
@@ -115,7 +55,7 @@ def running_servers(command_for_port, health_path: str, *, env: dict[str, str], 
     URLs once every ``health_path`` answers as ready from the process we started.
 
     ``timeout_s`` is a deadline for the error message, not a wait: a busy machine may need most of it.
-    A server whose port another process took (``_owns_port``) is relaunched on a new port.
+    A server whose port another process took (:func:`healthy` checks the listener) is relaunched on a new port.
     """
     servers: list[_Server] = []
     try:
@@ -151,16 +91,10 @@ def running_server(command_for_port, health_path: str, *, env: dict[str, str],
         yield bases[0]
 
 
-def _streamlit_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(REPO / "serve.py"), "--server.headless", "true",
-            "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-            "--browser.gatherUsageStats", "false"]
-
-
 def running_streamlit(db_path: Path, env: dict[str, str] | None = None):
     """The app as `make run` serves it (`streamlit run serve.py`: app.py + the session route), on a free port,
     against ``db_path``."""
-    return running_server(_streamlit_command, "/_stcore/health", ready_body=b"ok",
+    return running_server(streamlit_command, "/_stcore/health", ready_body=b"ok",
                           env={**os.environ, "CLINSIGHT_DB": str(db_path), **(env or {})})
 
 
@@ -170,15 +104,11 @@ def running_streamlits(db_path: Path, count: int, env: dict[str, str] | None = N
     For checks that need a server's *first* request, one server each, without paying the start-up
     time once per server in a row.
     """
-    return running_servers(_streamlit_command, "/_stcore/health", ready_body=b"ok", count=count,
+    return running_servers(streamlit_command, "/_stcore/health", ready_body=b"ok", count=count,
                            env={**os.environ, "CLINSIGHT_DB": str(db_path), **(env or {})})
 
 
 def running_api(db_path: Path | None = None, *, ready_statuses: Sequence[int] = (200,)):
     """The REST API as `make api` serves it (uvicorn), on a free port; ``db_path`` None keeps CLINSIGHT_DB."""
-    def command(port: int) -> list[str]:
-        return [sys.executable, "-m", "uvicorn", "--factory", "engine.api.app:create_app", "--host", "127.0.0.1",
-                "--port", str(port), "--log-level", "warning", "--no-access-log"]
-
     env = {**os.environ, **({"CLINSIGHT_DB": str(db_path)} if db_path is not None else {})}
-    return running_server(command, "/health", env=env, ready_statuses=ready_statuses)
+    return running_server(api_command, "/health", env=env, ready_statuses=ready_statuses)

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engine import audit
 from engine.api.errors import error_body
 from engine.config import get_settings
+from engine.errors import StoreBusyError
 from engine.store import open_db
 
 logger = logging.getLogger("clinsight.api")
@@ -81,13 +82,29 @@ class ApiMiddleware:
             audited = True
             await run_in_threadpool(self.audit_writer, _audit_row(scope, state, status))
 
+        held: list[Message] = []  # the response start, sent with the first body (so a failed audit can still answer)
+
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                held.append(message)
+                return
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
                 # The audit row is written before the last byte leaves: a client that has its answer
                 # can rely on the call being in the audit trail (and a crash cannot lose the row).
-                await audit_once(status_holder["status"])
+                try:
+                    await audit_once(status_holder["status"])
+                except StoreBusyError as exc:
+                    if not held:  # a stream already under way: it breaks off, audited as far as possible
+                        raise
+                    # The store went away (or stayed locked) before the row could be written: the client gets
+                    # the store's sentence as a complete 503, not a cut connection nor an unaudited answer.
+                    held.clear()
+                    status_holder["status"] = 503
+                    await _send_json(send, 503, error_body(503, str(exc), error="store_busy"))
+                    return
+            if held:
+                await send(held.pop())
             await send(message)
 
         received = 0
@@ -109,7 +126,8 @@ class ApiMiddleware:
                 await self.app(scope, receive_wrapper, send_wrapper)
         except Exception:  # a bug, not bad input: log it, answer JSON, never a traceback to the client
             logger.exception("unhandled error serving %s %s", scope.get("method"), path)
-            if status_holder["status"] is None:
+            if status_holder["status"] is None or held:  # nothing has left yet
+                held.clear()
                 await _send_json(send_wrapper, 500, error_body(
                     500, "The server hit an unexpected error; it has been logged. Please report it."))
             else:  # failed mid-stream: the client saw 200 and a cut-off body; the audit says what happened

@@ -22,6 +22,7 @@ use, as pages do, costs a pool checkout rather than a new server connection.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -38,6 +39,11 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import make_url
 
 from engine.errors import StoreBusyError, StoreUnavailableError
+
+# psycopg's warnings go to the application's logging set-up, as a library's should; with none (the command line)
+# Python's last-resort handler printed "error ignored terminating Copy ... the connection is lost" beside the
+# StoreUnavailableError sentence when the server went away during an import.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 UNAVAILABLE = ("The data store cannot be reached right now; the change in progress was not saved. "
                "Please try again in a minute, and tell the administrator if this lasts.")
@@ -334,9 +340,14 @@ class Connection:
 
     def close(self) -> None:
         if self._pooled is not None:
+            if self.raw.broken or self.raw.closed:
+                # A lost connection is thrown away, not handed back: the pool's reset (a rollback) would fail
+                # on it and print a driver traceback under the user's clear StoreUnavailableError.
+                self._pooled.invalidate()
+                self._pooled = None
+                return
             try:
-                if not (self.raw.broken or self.raw.closed):
-                    self.rollback()
+                self.rollback()
             finally:
                 self._pooled.close()  # back to the pool
                 self._pooled = None

@@ -1,0 +1,103 @@
+"""Process-level pieces for running ClinSight's servers: the commands that start them, free ports, health checks
+that make sure the answer comes from the process we started, and stopping a process for certain.
+
+They live in deploy/ because deploy/cluster.py (`make cluster`, what a hospital runs) is built on them and product
+code never imports from tests/; the tests and benches reuse them through tests/servers.py, which adds the
+test-only context managers (start a server for one block, always stop it), so the servers the tests start are
+started exactly as the cluster starts them.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on loopback that is free now (another process may take it before the server binds it:
+    :func:`healthy` checks that the answer comes from our process)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate, wait up to 10 s, then kill: never leave a server behind."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def answer(url: str) -> tuple[int, bytes] | None:
+    """``url``'s status and body, or None where nothing answers (refused, reset, timed out after 2 s)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:  # a 503 is still an answer
+        return exc.code, b""
+    except OSError:
+        return None
+
+
+def _listener_inodes(port: int) -> set[str] | None:
+    """Socket inodes listening on 127.0.0.1:``port`` (Linux /proc), or None where /proc cannot tell."""
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    local = f"0100007F:{port:04X}"
+    return {cols[9] for cols in (line.split() for line in lines) if cols[1] == local and cols[3] == "0A"}
+
+
+def _owns_port(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the socket listening on ``port``.
+
+    Free ports are picked, released and then bound by the server, so on a machine where many suites
+    start servers, another process can take the port in between; its health check would then answer
+    for ours. Where /proc is unavailable this cannot be checked and is assumed.
+    """
+    inodes = _listener_inodes(port)
+    if inodes is None:
+        return True
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return True
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False
+
+
+def healthy(pid: int, port: int, url: str, statuses: Sequence[int] = (200,), body: bytes | None = None) -> bool:
+    """Whether ``url`` answers with one of ``statuses`` (and ``body``) from process ``pid``, listening on ``port``."""
+    reply = answer(url)
+    return bool(reply and reply[0] in statuses and (body is None or reply[1].strip() == body)
+                and _owns_port(pid, port))
+
+
+def streamlit_command(port: int, address: str = "127.0.0.1") -> list[str]:
+    """The app as `make run` serves it (`streamlit run serve.py`) on ``port``."""
+    return [sys.executable, "-m", "streamlit", "run", str(REPO / "serve.py"), "--server.headless", "true",
+            "--server.port", str(port), "--server.address", address, "--server.fileWatcherType", "none",
+            "--browser.gatherUsageStats", "false"]
+
+
+def api_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    """The REST API as `make api` serves it (uvicorn) on ``port``."""
+    return [sys.executable, "-m", "uvicorn", "--factory", "engine.api.app:create_app", "--host", host,
+            "--port", str(port), "--log-level", "warning", "--no-access-log"]
