@@ -131,3 +131,17 @@ def require_page(page: str) -> User:
 
 def user_can(user: User, action: str) -> bool:
     return can(user.role, action)
+
+
+def require_page_in_fragment(page: str) -> User:
+    """The signed-in user, re-checked at the start of a fragment's own run.
+
+    A click inside an ``st.fragment`` reruns only that function: app.py and the page's ``require_page`` do
+    not run, so the fragment makes the same check itself (idle expiry, revoked session, role), keeping the
+    security of a full run. A failed check reruns the whole app, which then shows the log-in page or the
+    refusal.
+    """
+    user = current_user()
+    if user is None or not can_open_page(user.role, page):
+        st.rerun(scope="app")
+    return user

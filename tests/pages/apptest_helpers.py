@@ -5,6 +5,8 @@ navigation filter and the page's own role check together.
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -53,4 +55,28 @@ def open_page(url_path: str, role: str | None = "admin", username: str | None = 
     if url_path:
         at._page_hash = calc_hash(url_path)
         at.run()
+    return at
+
+
+def run_fragment(at: AppTest, key: str, act: Callable[[AppTest], object] | None = None) -> AppTest:
+    """Do ``act`` (e.g. click a button) and run only the ``@st.fragment(key=key)`` it sits in.
+
+    What a browser does for a click inside a fragment: a fragment-scoped run, in which app.py, the page
+    and other fragments do not run. AppTest's own ``run()`` always runs the whole script, so this asks its
+    script runner for the fragment's run the way the browser's rerun request does (the fragment's id,
+    looked up by its key in the test's fragment storage).
+    """
+    import streamlit.testing.v1.local_script_runner as runner
+
+    ids = list(at._fragment_storage._ids_by_target_key.get(key, {}))
+    if len(ids) != 1:
+        raise AssertionError(f"the last run registered {len(ids)} fragments with key {key!r}, expected 1")
+    if act is not None:
+        act(at)
+    original = runner.RerunData
+    runner.RerunData = functools.partial(original, fragment_id_queue=ids, is_fragment_scoped_rerun=True)
+    try:
+        at.run()
+    finally:
+        runner.RerunData = original
     return at
