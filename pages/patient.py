@@ -14,6 +14,7 @@ from pages.components.session import SELECTED_PATIENT_KEY, require_page
 
 ANY = "(any)"
 PAGE_SIZE = 25
+VIEWED_KEY = "patient_viewed"  # the record this visit to the page has audited as viewed
 
 
 def render() -> None:
@@ -21,6 +22,8 @@ def render() -> None:
     st.title("Patient")
     st.caption("Patients are shown by pseudonymous id only; names, contact details and record numbers are never "
                "stored. Opening a record is logged in the audit trail.")
+    if "patient_pick" not in st.session_state:  # a new visit: Streamlit drops a page's widget state on leaving it
+        st.session_state.pop(VIEWED_KEY, None)
     handed_over = st.session_state.pop(SELECTED_PATIENT_KEY, None)
     if handed_over:  # another page linked here for one patient: search for and open it
         st.session_state["patient_search"] = handed_over
@@ -59,10 +62,13 @@ def render() -> None:
         return
     try:
         with open_db() as db:
-            record = view_patient(db, chosen, username=user.username, role=user.role)
+            # Opening a record is audited once per visit; a widget changed below redraws the same view.
+            record = view_patient(db, chosen, username=user.username, role=user.role,
+                                  audit_view=st.session_state.get(VIEWED_KEY) != chosen)
     except EngineError as exc:
         st.error(str(exc))
         return
+    st.session_state[VIEWED_KEY] = chosen
     _render_record(record)
     render_patient_notes(chosen, user)
 

@@ -80,3 +80,47 @@ def run_fragment(at: AppTest, key: str, act: Callable[[AppTest], object] | None 
     finally:
         runner.RerunData = original
     return at
+
+
+WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class StoreCounter:
+    """Counts store connections and write statements (INSERT / UPDATE / DELETE) while installed.
+
+    Every store connection is opened through :func:`engine.store.connect`; this wraps it and installs a
+    SQLite trace callback on each new connection (SQLite store only), so a test or bench can tell whether a
+    script run wrote to the store at all.
+    """
+
+    def __init__(self) -> None:
+        self.opens = 0
+        self.writes = 0
+        self.statements: list[str] = []
+
+    def _trace(self, sql: str) -> None:
+        words = sql.split(None, 1)
+        if words and words[0].upper() in WRITE_VERBS:
+            self.writes += 1
+            self.statements.append(sql.strip().split("\n", 1)[0][:80])
+
+    def install(self, monkeypatch=None) -> StoreCounter:
+        """Wrap ``engine.store.connect`` (through ``monkeypatch`` when given, so a test undoes it)."""
+        import engine.store as store
+
+        connect = store.connect
+
+        def counting_connect(*args, **kwargs):
+            db = connect(*args, **kwargs)
+            self.opens += 1
+            db.conn.set_trace_callback(self._trace)
+            return db
+
+        if monkeypatch is not None:
+            monkeypatch.setattr(store, "connect", counting_connect)
+        else:
+            store.connect = counting_connect
+        return self
+
+    def snapshot(self) -> tuple[int, int]:
+        return self.opens, self.writes
