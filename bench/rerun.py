@@ -3,7 +3,7 @@
 Runs the real app (app.py through ``streamlit.testing`` AppTest, as tests/pages do) on a temp store with
 the demo data seeded and one user per role, and walks: the log-in form and its submit (per role), Home,
 Patient (search, open a record, record nothing), Predict (pick a model and a patient, press Predict,
-record feedback), Ward (open the page and a stay) and Imaging (open the page).
+record feedback), Ward (open the page) and Imaging (open the page; analyse pydicom's chest CR, record feedback).
 
 Per step it reports wall ms (``perf_counter``), CPU ms (``process_time``: the whole process, as AppTest runs
 the script in a thread of this one), store connections opened and store writes (INSERT / UPDATE / DELETE
@@ -11,7 +11,7 @@ statements seen by a SQLite trace callback installed in :func:`engine.store.conn
 prints cProfile's top N functions by cumulative time over all steps.
 
 A click inside an ``st.fragment`` reruns only that fragment in a browser; AppTest's ``run()`` always runs
-the whole script. For those clicks (Predict's verdict and Record feedback) the walk does both in the same
+the whole script. For those clicks (Predict's verdict and Record feedback, Imaging's feedback) the walk does both in the same
 run: ``*_page`` is the whole-page run (what every click cost before the fragments), ``*_fragment`` the
 fragment's own run (what it costs now). On a commit without the fragment, ``*_fragment`` falls back to a
 whole-page run, so the same command measures before and after on both commits.
@@ -59,11 +59,13 @@ def seed_store() -> None:
     from engine.icu.seed import seed_icu
     from engine.seed import seed_all
 
+    settings = get_settings()
+    icu = next((d for d in (settings.icu_data_dir, settings.capacity_physionet_dir) if (d / "set-a").is_dir()), None)
     db = store.connect()
     try:
         seed_all(db)
-        if (get_settings().icu_data_dir / "set-a").is_dir():
-            seed_icu(db, limit=40)
+        if icu is not None:  # the Ward page then ranks 40 real stays instead of saying there are none
+            seed_icu(db, data_dir=icu, limit=40)
         for role, name in USERS.items():
             auth.create_user(db, name, PASSWORD, role, actor=None)
     finally:
@@ -86,7 +88,9 @@ class Walk:
         if fragment is not None:
             run_fragment(at, fragment, act)
         else:
-            (act(at) if act else at).run()
+            if act is not None:
+                act(at)
+            at.run()
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         opens, writes = self.counter.snapshot()
         if at.exception:
@@ -144,6 +148,31 @@ def walk_app(walk: Walk) -> None:
     walk.run(at, "ward_rerun")
     open_url(walk, at, "imaging", "imaging_open")
     walk.run(at, "imaging_rerun")
+    image = chest_radiograph()
+    if image is None:
+        return
+    walk.run(at, "imaging_patient", lambda a: a.text_input(key="imaging_patient_query").input("UCI-0001"))
+    walk.run(at, "imaging_upload", lambda a: a.file_uploader(key="imaging_upload").set_value(image))
+    walk.run(at, "imaging_analyse", lambda a: a.button(key="imaging_analyse").click())
+    pid = at.session_state["imaging_result"]["prediction_id"]
+    for how, fragment in (("page", None), ("fragment", "imaging_feedback")):
+        def agree(a):
+            a.radio(key=f"imaging_verdict_{pid}").set_value("agree")
+            a.button(key="imaging_feedback_submit").click()
+        walk.run(at, f"imaging_feedback_{how}", agree, fragment)
+        if not any("Feedback recorded" in s.value for s in at.success):
+            raise RuntimeError("Imaging did not record the feedback")
+
+
+def chest_radiograph() -> tuple[str, bytes, str] | None:
+    """A real chest CR (pydicom's test data, offline), or None when that package is absent."""
+    try:
+        from pydicom.data import get_testdata_file
+
+        path = get_testdata_file("RG1_UNCR.dcm", download=False)
+    except Exception:  # noqa: BLE001 - the imaging clicks are then left out of the walk
+        return None
+    return None if path is None else ("chest.dcm", Path(path).read_bytes(), "application/dicom")
 
 
 PAGE_STEPS = ("home_rerun", "patient", "predict", "ward", "imaging")
@@ -222,7 +251,9 @@ def main() -> None:
         print("store writes in the last walk:", *counter.statements, sep="\n  ")
     by_step = {s["step"]: s for s in steps}
     clicks = {}
-    for click in ("predict_verdict", "predict_feedback"):
+    for click in ("predict_verdict", "predict_feedback", "imaging_feedback"):
+        if f"{click}_page" not in by_step:
+            continue
         page, fragment = by_step[f"{click}_page"]["cpu_ms"], by_step[f"{click}_fragment"]["cpu_ms"]
         clicks[click] = {"page_cpu_ms": page, "fragment_cpu_ms": fragment,
                          "ratio_fragment_vs_page": round(fragment / page, 3) if page else None}

@@ -10,7 +10,7 @@ from engine.patient_record import build_timeline_figure, filter_options, find_pa
 from engine.store import open_db
 from engine.unit_text import count_noun, format_number, readable_unit
 from pages.components.patient_notes import render_patient_notes
-from pages.components.session import SELECTED_PATIENT_KEY, require_page
+from pages.components.session import SELECTED_PATIENT_KEY, mark_viewed, require_page, start_visit, viewed_this_visit
 
 ANY = "(any)"
 PAGE_SIZE = 25
@@ -22,8 +22,7 @@ def render() -> None:
     st.title("Patient")
     st.caption("Patients are shown by pseudonymous id only; names, contact details and record numbers are never "
                "stored. Opening a record is logged in the audit trail.")
-    if "patient_pick" not in st.session_state:  # a new visit: Streamlit drops a page's widget state on leaving it
-        st.session_state.pop(VIEWED_KEY, None)
+    start_visit("patient_pick", VIEWED_KEY)
     handed_over = st.session_state.pop(SELECTED_PATIENT_KEY, None)
     if handed_over:  # another page linked here for one patient: search for and open it
         st.session_state["patient_search"] = handed_over
@@ -64,11 +63,11 @@ def render() -> None:
         with open_db() as db:
             # Opening a record is audited once per visit; a widget changed below redraws the same view.
             record = view_patient(db, chosen, username=user.username, role=user.role,
-                                  audit_view=st.session_state.get(VIEWED_KEY) != chosen)
+                                  audit_view=not viewed_this_visit(VIEWED_KEY, chosen))
     except EngineError as exc:
         st.error(str(exc))
         return
-    st.session_state[VIEWED_KEY] = chosen
+    mark_viewed(VIEWED_KEY, chosen)
     _render_record(record)
     render_patient_notes(chosen, user)
 
