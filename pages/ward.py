@@ -1,8 +1,6 @@
 """Ward: ICU stays ranked by model risk and NEWS2, one stay's timeline, drivers, stale data, alert acknowledgement."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 import streamlit as st
 
 from engine.errors import EngineError
@@ -10,10 +8,12 @@ from engine.icu.figures import build_drivers_figure, build_timeline_figure
 from engine.icu.ward import acknowledge_alert, record_stay_view, stay_acks, stay_timeline, ward_overview
 from engine.store import open_db
 from pages.components.cache_keys import settings_cache_key
-from pages.components.session import mark_viewed, require_page, start_visit, user_can, viewed_this_visit
+from pages.components.session import (mark_viewed, require_page, require_page_in_fragment, start_visit, user_can,
+                                      viewed_this_visit)
 
 STAY_KEY = "ward_stay"
 VIEWED_KEY = "ward_viewed"  # the stay this visit to the page has audited as viewed
+ACK_FRAGMENT = "ward_acknowledgements"
 
 
 @st.cache_data(ttl=30, show_spinner="Scoring every stay...")
@@ -72,10 +72,9 @@ def render() -> None:
 def _render_stay(stay_id: int, user) -> None:
     try:
         timeline = get_timeline(settings_cache_key(), stay_id)
-        with open_db() as db:
-            if not viewed_this_visit(VIEWED_KEY, stay_id):  # audited once per visit, not on every redraw
+        if not viewed_this_visit(VIEWED_KEY, stay_id):  # audited once per visit, not on every redraw
+            with open_db() as db:
                 record_stay_view(db, timeline.patient, username=user.username)
-            timeline = replace(timeline, acks=stay_acks(db, stay_id))
     except EngineError as exc:
         st.error(str(exc))
         return
@@ -99,13 +98,29 @@ def _render_stay(stay_id: int, user) -> None:
                f"validated. Alert at {timeline.threshold:.0%} (threshold rule fixed on set A).")
     if risk["alert"]:
         st.error(f"Alert: risk {risk['risk']:.0%} is at or above the alert threshold {timeline.threshold:.0%}.")
-    for ack in timeline.acks:
+    render_acknowledgements(stay_id, timeline.hour, risk["risk"], timeline.model_version, bool(risk["alert"]))
+
+
+@st.fragment(key=ACK_FRAGMENT)
+def render_acknowledgements(stay_id: int, hour: float, risk: float, model_version: str, alert: bool) -> None:
+    """The stay's acknowledgements (read fresh) and, on an alert, the form to acknowledge it.
+
+    A fragment: typing the reason and pressing Acknowledge rerun this section only, not the ranked overview,
+    the timeline and the drivers above it (issue 16)."""
+    user = require_page_in_fragment("ward")
+    try:
+        with open_db() as db:
+            acks = stay_acks(db, stay_id)
+    except EngineError as exc:
+        st.error(str(exc))
+        return
+    for ack in acks:
         st.info(f"Acknowledged by {ack['username']} at hour {ack['hours']:.0f} ({ack['created_at']}): {ack['reason']}")
-    if risk["alert"] and user_can(user, "icu.acknowledge"):
+    if alert and user_can(user, "icu.acknowledge"):
         reason_key, error_key = f"ward_ack_reason_{stay_id}", f"ward_ack_error_{stay_id}"
         st.text_area("Acknowledge this alert: what was done, or why no action", key=reason_key)
         st.button("Acknowledge alert", key=f"ward_ack_{stay_id}", on_click=_acknowledge,
-                  args=(stay_id, timeline.hour, risk["risk"], timeline.model_version, user.username))
+                  args=(stay_id, hour, risk, model_version, user.username))
         if error := st.session_state.pop(error_key, None):
             st.error(error)
 
