@@ -11,7 +11,8 @@ statements seen by a SQLite trace callback installed in :func:`engine.store.conn
 prints cProfile's top N functions by cumulative time over all steps.
 
 A click inside an ``st.fragment`` reruns only that fragment in a browser; AppTest's ``run()`` always runs
-the whole script. For those clicks (Predict's verdict and Record feedback, Imaging's feedback) the walk does both in the same
+the whole script. For those clicks (Predict's verdict and Record feedback, typing a Ward acknowledgement,
+Imaging's feedback) the walk does both in the same
 run: ``*_page`` is the whole-page run (what every click cost before the fragments), ``*_fragment`` the
 fragment's own run (what it costs now). On a commit without the fragment, ``*_fragment`` falls back to a
 whole-page run, so the same command measures before and after on both commits.
@@ -146,6 +147,11 @@ def walk_app(walk: Walk) -> None:
 
     open_url(walk, at, "ward", "ward_open")
     walk.run(at, "ward_rerun")
+    stay = at.selectbox(key="ward_stay").value
+    if any(t.key == f"ward_ack_reason_{stay}" for t in at.text_area):  # the top stay has an alert
+        for how, fragment in (("page", None), ("fragment", "ward_acknowledgements")):
+            walk.run(at, f"ward_ack_reason_{how}", lambda a: a.text_area(key=f"ward_ack_reason_{stay}").input(
+                f"bench: reviewed ({how})"), fragment)
     open_url(walk, at, "imaging", "imaging_open")
     walk.run(at, "imaging_rerun")
     image = chest_radiograph()
@@ -256,7 +262,7 @@ def main() -> None:
         print("store writes in the last walk:", *counter.statements, sep="\n  ")
     by_step = {s["step"]: s for s in steps}
     clicks = {}
-    for click in ("predict_verdict", "predict_feedback", "imaging_feedback"):
+    for click in ("predict_verdict", "predict_feedback", "ward_ack_reason", "imaging_feedback"):
         if f"{click}_page" not in by_step:
             continue
         page, fragment = by_step[f"{click}_page"]["cpu_ms"], by_step[f"{click}_fragment"]["cpu_ms"]
