@@ -40,6 +40,18 @@ def summarise_home(db: Database, username: str, role: str, *, recent: int = 10) 
     }
 
 
+def build_counts_figure(counts: dict[str, int]) -> go.Figure:
+    """Rows per table on a log scale (Home).
+
+    Built with graph_objects, not plotly.express: Home draws it on every rerun, and px.bar cost about 21 ms
+    of CPU against 0.7 ms here for the same five bars (measured, bench/rerun.py)."""
+    figure = go.Figure(go.Bar(x=list(counts), y=list(counts.values()),
+                              hovertemplate="table=%{x}<br>rows=%{y}<extra></extra>"))
+    figure.update_layout(title="Rows per table (log scale)", xaxis_title="table", yaxis_title="rows",
+                         yaxis_type="log")
+    return figure
+
+
 def search_audit(db: Database, **filters: Any) -> list[dict[str, Any]]:
     """Audit rows newest first; filters as in :func:`engine.store.audit_log.query_audit`."""
     return query_audit(db, **filters)

@@ -66,8 +66,11 @@ def filter_options(db: Database) -> dict[str, list[str]]:
     return {"sources": patient_rows.list_sources(db), "sexes": ["female", "male", "other", "unknown"]}
 
 
-def view_patient(db: Database, pseudo_id: str, *, username: str, role: str) -> dict[str, Any]:
-    """The whole record of one patient, audited as a view."""
+def view_patient(db: Database, pseudo_id: str, *, username: str, role: str, audit_view: bool = True) -> dict[str, Any]:
+    """The whole record of one patient, audited as a view.
+
+    ``audit_view=False`` is for a page redrawing a record it has already audited in this visit (a widget
+    changed on the page): the same view, so not a second audit row, and no store write on a pure read."""
     if not can(role, "patient.view"):
         raise AuthError("Your role may not open patient records.")
     patient = patient_rows.get_patient(db, pseudo_id)
@@ -82,8 +85,9 @@ def view_patient(db: Database, pseudo_id: str, *, username: str, role: str) -> d
             pred["output"] = json.loads(pred["output"])
         except (TypeError, ValueError):
             pass
-    audit.record(db, username=username, action="patient.view", target_type="patient", target_id=pseudo_id,
-                 details={"observations": len(observations), "predictions": len(predictions)})
+    if audit_view:
+        audit.record(db, username=username, action="patient.view", target_type="patient", target_id=pseudo_id,
+                     details={"observations": len(observations), "predictions": len(predictions)})
     return {
         "patient": {k: patient[k] for k in ("pseudo_id", "source", "sex", "age", "age_group", "birth_year")},
         "observations": observations,  # each with its cited reference range and where the value falls

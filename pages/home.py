@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
-from engine.activity import PAGE_DESCRIPTIONS, summarise_home
+from engine.activity import PAGE_DESCRIPTIONS, build_counts_figure, summarise_home
 from engine.store import open_db
 from pages.components.navigation import render_page_link, specs_for_role
 from pages.components.session import require_page
@@ -31,9 +30,7 @@ def render() -> None:
     for col, (label, key) in zip(cols, [("Patients", "patients"), ("Observations", "observations"),
                                          ("Predictions", "predictions"), ("Datasets", "datasets")]):
         col.metric(label, f"{counts[key]:,}")
-    frame = pd.DataFrame({"table": list(counts), "rows": list(counts.values())})
-    st.plotly_chart(px.bar(frame, x="table", y="rows", log_y=True, title="Rows per table (log scale)"),
-                    key="home_counts")
+    st.plotly_chart(build_counts_figure(counts), key="home_counts")
 
     st.subheader("Recent activity" + ("" if user.role == "admin" else " (yours)"))
     if summary["recent"]:

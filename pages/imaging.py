@@ -15,9 +15,10 @@ from engine.imaging.viewer import display_image, header_fields, window_range
 from engine.store import open_db
 from pages.components.patient_notes import render_report_link
 from pages.components.patient_picker import render_patient_picker
-from pages.components.session import require_page, user_can
+from pages.components.session import require_page, require_page_in_fragment, user_can
 
 RESULT_KEY = "imaging_result"
+FEEDBACK_FRAGMENT = "imaging_feedback"
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "dcm", "dicom"]
 
 
@@ -174,13 +175,18 @@ def render_result(current: dict, user) -> None:
         st.caption(f"{analysis.model} {analysis.version} · stored as image #{current['image_id']}, "
                    f"result #{current['prediction_id']}")
         render_report_link(current["pseudo_id"], analysis.label)
-        render_feedback(current, user)
+        if user_can(user, "feedback.record"):
+            render_feedback(current["prediction_id"])
 
 
-def render_feedback(current: dict, user) -> None:
+@st.fragment(key=FEEDBACK_FRAGMENT)
+def render_feedback(pid: int) -> None:
+    """Agree / disagree with the read. A fragment: recording it reruns this form only, not the image
+    viewer, the Grad-CAM overlay and the report link beside it (issue 16)."""
+    user = require_page_in_fragment("imaging")
     if not user_can(user, "feedback.record"):
         return
-    pid = current["prediction_id"]  # keys per result: a verdict given for one image never carries over to the next
+    # keys per result: a verdict given for one image never carries over to the next
     with st.form("imaging_feedback_form"):
         verdict = st.radio("Your reading of this result", ["agree", "disagree"], horizontal=True, index=None,
                            key=f"imaging_verdict_{pid}")
@@ -191,7 +197,7 @@ def render_feedback(current: dict, user) -> None:
     elif submitted:
         try:
             with open_db() as db:
-                record_feedback(db, prediction_id=current["prediction_id"], verdict=verdict, reason=reason,
+                record_feedback(db, prediction_id=pid, verdict=verdict, reason=reason,
                                 username=user.username)
         except EngineError as exc:
             st.error(str(exc))

@@ -10,10 +10,11 @@ from engine.patient_record import build_timeline_figure, filter_options, find_pa
 from engine.store import open_db
 from engine.unit_text import count_noun, format_number, readable_unit
 from pages.components.patient_notes import render_patient_notes
-from pages.components.session import SELECTED_PATIENT_KEY, require_page
+from pages.components.session import SELECTED_PATIENT_KEY, mark_viewed, require_page, start_visit, viewed_this_visit
 
 ANY = "(any)"
 PAGE_SIZE = 25
+VIEWED_KEY = "patient_viewed"  # the record this visit to the page has audited as viewed
 
 
 def render() -> None:
@@ -21,6 +22,7 @@ def render() -> None:
     st.title("Patient")
     st.caption("Patients are shown by pseudonymous id only; names, contact details and record numbers are never "
                "stored. Opening a record is logged in the audit trail.")
+    start_visit("patient_pick", VIEWED_KEY)
     handed_over = st.session_state.pop(SELECTED_PATIENT_KEY, None)
     if handed_over:  # another page linked here for one patient: search for and open it
         st.session_state["patient_search"] = handed_over
@@ -59,10 +61,13 @@ def render() -> None:
         return
     try:
         with open_db() as db:
-            record = view_patient(db, chosen, username=user.username, role=user.role)
+            # Opening a record is audited once per visit; a widget changed below redraws the same view.
+            record = view_patient(db, chosen, username=user.username, role=user.role,
+                                  audit_view=not viewed_this_visit(VIEWED_KEY, chosen))
     except EngineError as exc:
         st.error(str(exc))
         return
+    mark_viewed(VIEWED_KEY, chosen)
     _render_record(record)
     render_patient_notes(chosen, user)
 

@@ -17,7 +17,7 @@ from engine.unit_text import format_number, readable_unit
 from pages.components.cache_keys import settings_cache_key
 from pages.components.navigation import render_page_link
 from pages.components.patient_picker import render_patient_picker
-from pages.components.session import SELECTED_PATIENT_KEY, require_page, user_can
+from pages.components.session import SELECTED_PATIENT_KEY, require_page, require_page_in_fragment, user_can
 
 RESULT_KEY = "predict_result"
 AUDITED_KEY = "predict_audited_patient"
@@ -86,7 +86,7 @@ def render() -> None:
             st.error(str(exc))
     stored = st.session_state.get(RESULT_KEY)
     if stored and stored["result"]["model"] == name:
-        _render_result(stored, card, user)
+        _render_result(stored, card)
 
 
 def _render_inputs(card: dict, record: dict, scope: str) -> tuple[dict, dict]:
@@ -142,7 +142,7 @@ def _shown(value) -> str:
     return format_number(value) if isinstance(value, (int, float)) else str(value)
 
 
-def _render_result(stored: dict, card: dict, user) -> None:
+def _render_result(stored: dict, card: dict) -> None:
     result = stored["result"]
     st.divider()
     st.subheader("Result")
@@ -176,6 +176,22 @@ def _render_result(stored: dict, card: dict, user) -> None:
                f"({internal['auroc']['low']:.3f}-{internal['auroc']['high']:.3f}), calibration slope "
                f"{internal['calibration_slope']['value']}. {basis['uncertainty']}")
 
+    render_assessment(stored["id"])
+    if stored.get("pseudo_id"):
+        st.session_state[PATIENT_KEY] = stored["pseudo_id"]
+        render_page_link("patient", label="Open this patient's record")
+
+
+ASSESSMENT_FRAGMENT = "predict_assessment"
+
+
+@st.fragment(key=ASSESSMENT_FRAGMENT)
+def render_assessment(prediction_id: int) -> None:
+    """Agree / disagree with the shown prediction.
+
+    A fragment: choosing a verdict, typing the reason and recording it rerun this section only, not the
+    model, the patient's record, the SHAP waterfall and the population chart above it (issue 16)."""
+    user = require_page_in_fragment("predict")
     st.subheader("Your assessment")
     verdict = st.radio("Do you agree with this prediction?", ["agree", "disagree"], horizontal=True,
                        key="predict_verdict")
@@ -186,14 +202,11 @@ def _render_result(stored: dict, card: dict, user) -> None:
             return
         try:
             with open_db() as db:
-                record_feedback(db, username=user.username, prediction_id=stored["id"], verdict=verdict,
+                record_feedback(db, username=user.username, prediction_id=prediction_id, verdict=verdict,
                                 reason=reason)
             st.success(f"Feedback recorded ({verdict}).")
         except EngineError as exc:
             st.error(str(exc))
-    if stored.get("pseudo_id"):
-        st.session_state[PATIENT_KEY] = stored["pseudo_id"]
-        render_page_link("patient", label="Open this patient's record")
 
 
 if __name__ == "__main__":

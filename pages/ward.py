@@ -5,12 +5,15 @@ import streamlit as st
 
 from engine.errors import EngineError
 from engine.icu.figures import build_drivers_figure, build_timeline_figure
-from engine.icu.ward import acknowledge_alert, stay_timeline, ward_overview
+from engine.icu.ward import acknowledge_alert, record_stay_view, stay_acks, stay_timeline, ward_overview
 from engine.store import open_db
 from pages.components.cache_keys import settings_cache_key
-from pages.components.session import require_page, user_can
+from pages.components.session import (mark_viewed, require_page, require_page_in_fragment, start_visit, user_can,
+                                      viewed_this_visit)
 
 STAY_KEY = "ward_stay"
+VIEWED_KEY = "ward_viewed"  # the stay this visit to the page has audited as viewed
+ACK_FRAGMENT = "ward_acknowledgements"
 
 
 @st.cache_data(ttl=30, show_spinner="Scoring every stay...")
@@ -19,8 +22,18 @@ def get_overview(settings_key: str):
         return ward_overview(db)
 
 
+@st.cache_data(ttl=30, show_spinner="Scoring the stay's hours...")
+def get_timeline(settings_key: str, stay_id: int):
+    """One stay's picture, cached like the overview (30 s): it scores every hour of the stay, ~0.6 s of CPU
+    that every rerun (typing an acknowledgement, any click) used to repeat. The page audits each view and
+    reads the acknowledgements fresh."""
+    with open_db() as db:
+        return stay_timeline(db, stay_id, username="", audit_view=False)
+
+
 def render() -> None:
     user = require_page("ward")
+    start_visit(STAY_KEY, VIEWED_KEY)
     st.title("Ward")
     st.caption("ICU stays ranked by the model's risk of in-hospital death and by NEWS2 (RCP 2017). Decision support: "
                "the basis and limits of both are shown; acknowledge an alert with what you did or why not.")
@@ -58,11 +71,14 @@ def render() -> None:
 
 def _render_stay(stay_id: int, user) -> None:
     try:
-        with open_db() as db:
-            timeline = stay_timeline(db, stay_id, username=user.username)
+        timeline = get_timeline(settings_cache_key(), stay_id)
+        if not viewed_this_visit(VIEWED_KEY, stay_id):  # audited once per visit, not on every redraw
+            with open_db() as db:
+                record_stay_view(db, timeline.patient, username=user.username)
     except EngineError as exc:
         st.error(str(exc))
         return
+    mark_viewed(VIEWED_KEY, stay_id)
     risk = timeline.risk
     st.subheader(f"{timeline.patient} at hour {timeline.hour:.0f}")
     c1, c2, c3 = st.columns(3)
@@ -82,13 +98,29 @@ def _render_stay(stay_id: int, user) -> None:
                f"validated. Alert at {timeline.threshold:.0%} (threshold rule fixed on set A).")
     if risk["alert"]:
         st.error(f"Alert: risk {risk['risk']:.0%} is at or above the alert threshold {timeline.threshold:.0%}.")
-    for ack in timeline.acks:
+    render_acknowledgements(stay_id, timeline.hour, risk["risk"], timeline.model_version, bool(risk["alert"]))
+
+
+@st.fragment(key=ACK_FRAGMENT)
+def render_acknowledgements(stay_id: int, hour: float, risk: float, model_version: str, alert: bool) -> None:
+    """The stay's acknowledgements (read fresh) and, on an alert, the form to acknowledge it.
+
+    A fragment: typing the reason and pressing Acknowledge rerun this section only, not the ranked overview,
+    the timeline and the drivers above it (issue 16)."""
+    user = require_page_in_fragment("ward")
+    try:
+        with open_db() as db:
+            acks = stay_acks(db, stay_id)
+    except EngineError as exc:
+        st.error(str(exc))
+        return
+    for ack in acks:
         st.info(f"Acknowledged by {ack['username']} at hour {ack['hours']:.0f} ({ack['created_at']}): {ack['reason']}")
-    if risk["alert"] and user_can(user, "icu.acknowledge"):
+    if alert and user_can(user, "icu.acknowledge"):
         reason_key, error_key = f"ward_ack_reason_{stay_id}", f"ward_ack_error_{stay_id}"
         st.text_area("Acknowledge this alert: what was done, or why no action", key=reason_key)
         st.button("Acknowledge alert", key=f"ward_ack_{stay_id}", on_click=_acknowledge,
-                  args=(stay_id, timeline.hour, risk["risk"], timeline.model_version, user.username))
+                  args=(stay_id, hour, risk, model_version, user.username))
         if error := st.session_state.pop(error_key, None):
             st.error(error)
 

@@ -131,3 +131,38 @@ def require_page(page: str) -> User:
 
 def user_can(user: User, action: str) -> bool:
     return can(user.role, action)
+
+
+def require_page_in_fragment(page: str) -> User:
+    """The signed-in user, re-checked at the start of a fragment's own run.
+
+    A click inside an ``st.fragment`` reruns only that function: app.py and the page's ``require_page`` do
+    not run, so the fragment makes the same check itself (idle expiry, revoked session, role), keeping the
+    security of a full run. A failed check reruns the whole app, which then shows the log-in page or the
+    refusal.
+    """
+    user = current_user()
+    if user is None or not can_open_page(user.role, page):
+        st.rerun(scope="app")
+    return user
+
+
+def start_visit(page_widget_key: str, viewed_key: str) -> None:
+    """Call first thing in a page's run: forgets what the previous visit to the page audited.
+
+    Streamlit drops a page's widget state when another page runs, so ``page_widget_key`` (a widget the page
+    always draws before its record) is absent exactly when the user has just come (back) to the page.
+    """
+    if page_widget_key not in st.session_state:
+        st.session_state.pop(viewed_key, None)
+
+
+def viewed_this_visit(viewed_key: str, target: object) -> bool:
+    """Whether ``target`` was already shown (and audited) in this visit: redrawing it after a widget changed
+    on the same page is the same view, so no second audit row and no store write on a pure read."""
+    return st.session_state.get(viewed_key) == target
+
+
+def mark_viewed(viewed_key: str, target: object) -> None:
+    """Remember that this visit's view of ``target`` has been audited."""
+    st.session_state[viewed_key] = target

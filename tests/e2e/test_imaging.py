@@ -12,7 +12,7 @@ from pydicom.data import get_testdata_file
 from engine.config import get_settings
 from engine.store import connect
 from tests.e2e.conftest import goto_page, login
-from tests.e2e.waits import app_text, rerun, wait_for_run, wait_for_text
+from tests.e2e.waits import app_text, last_run_was_fragment, rerun, wait_for_run, wait_for_text
 
 UPLOADER = '[data-testid="stFileUploader"] input[type="file"]'
 
@@ -108,6 +108,7 @@ def test_clinician_reads_jpeg_and_dicom_with_heatmap_and_feedback(page, e2e_serv
     with rerun(page):
         page.get_by_role("button", name="Record feedback").click()
     wait_for_text(page, "Feedback recorded: disagree")
+    assert last_run_was_fragment(page)  # issue 16: the form reruns alone, not the viewer and heat-map
 
     _analyse(page, chest_files["dicom"])
     wait_for_text(page, "Window width")

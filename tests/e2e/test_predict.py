@@ -7,7 +7,7 @@ import importlib.util
 import sqlite3
 
 from tests.e2e.conftest import goto_page, login
-from tests.e2e.waits import app_text, rerun, wait_for_text
+from tests.e2e.waits import app_text, last_run_was_fragment, rerun, wait_for_text
 from tests.e2e.widgets import choose
 
 REASON = "Normal CT coronary angiogram two weeks ago"
@@ -44,6 +44,7 @@ def test_clinician_predicts_reads_basis_and_disagrees(page, e2e_server, e2e_user
     with rerun(page):
         page.get_by_role("button", name="Record feedback").click()
     wait_for_text(page, "Feedback recorded (disagree).")
+    assert last_run_was_fragment(page)  # issue 16: the assessment reruns alone, not the model and charts above
 
     conn = sqlite3.connect(e2e_db)
     try:

@@ -10,7 +10,7 @@ import pytest
 
 from engine.config import get_settings
 from tests.e2e.conftest import goto_page, login, start_server
-from tests.e2e.waits import rerun, wait_for_text
+from tests.e2e.waits import last_run_was_fragment, rerun, wait_for_text
 
 REASON = "Seen with the intensivist: fluids and antibiotics started"
 
@@ -54,6 +54,7 @@ def test_clinician_ranks_opens_timeline_and_acknowledges(page, ward_server, e2e_
     with rerun(page):
         page.get_by_role("button", name="Acknowledge alert").click()
     wait_for_text(page, f"Acknowledged by {username}")
+    assert last_run_was_fragment(page)  # issue 16: the acknowledgement reruns alone, not the scored stay above
     assert box.input_value() == ""  # the reason box is emptied once the acknowledgement is stored
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT reason, username FROM icu_alert_acks").fetchall() == [(REASON, username)]

@@ -19,6 +19,7 @@ Use:
   waits until a rerun was requested after it and has finished.
 - ``wait_for_run(page)``: whatever run is in flight has finished (no new request needed).
 - ``wait_for_text(scope, text)``: run finished, then a specific element with specific content.
+- ``last_run_was_fragment(page)``: the last finished run was one ``st.fragment``'s own run (status 3).
 Timeouts here are deadlines for a failure message, never the condition being waited for.
 """
 from __future__ import annotations
@@ -35,7 +36,7 @@ RUN_TIMEOUT_MS = 120_000  # a deadline: a busy 2-core machine can take tens of s
 RUN_TRACKER_JS = r"""
 (() => {
   if (window.__clinsightRuns) return;
-  const runs = window.__clinsightRuns = {doc: Math.random(), seq: 0, lastRequest: 0, lastFinish: 0};
+  const runs = window.__clinsightRuns = {doc: Math.random(), seq: 0, lastRequest: 0, lastFinish: 0, lastStatus: -1};
   const varint = (b, i) => {
     let value = 0, shift = 0;
     while (i < b.length) {
@@ -72,7 +73,7 @@ RUN_TRACKER_JS = r"""
         const b = bytesOf(event.data);
         if (!b) return;
         const status = topLevel(b, 6, 0);
-        if (status === 0 || status === 1 || status === 3) runs.lastFinish = ++runs.seq;
+        if (status === 0 || status === 1 || status === 3) { runs.lastFinish = ++runs.seq; runs.lastStatus = status; }
       });
     }
     send(data) {
@@ -166,6 +167,12 @@ def wait_for_text(scope, text: str | re.Pattern, *, exact: bool = False, timeout
     found = scope.get_by_text(text, exact=exact).first
     found.wait_for(timeout=timeout_ms)
     return found
+
+
+def last_run_was_fragment(page) -> bool:
+    """Whether the last finished run was one fragment's own run (script_finished status 3), not the whole page's."""
+    wait_for_run(page)
+    return page.evaluate("() => (window.__clinsightRuns || {}).lastStatus") == 3
 
 
 def app_text(page) -> str:

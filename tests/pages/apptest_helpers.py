@@ -5,6 +5,8 @@ navigation filter and the page's own role check together.
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -54,3 +56,71 @@ def open_page(url_path: str, role: str | None = "admin", username: str | None = 
         at._page_hash = calc_hash(url_path)
         at.run()
     return at
+
+
+def run_fragment(at: AppTest, key: str, act: Callable[[AppTest], object] | None = None) -> AppTest:
+    """Do ``act`` (e.g. click a button) and run only the ``@st.fragment(key=key)`` it sits in.
+
+    What a browser does for a click inside a fragment: a fragment-scoped run, in which app.py, the page
+    and other fragments do not run. AppTest's own ``run()`` always runs the whole script, so this asks its
+    script runner for the fragment's run the way the browser's rerun request does (the fragment's id,
+    looked up by its key in the test's fragment storage).
+    """
+    import streamlit.testing.v1.local_script_runner as runner
+
+    ids = list(at._fragment_storage._ids_by_target_key.get(key, {}))
+    if len(ids) != 1:
+        raise AssertionError(f"the last run registered {len(ids)} fragments with key {key!r}, expected 1")
+    if act is not None:
+        act(at)
+    original = runner.RerunData
+    runner.RerunData = functools.partial(original, fragment_id_queue=ids, is_fragment_scoped_rerun=True)
+    try:
+        at.run()
+    finally:
+        runner.RerunData = original
+    return at
+
+
+WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class StoreCounter:
+    """Counts store connections and write statements (INSERT / UPDATE / DELETE) while installed.
+
+    Every store connection is opened through :func:`engine.store.connect`; this wraps it and installs a
+    SQLite trace callback on each new connection (SQLite store only), so a test or bench can tell whether a
+    script run wrote to the store at all.
+    """
+
+    def __init__(self) -> None:
+        self.opens = 0
+        self.writes = 0
+        self.statements: list[str] = []
+
+    def _trace(self, sql: str) -> None:
+        words = sql.split(None, 1)
+        if words and words[0].upper() in WRITE_VERBS:
+            self.writes += 1
+            self.statements.append(sql.strip().split("\n", 1)[0][:80])
+
+    def install(self, monkeypatch=None) -> StoreCounter:
+        """Wrap ``engine.store.connect`` (through ``monkeypatch`` when given, so a test undoes it)."""
+        import engine.store as store
+
+        connect = store.connect
+
+        def counting_connect(*args, **kwargs):
+            db = connect(*args, **kwargs)
+            self.opens += 1
+            db.conn.set_trace_callback(self._trace)
+            return db
+
+        if monkeypatch is not None:
+            monkeypatch.setattr(store, "connect", counting_connect)
+        else:
+            store.connect = counting_connect
+        return self
+
+    def snapshot(self) -> tuple[int, int]:
+        return self.opens, self.writes

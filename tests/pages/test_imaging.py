@@ -170,3 +170,28 @@ def test_after_promotion_the_page_shows_the_new_card_with_both_stress_reports(im
     assert any(versions[-1] in e.label for e in at.expander)
     stress = next(d.value for d in at.dataframe if "shift" in d.value.columns)
     assert {"1.0.0", "2.0.0"} <= set(stress.columns) and stress["shift"].str.startswith("blur").any()
+
+
+def test_feedback_reruns_only_its_fragment_and_is_audited(imaging_db, monkeypatch):
+    """Issue 16: recording feedback runs the feedback fragment alone: no viewer or Grad-CAM overlay rebuilt."""
+    import pages.imaging as imaging_page
+    from tests.pages.apptest_helpers import run_fragment
+
+    at = open_page("imaging", role="clinician", username="carol")
+    at = _upload(at, "chest.dcm", _chest_cr(), "application/dicom")
+    pid = imaging_db.conn.execute("SELECT id FROM predictions").fetchone()[0]
+    overlays = []
+    original = imaging_page.build_overlay
+    monkeypatch.setattr(imaging_page, "build_overlay", lambda *a, **k: overlays.append(1) or original(*a, **k))
+
+    def agree(a):
+        a.radio(key=f"imaging_verdict_{pid}").set_value("agree")
+        a.button(key="imaging_feedback_submit").click()
+
+    run_fragment(at, imaging_page.FEEDBACK_FRAGMENT, agree)
+    assert not at.exception
+    assert any("Feedback recorded: agree" in s.value for s in at.success)
+    assert overlays == []  # the page (viewer, heat-map) did not run
+    assert imaging_db.conn.execute("SELECT verdict FROM feedback").fetchall() == [("agree",)]
+    actions = [r[0] for r in imaging_db.conn.execute("SELECT action FROM audit WHERE username = 'carol' ORDER BY id")]
+    assert actions == ["imaging.store", "predict.run", "feedback.record"]

@@ -74,3 +74,33 @@ def test_fhir_patient_shows_encounters_immunizations_procedures_and_rule_use(see
     timeline = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
                     if "Encounters" in json.loads(c.proto.spec)["layout"]["title"]["text"])
     assert {t["name"] for t in timeline["data"]} == {"encounter IMP", "encounter AMB", "procedure", "immunization"}
+
+
+def test_a_redraw_of_the_open_record_writes_nothing_and_a_new_visit_is_audited_again(seeded_db, monkeypatch):
+    """Issue 16: a rerun that only redraws the record already opened (and audited) in this visit is a pure
+    read: no audit row, no store write. Leaving the page and opening the record again is a new view."""
+    from streamlit.util import calc_hash
+
+    from tests.pages.apptest_helpers import StoreCounter
+
+    def views() -> int:
+        return seeded_db.conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'patient.view' "
+                                      "AND target_id = 'UCI-0002'").fetchone()[0]
+
+    at = open_page("patient", role="clinician", username="doc")
+    at.text_input(key="patient_search").set_value("UCI-000").run()
+    at.selectbox(key="patient_pick").set_value("UCI-0002").run()
+    assert views() == 1
+    counter = StoreCounter().install(monkeypatch)
+    at.run()
+    at.run()
+    assert not at.exception and at.metric[0].value == "male"
+    assert counter.writes == 0, counter.statements
+    assert views() == 1
+    at._page_hash = calc_hash("")
+    at.run()  # Home: the patient page's widgets are dropped
+    at._page_hash = calc_hash("patient")
+    at.run()
+    at.text_input(key="patient_search").set_value("UCI-000").run()
+    at.selectbox(key="patient_pick").set_value("UCI-0002").run()
+    assert views() == 2

@@ -101,3 +101,51 @@ def test_waterfall_starts_at_the_base_value_and_ends_at_the_patients_log_odds(se
     assert x[-1] == pytest.approx(result["logit"])
     assert 1 / (1 + math.exp(-total)) == pytest.approx(result["probability"], abs=1e-4)
     assert spec["layout"]["yaxis"]["autorange"] == "reversed"  # base on top, the patient at the bottom
+
+
+def test_feedback_reruns_only_its_fragment_and_is_audited(seeded_db, monkeypatch):
+    """Issue 16: recording feedback runs the assessment fragment alone; the page above it is not recomputed.
+
+    The page's patient lookup is counted: a whole-page run calls it, the fragment's run must not."""
+    import pages.predict as predict_page
+    from tests.pages.apptest_helpers import run_fragment
+
+    at = open_page("predict", role="clinician", username="doc")
+    at.selectbox(key="predict_model").select("cad_uci").run()
+    at.text_input(key="predict_patient").input("UCI-0001").run()
+    at.button(key="predict_run").click().run()
+    assert any(m.label == "Probability" for m in at.metric)
+    lookups = []
+    original = predict_page.record_for_patient
+    monkeypatch.setattr(predict_page, "record_for_patient", lambda *a, **k: lookups.append(1) or original(*a, **k))
+    audited_before = seeded_db.conn.execute("SELECT count(*) FROM audit WHERE username = 'doc'").fetchone()[0]
+    run_fragment(at, predict_page.ASSESSMENT_FRAGMENT, lambda a: a.radio(key="predict_verdict").set_value("agree"))
+    run_fragment(at, predict_page.ASSESSMENT_FRAGMENT, lambda a: a.button(key="predict_feedback").click())
+    assert not at.exception
+    assert any("Feedback recorded (agree)" in s.value for s in at.success)
+    assert lookups == []  # the page (model, patient record, figures) did not run
+    assert seeded_db.conn.execute("SELECT verdict FROM feedback").fetchall() == [("agree",)]
+    actions = [r[0] for r in seeded_db.conn.execute("SELECT action FROM audit WHERE username = 'doc' ORDER BY id")]
+    assert len(actions) == audited_before + 1 and actions[-1] == "feedback.record"
+    at.run()  # a whole-page run still shows the result and the recorded verdict's widgets
+    assert lookups and any(m.label == "Probability" for m in at.metric)
+
+
+def test_fragment_run_rechecks_the_session(seeded_db):
+    """A fragment's run skips app.py: an idle-expired session must still end at the log-in page."""
+    from datetime import datetime, timedelta, timezone
+
+    import pages.predict as predict_page
+    from pages.components.session import LAST_SEEN_KEY
+    from tests.pages.apptest_helpers import run_fragment
+
+    at = open_page("predict", role="clinician", username="doc")
+    at.selectbox(key="predict_model").select("cad_uci").run()
+    at.text_input(key="predict_patient").input("UCI-0001").run()
+    at.button(key="predict_run").click().run()
+    at.session_state[LAST_SEEN_KEY] = datetime.now(timezone.utc) - timedelta(days=1)
+    run_fragment(at, predict_page.ASSESSMENT_FRAGMENT, lambda a: a.button(key="predict_feedback").click())
+    assert not at.exception
+    assert seeded_db.conn.execute("SELECT count(*) FROM feedback").fetchone()[0] == 0
+    assert any("session expired" in i.value for i in at.info)  # the whole app ran again: the log-in gate
+    assert "Predict" not in [t.value for t in at.title]

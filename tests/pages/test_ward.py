@@ -67,3 +67,50 @@ def test_clinician_sees_ranked_stays_timeline_and_acknowledges_an_alert(icu_db):
     assert icu_db.conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'icu.alert_ack'").fetchone()[0] == 1
     assert any("Acknowledged by nurse" in i.value for i in at.info)
     assert at.text_area(key=f"ward_ack_reason_{stay_id}").value == ""  # the box is emptied after the save
+
+
+def test_a_redraw_of_the_open_stay_writes_nothing_and_scores_nothing_again(icu_db, monkeypatch):
+    """Issue 16: a rerun that redraws the open stay (typing an acknowledgement, any click) is a pure read:
+    the stay's view is audited once per visit and its hours are not scored again (cached like the overview)."""
+    import pages.ward as ward_page
+    from tests.pages.apptest_helpers import StoreCounter
+
+    scored = []
+    original = ward_page.stay_timeline
+    monkeypatch.setattr(ward_page, "stay_timeline", lambda *a, **k: scored.append(1) or original(*a, **k))
+    at = open_page("ward", role="clinician", username="nurse")
+    stay_id = at.selectbox(key="ward_stay").value
+    views = "SELECT COUNT(*) FROM audit WHERE action = 'patient.view' AND username = 'nurse'"
+    assert icu_db.conn.execute(views).fetchone()[0] == 1 and scored == [1]
+    counter = StoreCounter().install(monkeypatch)
+    at.text_area(key=f"ward_ack_reason_{stay_id}").input("Reviewed").run()
+    at.run()
+    assert not at.exception and at.get("plotly_chart")
+    assert counter.writes == 0, counter.statements
+    assert scored == [1]
+    assert icu_db.conn.execute(views).fetchone()[0] == 1
+
+
+def test_acknowledging_reruns_only_its_fragment_and_is_audited(icu_db, monkeypatch):
+    """Issue 16: typing the reason and acknowledging run the acknowledgement fragment alone (the overview,
+    timeline and drivers are not redrawn); the acknowledgement is stored, audited and listed."""
+    import pages.ward as ward_page
+    from tests.pages.apptest_helpers import run_fragment
+
+    at = open_page("ward", role="clinician", username="nurse")
+    stay_id = at.selectbox(key="ward_stay").value
+    assert "ALERT" in at.selectbox(key="ward_stay").options[0]
+    drawn = []
+    original = ward_page.build_timeline_figure
+    monkeypatch.setattr(ward_page, "build_timeline_figure", lambda *a, **k: drawn.append(1) or original(*a, **k))
+
+    def acknowledge(a):
+        a.text_area(key=f"ward_ack_reason_{stay_id}").input("Reviewed; fluids started")
+        a.button(key=f"ward_ack_{stay_id}").click()
+
+    run_fragment(at, ward_page.ACK_FRAGMENT, acknowledge)
+    assert not at.exception
+    assert drawn == []
+    assert any("Acknowledged by nurse" in i.value for i in at.info)
+    assert icu_db.conn.execute("SELECT reason FROM icu_alert_acks").fetchall() == [("Reviewed; fluids started",)]
+    assert icu_db.conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'icu.alert_ack'").fetchone()[0] == 1
