@@ -9,6 +9,7 @@ from engine.icu.ward import acknowledge_alert, record_stay_view, stay_acks, stay
 from engine.store import open_db
 from pages.components.cache_keys import settings_cache_key
 from pages.components.session import (mark_viewed, require_page, require_page_in_fragment, start_visit, user_can,
+                                      user_in_callback,
                                       viewed_this_visit)
 
 STAY_KEY = "ward_stay"
@@ -120,19 +121,23 @@ def render_acknowledgements(stay_id: int, hour: float, risk: float, model_versio
         reason_key, error_key = f"ward_ack_reason_{stay_id}", f"ward_ack_error_{stay_id}"
         st.text_area("Acknowledge this alert: what was done, or why no action", key=reason_key)
         st.button("Acknowledge alert", key=f"ward_ack_{stay_id}", on_click=_acknowledge,
-                  args=(stay_id, hour, risk, model_version, user.username))
+                  args=(stay_id, hour, risk, model_version))
         if error := st.session_state.pop(error_key, None):
             st.error(error)
 
 
-def _acknowledge(stay_id: int, hour: float, risk: float, model_version: str, username: str) -> None:
+def _acknowledge(stay_id: int, hour: float, risk: float, model_version: str) -> None:
     """Button callback: store the acknowledgement, then empty the reason box (a callback runs before the
-    widgets are drawn, the only point where Streamlit lets a widget's value be reset)."""
+    widgets are drawn, the only point where Streamlit lets a widget's value be reset). The session is
+    checked here first: a callback runs before any page or fragment check."""
+    user = user_in_callback("ward", "icu.acknowledge")
+    if user is None:
+        return
     reason_key = f"ward_ack_reason_{stay_id}"
     try:
         with open_db() as db:
             acknowledge_alert(db, stay_id, hour=hour, risk=risk, model_version=model_version,
-                              reason=st.session_state.get(reason_key, ""), username=username)
+                              reason=st.session_state.get(reason_key, ""), username=user.username)
     except EngineError as exc:
         st.session_state[f"ward_ack_error_{stay_id}"] = str(exc)
         return

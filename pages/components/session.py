@@ -147,6 +147,20 @@ def require_page_in_fragment(page: str) -> User:
     return user
 
 
+def user_in_callback(page: str, action: str | None = None) -> User | None:
+    """The signed-in user at the moment a button's ``on_click`` runs, or None when the write must not happen.
+
+    A callback runs before the script, so neither app.py's gate nor the page's ``require_page`` has checked
+    the session yet: an open tab whose session has expired, been revoked or lost the role could otherwise still
+    write once. Same checks as a full run (idle expiry, revoked session, page and action allowed); on failure
+    the run that follows shows the log-in page or the refusal, and nothing is written.
+    """
+    user = current_user()
+    if user is None or not can_open_page(user.role, page) or (action is not None and not can(user.role, action)):
+        return None
+    return user
+
+
 def start_visit(page_widget_key: str, viewed_key: str) -> None:
     """Call first thing in a page's run: forgets what the previous visit to the page audited.
 

@@ -15,7 +15,7 @@ from engine.store import cohorts as cohort_store
 from engine.store import open_db
 from engine.store.patients import list_dataset_names
 from pages.components.cache_keys import settings_cache_key
-from pages.components.session import user_can
+from pages.components.session import user_can, user_in_callback
 from pages.explore.common import NEW_COHORT, PINS_KEY, Context, get_frame, initial, md, record_audit
 
 KEEP_ON_DATASET_CHANGE = {"explore_dataset", PINS_KEY, "explore_audited"}
@@ -129,8 +129,12 @@ def _render_derived(kinds: dict[str, str]) -> tuple[Derived, ...]:
     return tuple(Derived(d["column"], d["op"], float(d["value"])) for d in derived)
 
 
-def _save_cohort(user, dataset: str, spec: dict[str, Any], n: int, n_filters: int) -> None:
-    """on_click of Save: store the definition, then show it as the selected saved cohort."""
+def _save_cohort(dataset: str, spec: dict[str, Any], n: int, n_filters: int) -> None:
+    """on_click of Save: store the definition, then show it as the selected saved cohort. The session is
+    checked here first: a callback runs before app.py's gate and the page's check."""
+    user = user_in_callback("explore", "explore.cohort_save")
+    if user is None:
+        return
     name = str(st.session_state.get("explore_cohort_name") or "").strip()
     try:
         with open_db() as db:
@@ -205,7 +209,7 @@ def render_cohort_builder(user) -> Context | None:
             st.error(str(exc))
             return None
         n2.button("Save cohort", key="explore_save", disabled=not user_can(user, "explore.cohort_save"),
-                  on_click=_save_cohort, args=(user, dataset, spec.to_dict(), ctx.cohort.n, len(filters)))
+                  on_click=_save_cohort, args=(dataset, spec.to_dict(), ctx.cohort.n, len(filters)))
         message = st.session_state.pop(SAVE_MESSAGE_KEY, None)
         if message:
             (st.success if message[0] == "success" else st.error)(message[1])

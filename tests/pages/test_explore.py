@@ -269,6 +269,22 @@ def test_export_audit_callback_records_without_identifiers(seeded_db):
     assert action == "explore.export" and "PIMA-" not in (details or "")
 
 
+def test_an_expired_session_cannot_save_a_cohort_from_an_open_tab(seeded_db):
+    """Save's callback runs before app.py's gate and the page's check: it checks the session itself."""
+    from datetime import datetime, timedelta, timezone
+
+    from pages.components.session import LAST_SEEN_KEY
+
+    at = _explore("uci_heart")
+    at.text_input(key="explore_cohort_name").input("Everyone").run()
+    at.session_state[LAST_SEEN_KEY] = datetime.now(timezone.utc) - timedelta(days=1)
+    at.button(key="explore_save").click().run()
+    assert not at.exception
+    assert seeded_db.conn.execute("SELECT COUNT(*) FROM cohorts").fetchone()[0] == 0
+    assert "explore.cohort_save" not in [a for a, _ in _audit_actions(seeded_db)]
+    assert any("session expired" in i.value for i in at.info)
+
+
 @both_backends
 def test_cohort_names_cannot_inject_markdown(seeded_db):
     at = _explore("uci_heart")

@@ -114,3 +114,21 @@ def test_acknowledging_reruns_only_its_fragment_and_is_audited(icu_db, monkeypat
     assert any("Acknowledged by nurse" in i.value for i in at.info)
     assert icu_db.conn.execute("SELECT reason FROM icu_alert_acks").fetchall() == [("Reviewed; fluids started",)]
     assert icu_db.conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'icu.alert_ack'").fetchone()[0] == 1
+
+
+def test_an_expired_session_cannot_acknowledge_from_an_open_tab(icu_db):
+    """A button's callback runs before app.py's gate and the page's check: it must check the session itself.
+    The tab was open when the session expired; pressing Acknowledge stores nothing and shows the log-in page."""
+    from datetime import datetime, timedelta, timezone
+
+    from pages.components.session import LAST_SEEN_KEY
+
+    at = open_page("ward", role="clinician", username="nurse")
+    stay_id = at.selectbox(key="ward_stay").value
+    at.text_area(key=f"ward_ack_reason_{stay_id}").input("Reviewed with the intensivist").run()
+    at.session_state[LAST_SEEN_KEY] = datetime.now(timezone.utc) - timedelta(days=1)
+    at.button(key=f"ward_ack_{stay_id}").click().run()
+    assert not at.exception
+    assert icu_db.conn.execute("SELECT COUNT(*) FROM icu_alert_acks").fetchone()[0] == 0
+    assert icu_db.conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'icu.alert_ack'").fetchone()[0] == 0
+    assert any("session expired" in i.value for i in at.info)
