@@ -53,7 +53,7 @@ def main() -> None:
         X = build_features(list(stays.values())).reindex(columns=model.features_)
         bare_wall, bare_cpu = _timed(lambda: [m.predict_proba(X) for m in model.members_])
         full_wall, full_cpu = _timed(lambda: ward_overview(db))
-        one_wall, one_cpu = _timed(lambda: build_timeline_figure(*_panel(stay_timeline(db, ids[0], username="bench")))
+        one_wall, one_cpu = _timed(lambda: build_timeline_figure(*_panel(stay_timeline(db, ids[0])))
                                    .to_json())
     n = len(ids)
     print(json.dumps({"name": "icu", "stays": n,

@@ -9,8 +9,7 @@ from engine.icu.ward import acknowledge_alert, record_stay_view, stay_acks, stay
 from engine.store import open_db
 from pages.components.cache_keys import settings_cache_key
 from pages.components.session import (mark_viewed, require_page, require_page_in_fragment, start_visit, user_can,
-                                      user_in_callback,
-                                      viewed_this_visit)
+                                      user_in_callback, viewed_this_visit)
 
 STAY_KEY = "ward_stay"
 VIEWED_KEY = "ward_viewed"  # the stay this visit to the page has audited as viewed
@@ -29,7 +28,7 @@ def get_timeline(settings_key: str, stay_id: int):
     that every rerun (typing an acknowledgement, any click) used to repeat. The page audits each view and
     reads the acknowledgements fresh."""
     with open_db() as db:
-        return stay_timeline(db, stay_id, username="", audit_view=False)
+        return stay_timeline(db, stay_id)
 
 
 def render() -> None:

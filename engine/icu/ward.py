@@ -98,11 +98,9 @@ def stale_messages(series: pd.DataFrame, hour: float) -> list[str]:
     return out
 
 
-def stay_timeline(db: Database, stay_id: int, *, username: str, audit_view: bool = True) -> StayTimeline:
-    """The full picture of one stay (audited as a view of patient data).
-
-    ``audit_view=False`` is for a page that caches the picture (it scores every hour of the stay, about
-    0.6 s of CPU) and audits each view itself with :func:`record_stay_view`."""
+def stay_timeline(db: Database, stay_id: int) -> StayTimeline:
+    """The full picture of one stay. A pure read: it scores every hour of the stay (~0.6 s of CPU), so the
+    page caches it, and audits each view of it once per visit with :func:`record_stay_view`."""
     stays = load_stays(db, [stay_id])
     if stay_id not in stays:
         raise NotFoundError("That ICU stay is not in the store.")
@@ -111,8 +109,6 @@ def stay_timeline(db: Database, stay_id: int, *, username: str, audit_view: bool
     hour = current_hour(stay)
     trajectory = risk_trajectory(stay)
     now = model.predict(build_features([stay], hour))
-    if audit_view:
-        record_stay_view(db, stay.record_id, username=username)
     return StayTimeline(patient=stay.record_id, hour=hour, series=stay.series, news2=news2_series(stay.series),
                         trajectory=trajectory, drivers=explain_stay(stay, horizon=hour),
                         stale=stale_messages(stay.series, hour),
