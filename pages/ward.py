@@ -9,7 +9,7 @@ from engine.icu.ward import acknowledge_alert, record_stay_view, stay_acks, stay
 from engine.store import open_db
 from pages.components.cache_keys import settings_cache_key
 from pages.components.session import (mark_viewed, require_page, require_page_in_fragment, start_visit, user_can,
-                                      user_in_callback, viewed_this_visit)
+                                      checked_user, viewed_this_visit)
 
 STAY_KEY = "ward_stay"
 VIEWED_KEY = "ward_viewed"  # the stay this visit to the page has audited as viewed
@@ -129,7 +129,7 @@ def _acknowledge(stay_id: int, hour: float, risk: float, model_version: str) -> 
     """Button callback: store the acknowledgement, then empty the reason box (a callback runs before the
     widgets are drawn, the only point where Streamlit lets a widget's value be reset). The session is
     checked here first: a callback runs before any page or fragment check."""
-    user = user_in_callback("ward", "icu.acknowledge")
+    user = checked_user("ward", "icu.acknowledge")
     if user is None:
         return
     reason_key = f"ward_ack_reason_{stay_id}"

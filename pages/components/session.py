@@ -141,18 +141,18 @@ def require_page_in_fragment(page: str) -> User:
     security of a full run. A failed check reruns the whole app, which then shows the log-in page or the
     refusal.
     """
-    user = current_user()
-    if user is None or not can_open_page(user.role, page):
+    user = checked_user(page)
+    if user is None:
         st.rerun(scope="app")
     return user
 
 
-def user_in_callback(page: str, action: str | None = None) -> User | None:
-    """The signed-in user at the moment a button's ``on_click`` runs, or None when the write must not happen.
+def checked_user(page: str, action: str | None = None) -> User | None:
+    """The signed-in user, re-checked now, or None when they may not act on ``page`` (or do ``action``).
 
-    A callback runs before the script, so neither app.py's gate nor the page's ``require_page`` has checked
-    the session yet: an open tab whose session has expired, been revoked or lost the role could otherwise still
-    write once. Same checks as a full run (idle expiry, revoked session, page and action allowed); on failure
+    For code that runs without app.py's gate and the page's ``require_page``: a button's ``on_click`` (it runs
+    before the script) and a fragment's own run. Without it an open tab whose session has expired, been revoked
+    or lost the role could still write once. Same checks as a full run (idle expiry, revoked session, page and action allowed); on failure
     the run that follows shows the log-in page or the refusal, and nothing is written.
     """
     user = current_user()

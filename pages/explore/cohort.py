@@ -15,7 +15,7 @@ from engine.store import cohorts as cohort_store
 from engine.store import open_db
 from engine.store.patients import list_dataset_names
 from pages.components.cache_keys import settings_cache_key
-from pages.components.session import user_can, user_in_callback
+from pages.components.session import checked_user, user_can
 from pages.explore.common import NEW_COHORT, PINS_KEY, Context, get_frame, initial, md, record_audit
 
 KEEP_ON_DATASET_CHANGE = {"explore_dataset", PINS_KEY, "explore_audited"}
@@ -132,7 +132,7 @@ def _render_derived(kinds: dict[str, str]) -> tuple[Derived, ...]:
 def _save_cohort(dataset: str, spec: dict[str, Any], n: int, n_filters: int) -> None:
     """on_click of Save: store the definition, then show it as the selected saved cohort. The session is
     checked here first: a callback runs before app.py's gate and the page's check."""
-    user = user_in_callback("explore", "explore.cohort_save")
+    user = checked_user("explore", "explore.cohort_save")
     if user is None:
         return
     name = str(st.session_state.get("explore_cohort_name") or "").strip()
