@@ -49,6 +49,12 @@ def register(subparsers) -> None:
     promote.add_argument("version")
     promote.add_argument("--user", default="cli", help="administrator recorded in the audit trail")
     promote.set_defaults(func=run_promote)
+    gate = sub.add_parser("fit-gate", help="fit a version's appearance gate (eigen-chest residual) on DIR's training split")
+    gate.add_argument("dir", type=Path, help="DIR[/train]/{NORMAL,PNEUMONIA}: the folder the version trained on")
+    gate.add_argument("--version", required=True, help="installed version whose bundle receives the gate")
+    gate.add_argument("--fullres", type=Path, default=None, help="also count refusals on these full-size originals")
+    gate.set_defaults(func=run_fit_gate)
+
     shortcut = sub.add_parser("shortcut", help="share of Grad-CAM mass inside the thorax for pneumonia reads (JSON)")
     shortcut.add_argument("dir", type=Path, help="DIR[/train]/{NORMAL,PNEUMONIA}: its validation split is read")
     shortcut.add_argument("--split", choices=("val", "all"), default="val",
@@ -134,6 +140,16 @@ def run_shortcut(args) -> int:
     report = shortcut_report(args.dir, version=args.version, limit=args.limit, film=args.film, overlay=args.overlay,
                              progress=log, split=args.split)
     return _emit(report, args, "shortcut")
+
+
+def run_fit_gate(args) -> int:
+    from engine.imaging.gate_fit import fit_gate_for_version
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    print(json.dumps(fit_gate_for_version(args.dir, args.version, fullres=args.fullres, progress=log)))
+    return 0
 
 
 def run_promote(args) -> int:

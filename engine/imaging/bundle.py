@@ -16,6 +16,7 @@ import torch
 
 from engine.config import get_settings
 from engine.errors import ModelUnavailableError
+from engine.imaging.appearance import AppearanceGate
 from engine.imaging.model import XrayNet
 from engine.imaging.preprocess import model_input
 
@@ -29,6 +30,8 @@ class Bundle:
     model: XrayNet
     card: dict
     path: Path
+    #: The classifier-independent appearance check (``engine.imaging.appearance``), when the card declares one.
+    gate: AppearanceGate | None = None
 
     @property
     def version(self) -> str:
@@ -69,9 +72,18 @@ def promoted_version() -> str | None:
     return promoted[0] if promoted else None
 
 
+def shipped_default(versions: list[str], root: Path) -> str:
+    """The version a fresh install serves: the newest whose card says ``promotion.shipped_default`` (the release
+    decision, taken with the card's evidence), else the first installed version."""
+    marked = [v for v in versions
+              if json.loads((root / v / "card.json").read_text()).get("promotion", {}).get("shipped_default")]
+    return marked[-1] if marked else versions[0]
+
+
 def bundle_dir(version: str | None = None, models_dir: Path | None = None) -> Path:
-    """Folder of ``version``; by default the served one: the promoted version, else the first installed (shipped)
-    version, as the tabular registry does while no administrator has promoted any version."""
+    """Folder of ``version``; by default the served one: the version an administrator promoted, else the
+    shipped default (:func:`shipped_default`), as the tabular registry serves its shipped version until a
+    promotion."""
     root = (models_dir or get_settings().models_dir) / MODEL_NAME
     if version is not None:
         path = root / version
@@ -82,7 +94,7 @@ def bundle_dir(version: str | None = None, models_dir: Path | None = None) -> Pa
     if not versions:
         raise ModelUnavailableError("No chest X-ray model is installed (train one with `python -m engine imaging train`).")
     promoted = promoted_version() if models_dir is None else None
-    return root / (promoted if promoted in versions else versions[0])
+    return root / (promoted if promoted in versions else shipped_default(versions, root))
 
 
 def served_version() -> str:
@@ -123,7 +135,20 @@ def _load(path_str: str, mtime: float) -> Bundle:
     model.platt_boot = torch.zeros_like(state["platt_boot"])  # size is set by training
     model.load_state_dict(state)
     model.eval()
-    return Bundle(model=model, card=card, path=path)
+    return Bundle(model=model, card=card, path=path, gate=_load_gate(path, card))
+
+
+def _load_gate(path: Path, card: dict) -> AppearanceGate | None:
+    """The card's appearance gate, verified like the weights (a changed file is refused, not used)."""
+    entry = card.get("appearance_gate")
+    if not entry:
+        return None
+    file = path / entry["file"]
+    if not file.exists() or hashlib.sha256(file.read_bytes()).hexdigest() != entry["sha256"]:
+        raise ModelUnavailableError(
+            f"The chest X-ray model version {card['version']} failed its integrity check (appearance gate file "
+            "missing or its checksum differs from the card).")
+    return AppearanceGate.from_file(file)
 
 
 def load_bundle(version: str | None = None, models_dir: Path | None = None) -> Bundle:
@@ -131,7 +156,7 @@ def load_bundle(version: str | None = None, models_dir: Path | None = None) -> B
     path = bundle_dir(version, models_dir)
     card = json.loads((path / "card.json").read_text())
     weights = path / card["weights"]["file"]
-    mtime = weights.stat().st_mtime if weights.exists() else 0.0
+    mtime = max((f.stat().st_mtime for f in (weights, path / "card.json") if f.exists()), default=0.0)
     return _load(str(path), mtime)
 
 

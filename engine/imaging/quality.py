@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from engine.imaging.appearance import AppearanceGate
 from engine.imaging.decode import DecodedImage
 from engine.imaging.model import XrayNet
 
@@ -55,8 +56,10 @@ class QualityReport:
         return {"ok": self.ok, "warnings": list(self.warnings)}
 
 
-def check_quality(decoded: DecodedImage, square: np.ndarray, pooled: torch.Tensor, model: XrayNet) -> QualityReport:
-    """Run every check on one image; ``square`` is the model's [0, 1] input, ``pooled`` its features (1, C)."""
+def check_quality(decoded: DecodedImage, square: np.ndarray, pooled: torch.Tensor, model: XrayNet,
+                  gate: AppearanceGate | None = None) -> QualityReport:
+    """Run every check on one image; ``square`` is the model's [0, 1] input, ``pooled`` its features (1, C),
+    ``gate`` the bundle's appearance gate (models whose card declares none skip that check)."""
     blocking: list[str] = []
     advisory: list[str] = []
     header = decoded.header
@@ -103,11 +106,18 @@ def check_quality(decoded: DecodedImage, square: np.ndarray, pooled: torch.Tenso
     if layout_off:
         blocking.append("The image layout does not look like a frontal chest X-ray (a different body part, a lateral "
                         "view, or not a radiograph).")
-    if maha > float(model.maha_limit) and not layout_off:
+    residual = float(gate.residual(square)[0]) if gate is not None else None
+    appearance_off = residual is not None and residual > gate.limit and not layout_off
+    if appearance_off:
+        blocking.append("The image's overall appearance is unlike the frontal chest X-rays the model was trained on "
+                        "(a different body part or modality, a lateral view, or not a radiograph).")
+    if maha > float(model.maha_limit) and not layout_off and not appearance_off:
         blocking.append("The image is unlike the X-rays the model was trained on (out of distribution); "
                         "its probability would not be reliable.")
     scores = {"template_corr": round(corr, 4), "template_limit": round(float(model.template_limit), 4),
               "mahalanobis": round(maha, 3), "mahalanobis_limit": round(float(model.maha_limit), 3),
               "mean": round(mean, 4), "std": round(std, 4), "colourfulness": round(decoded.colourfulness, 4),
               "aspect": round(aspect, 3)}
+    if gate is not None:
+        scores.update(appearance_residual=round(residual, 4), appearance_limit=round(gate.limit, 4))
     return QualityReport(ok=not blocking, warnings=blocking + advisory, scores=scores)

@@ -77,7 +77,7 @@ def read_images(decoded: list[DecodedImage], bundle=None, batch: int = 64, tta: 
                 logits = torch.stack([logits] + [model(bundle.inputs(v)) for v in views]).mean(0)
             probs = model.calibrate(logits)
         for i, d in enumerate(chunk):
-            quality = check_quality(d, squares[i], pooled[i:i + 1], model)
+            quality = check_quality(d, squares[i], pooled[i:i + 1], model, bundle.gate)
             out.append({"probability": float(probs[i]), "ok": quality.ok, "warnings": quality.warnings})
     return out
 
@@ -180,6 +180,11 @@ def build_shifts(seed: int = 0) -> dict[str, Callable[[np.ndarray], np.ndarray]]
 
 def validation_items(data_dir: Path) -> list[tuple[Path, int]]:
     """The validation split training used: the same de-duplication and patient-grouped split (same seed)."""
+    return patient_splits(data_dir)["val"]
+
+
+def patient_splits(data_dir: Path) -> dict[str, list[tuple[Path, int]]]:
+    """{"train", "val", "holdout"}: [(path, label)] exactly as training split DIR (de-duplicated, by patient)."""
     items = list_images(Path(data_dir))
     seen: dict[str, int] = {}
     labels_by_hash: dict[str, set[int]] = {}
@@ -193,8 +198,8 @@ def validation_items(data_dir: Path) -> list[tuple[Path, int]]:
     kept = [k for k in kept if len(labels_by_hash[k[2]]) == 1]
     y = np.array([label for _, label, _ in kept])
     groups = np.array([f"{CLASSES[label]}:{patient_id(path)}" for path, label, _ in kept])
-    _, val, _ = split_by_patient(y, groups, TrainConfig())
-    return [(kept[i][0], kept[i][1]) for i in sorted(val)]
+    parts = split_by_patient(y, groups, TrainConfig())
+    return {name: [(kept[i][0], kept[i][1]) for i in sorted(idx)] for name, idx in zip(("train", "val", "holdout"), parts)}
 
 
 def split_items(data_dir: Path, split: str = "val", limit: int | None = None,

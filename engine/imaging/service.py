@@ -76,7 +76,7 @@ def analyse_decoded(decoded: DecodedImage, bundle) -> ImageAnalysis:
     square = resize_square(decoded.gray, INPUT_SIZE)
     x = bundle.inputs(square)
     logit, pooled, cam = forward_with_cam(model, x, PNEUMONIA)
-    quality = check_quality(decoded, square, pooled, model)
+    quality = check_quality(decoded, square, pooled, model, bundle.gate)
     z = float(logit[0])
     threshold = float(model.threshold)
     probability = interval = cam_map = None

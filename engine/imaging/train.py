@@ -28,6 +28,7 @@ from engine.errors import InputError
 from engine.imaging.decode import decode_image
 from engine.imaging.metrics import bootstrap_metrics
 from engine.imaging.model import XrayNet, count_parameters
+from engine.imaging.appearance import fit_gate, write_gate
 from engine.imaging.preprocess import INPUT_SIZE, TRAINING_SIDE, model_input, normalise, resize_square
 
 CLASSES = ("NORMAL", "PNEUMONIA")
@@ -438,6 +439,9 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig | None = None, cache: 
         max(0.0, float(np.percentile(means, 0.1)) - 0.08), min(1.0, float(np.percentile(means, 99.9)) + 0.08),
         max(0.0, float(np.percentile(stds, 0.1)) * 0.6), 1.0]))
 
+    # The classifier-independent appearance gate (engine.imaging.appearance), on the same splits.
+    gate, gate_facts = fit_gate(x[tr].astype(np.float32), x[va].astype(np.float32))
+
     # Honest figures: the hold-out split (untouched by training, stopping, calibration and the threshold rule).
     ho_logits, _ = _predict_logits(model, x[ho], intensity=cfg.intensity)
     p_ho = torch.sigmoid(torch.tensor(a * ho_logits + b)).numpy()
@@ -457,6 +461,7 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig | None = None, cache: 
     card["output"]["threshold"] = round(threshold, 6)
     card["output"]["threshold_decided_by"] = decided_by
     card["output"]["calibration"] = calibration
+    card["appearance_gate"] = {**write_gate(gate, out_dir), **gate_facts}
     (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     log(json.dumps(metrics["holdout"]))
     return card
@@ -540,6 +545,7 @@ def build_card(version, sha, cfg, data, tr, va, ho, y, groups, metrics, history,
             "Validation figures come from internal splits and are optimistic for other sites.",
         ],
         "quality_checks": "Non-radiograph modality (CT/MR/US...), non-chest body part, lateral view, colour image, "
-                          "layout unlike a frontal chest film, features far from the training images (Mahalanobis), "
+                          "layout unlike a frontal chest film, coarse appearance outside the span of the training "
+                          "films (appearance gate), features far from the training images (Mahalanobis), "
                           "extreme exposure: probability withheld.",
     }

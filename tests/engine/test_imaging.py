@@ -521,6 +521,9 @@ def test_training_writes_a_verified_bundle_on_a_tiny_folder(tmp_path):
     assert sum(s["images"] for s in splits.values()) == 24 - card["training_data"]["duplicates_removed"]
     bundle = load_bundle(models_dir=tmp_path / "models")
     assert bundle.version == "0.0.1" and bundle.intensity == "equalise"
+    # A new version carries its appearance gate, fitted on the same splits and verified on load.
+    assert bundle.gate is not None and bundle.gate.limit == pytest.approx(card["appearance_gate"]["limit"], abs=1e-4)
+    assert card["appearance_gate"]["train_images"] == splits["train"]["images"]
     # The threshold comes from the written rule on the calibration split, and the card says which clause decided it.
     assert float(bundle.model.threshold) == pytest.approx(card["output"]["threshold"], abs=1e-6)
     assert 0.0 < card["output"]["threshold"] < 1.0 and "calibration split" in card["output"]["threshold_decided_by"]
