@@ -2,15 +2,12 @@
 probability and heat-map, toggles the overlay, records feedback; a text file renamed .png is refused."""
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 from PIL import Image
-from pydicom.data import get_testdata_file
 
 from engine.config import get_settings
 from engine.store import connect
+from tests.chest_films import needs_fullres, pediatric_dicom, pediatric_original
 from tests.e2e.conftest import goto_page, login
 from tests.e2e.waits import app_text, last_run_was_fragment, rerun, wait_for_run, wait_for_text
 
@@ -27,18 +24,18 @@ pytestmark = pytest.mark.skipif(not _bundle_installed(), reason="no chest X-ray 
 
 @pytest.fixture
 def chest_files(tmp_path):
-    """pydicom-data's real chest CR (1841 x 1955, MONOCHROME1) as DICOM and as a full-resolution JPEG."""
-    from engine.imaging.decode import decode_image
-
-    dicom = get_testdata_file("RG1_UNCR.dcm", download=False)
-    if dicom is None:
-        pytest.skip("pydicom-data chest CR not available offline")
-    gray = decode_image(open(dicom, "rb").read()).gray
+    """A pediatric original of the training source (see tests/chest_films.py) enlarged to a full-resolution
+    2,000 px JPEG, its pixels in a real chest CR DICOM container, and a text file renamed .png."""
+    original = Image.open(pediatric_original()).convert("L")
+    scale = 2000 / max(original.size)
     jpeg = tmp_path / "chest_full_resolution.jpg"
-    Image.fromarray((gray * 255).round().astype(np.uint8)).save(jpeg, quality=92)
+    original.resize((round(original.size[0] * scale), round(original.size[1] * scale)),
+                    Image.Resampling.BICUBIC).save(jpeg, quality=92)
+    dicom = tmp_path / "chest.dcm"
+    dicom.write_bytes(pediatric_dicom())
     text = tmp_path / "notes.png"
     text.write_text("not an image, only a text file renamed\n" * 5)
-    return {"dicom": dicom, "jpeg": str(jpeg), "text": str(text)}
+    return {"dicom": str(dicom), "jpeg": str(jpeg), "text": str(text)}
 
 
 def _pick_patient(page, pseudo_id: str = "UCI-0001") -> None:
@@ -139,16 +136,10 @@ def test_text_renamed_png_is_refused_in_the_browser(page, e2e_server, e2e_users,
     assert page.locator('[data-testid="stMetricLabel"]').count() == 0
 
 
-FULLRES = get_settings().xray_data_dir.parent / "chest_xray_fullres" / "train"
-if not FULLRES.is_dir():  # worktrees sit one level deeper than the main checkout
-    FULLRES = Path("/work/shared/data/chest_xray_fullres/train")
-
-
-@pytest.mark.skipif(not FULLRES.is_dir(), reason="../shared/data/chest_xray_fullres absent (shared data not mounted)")
+@needs_fullres
 def test_full_size_original_at_its_own_aspect_ratio_gets_a_read_with_heatmap(page, e2e_server, e2e_users):
     """A real original of the training source, uploaded at its own (non-square) geometry, is read, not refused."""
-    original = next(p for p in sorted((FULLRES / "NORMAL").iterdir())
-                    if 1.3 <= Image.open(p).size[0] / Image.open(p).size[1] <= 1.8)
+    original = pediatric_original()
     username, password = e2e_users["clinician"]
     login(page, e2e_server, username, password)
     goto_page(page, "Imaging")

@@ -13,10 +13,8 @@ import re
 import shutil
 from unittest import mock
 
-import numpy as np
 import pytest
 from PIL import Image
-from pydicom.data import get_testdata_file
 
 from tests.e2e.conftest import goto_page, login, start_server
 from tests.e2e.waits import new_context, rerun, wait_for_text
@@ -124,13 +122,12 @@ def test_upload_preview_shows_no_planted_identifier_and_no_download(wide_page, s
 
 
 def test_new_xray_upload_clears_the_previous_result(page, safety_server, e2e_users, tmp_path):
-    from engine.imaging.decode import decode_image
+    from tests.chest_films import pediatric_dicom, pediatric_original
 
-    dicom = get_testdata_file("RG1_UNCR.dcm", download=False)
-    if dicom is None:
-        pytest.skip("pydicom-data chest CR not available offline")
-    jpeg = tmp_path / "chest.jpg"  # the same real chest CR as a JPEG: a second, different file
-    Image.fromarray((decode_image(open(dicom, "rb").read()).gray * 255).round().astype(np.uint8)).save(jpeg)
+    dicom = tmp_path / "chest.dcm"  # a pediatric film the model reads, in a real chest CR container
+    dicom.write_bytes(pediatric_dicom())
+    jpeg = tmp_path / "chest.jpg"  # the same film as a JPEG: a second, different file
+    Image.open(pediatric_original()).convert("L").save(jpeg)
     username, password = e2e_users["clinician"]
     login(page, safety_server["base"], username, password)
     goto_page(page, "Imaging")
@@ -140,7 +137,7 @@ def test_new_xray_upload_clears_the_previous_result(page, safety_server, e2e_use
     with rerun(page):
         search.press("Enter")
     with rerun(page):  # the upload's rerun, once the file has been sent
-        page.locator(UPLOADER).set_input_files(dicom)
+        page.locator(UPLOADER).set_input_files(str(dicom))
     with rerun(page):  # click() itself waits until the button is enabled
         page.get_by_role("button", name="Analyse and store").click()
     wait_for_text(page.locator('[data-testid="stMetricLabel"]'), "Probability of pneumonia")

@@ -12,6 +12,7 @@ from pydicom.data import get_testdata_file
 from engine import auth
 from engine.config import get_settings
 from engine.store.patients import insert_patient
+from tests.chest_films import pediatric_dicom
 from tests.pages.apptest_helpers import open_page
 
 PASSWORD = "a long enough password"
@@ -34,10 +35,8 @@ def imaging_db(fresh_db):
 
 
 def _chest_cr() -> bytes:
-    path = get_testdata_file("RG1_UNCR.dcm", download=False)
-    if path is None:
-        pytest.skip("pydicom-data chest CR not available offline")
-    return open(path, "rb").read()
+    """A pediatric film of the training source in a real chest CR DICOM container (see tests/chest_films.py)."""
+    return pediatric_dicom()
 
 
 def _upload(at, name: str, data: bytes, mime: str):
@@ -155,21 +154,24 @@ def test_a_new_upload_clears_the_previous_result_and_its_feedback(imaging_db):
     assert not at.exception and at.get("form") and at.get("plotly_chart")
 
 
-def test_after_promotion_the_page_shows_the_new_card_with_both_stress_reports(imaging_db):
-    """An administrator promotes the newest installed version: the page's card follows at once (no stale cache)
-    and lists the stress figures it records for each measured version."""
-    from engine.imaging.bundle import installed_versions, promote
+def test_the_page_shows_the_served_card_and_follows_a_promotion(imaging_db):
+    """A fresh install serves the shipped default (2.0.0, whose card records the stress figures of 1.0.0 and
+    2.0.0 side by side); when an administrator promotes another version the page's card follows at once
+    (no stale cache)."""
+    from engine.imaging.bundle import installed_versions, promote, served_version
 
     versions = installed_versions()
     if len(versions) < 2:
         pytest.skip("needs two installed chest X-ray versions")
+    default = served_version()
     at = open_page("imaging", role="clinician", username="carol")
-    assert any(versions[0] in e.label for e in at.expander)
-    promote(versions[-1], username="root")
-    at = open_page("imaging", role="clinician", username="carol")
-    assert any(versions[-1] in e.label for e in at.expander)
+    assert any(default in e.label for e in at.expander)
     stress = next(d.value for d in at.dataframe if "shift" in d.value.columns)
     assert {"1.0.0", "2.0.0"} <= set(stress.columns) and stress["shift"].str.startswith("blur").any()
+    other = next(v for v in versions if v != default)
+    promote(other, username="root")
+    at = open_page("imaging", role="clinician", username="carol")
+    assert any(other in e.label for e in at.expander) and not any(default in e.label for e in at.expander)
 
 
 def test_feedback_reruns_only_its_fragment_and_is_audited(imaging_db, monkeypatch):
