@@ -22,6 +22,8 @@ def register(subparsers) -> None:
                        help="where decoded, resized images are cached between runs (outside the repository)")
     train.add_argument("--max-epochs", type=int, default=None)
     train.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget (stops after that epoch)")
+    train.add_argument("--augmentation", choices=("v1", "v2", "v3"), default=None,
+                       help="augmentation recipe (default: the training config's, v2)")
     train.set_defaults(func=run_train)
     evaluate = sub.add_parser("evaluate", help="evaluate the shipped model on DIR/{NORMAL,PNEUMONIA}; prints one JSON object")
     evaluate.add_argument("dir", type=Path)
@@ -97,6 +99,8 @@ def run_train(args) -> int:
         cfg.max_minutes = args.max_minutes
     if args.init_from:
         cfg.init_from = args.init_from
+    if args.augmentation:
+        cfg.augmentation = args.augmentation
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
