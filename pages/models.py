@@ -6,13 +6,14 @@ import streamlit as st
 
 from engine.errors import EngineError
 from engine.frames import dataset_frame
+from engine.imaging import bundle as imaging_bundle
 from engine.models import figures, registry
 from engine.models.train import Split, candidate_learners, train_on_dataset
 from engine.store import open_db
 from engine.store.patients import list_dataset_names
 from engine.unit_text import readable_unit
 from pages.components.cache_keys import settings_cache_key
-from pages.components.session import require_page, user_can
+from pages.components.session import checked_user, require_page, user_can
 
 NAME_DEFAULT_KEY = "models_train_name_default"  # the default model name last offered (dataset_outcome)
 
@@ -56,7 +57,7 @@ def render() -> None:
     st.dataframe(pd.DataFrame([{k: m[k] for k in ("name", "version", "title", "status", "promoted", "learner",
                                                    "threshold", "auroc")} for m in versions]),
                  hide_index=True, key="models_versions")
-    tabs = st.tabs(["Card", "Compare versions", "Train a new version", "Promote / retire"])
+    tabs = st.tabs(["Card", "Compare versions", "Train a new version", "Promote / retire", "Chest X-ray model"])
     with tabs[0]:
         _render_card(versions, key)
     with tabs[1]:
@@ -68,6 +69,8 @@ def render() -> None:
             _render_admin(user, versions, key)
         else:
             st.info("Only administrators can promote or retire versions and re-set thresholds.")
+    with tabs[4]:
+        _render_imaging(user)
 
 
 def _pick(versions: list[dict], prefix: str) -> tuple[str, str]:
@@ -222,6 +225,58 @@ def _render_admin(user, versions: list[dict], key: str) -> None:
     if st.button("Set threshold", key="models_set_threshold"):
         _admin_action(lambda db: registry.set_threshold(db, name, version, float(new), username=user.username),
                       f"Threshold of {name} {version} set to {new:.2f}.")
+
+
+IMAGING_COLUMNS = {"version": "version", "served": "served", "why": "why served", "threshold": "threshold",
+                   "holdout_sensitivity": "hold-out sensitivity", "holdout_specificity": "hold-out specificity",
+                   "holdout_auroc": "hold-out AUROC", "worst_stress_specificity_drop": "worst stress specificity drop",
+                   "appearance_gate": "appearance gate"}
+
+
+def _render_imaging(user) -> None:
+    """The chest X-ray model's installed versions (cards on disk, not the tabular registry) and, for
+    administrators, which one the Imaging page, the API and the command line serve."""
+    try:
+        rows = imaging_bundle.version_summaries()
+    except EngineError as exc:
+        st.error(str(exc))
+        return
+    if not rows:
+        st.info("No chest X-ray model is installed.")
+        return
+    st.dataframe(pd.DataFrame(rows).rename(columns=IMAGING_COLUMNS), hide_index=True, key="models_imaging_versions")
+    st.caption("Hold-out: the patient-grouped split of the training folder no training step saw. Stress: the largest "
+               "fall in specificity under the card's synthetic shifts (goal at most 0.03). The full card, with its "
+               "stress table, is on the Imaging page of the served version.")
+    if not user_can(user, "models.promote"):
+        st.info("Only administrators can choose the served chest X-ray model.")
+        return
+    others = [r["version"] for r in rows if not r["served"]]
+    if not others:
+        return
+    st.selectbox("Serve another version", others, key="models_imaging_version")
+    st.button("Serve this version", key="models_imaging_promote", on_click=_serve_imaging_version)
+    outcome = st.session_state.pop(IMAGING_OUTCOME_KEY, None)
+    if outcome:
+        (st.success if outcome[0] == "ok" else st.error)(outcome[1])
+
+
+IMAGING_OUTCOME_KEY = "models_imaging_outcome"
+
+
+def _serve_imaging_version() -> None:
+    """Button callback: runs before the page, so the table drawn next already shows the new served version.
+    Re-checks the session (an expired or demoted admin writes nothing)."""
+    user = checked_user("models", "models.promote")
+    if user is None:
+        return
+    try:
+        out = imaging_bundle.promote(st.session_state["models_imaging_version"], username=user.username)
+    except EngineError as exc:
+        st.session_state[IMAGING_OUTCOME_KEY] = ("error", str(exc))
+        return
+    st.session_state[IMAGING_OUTCOME_KEY] = (
+        "ok", f"Chest X-ray model {out['promoted']} now serves, at its own threshold {out['threshold']:.4f}.")
 
 
 def _admin_action(action, success: str) -> None:

@@ -117,6 +117,43 @@ def promote(version: str, *, username: str) -> dict:
     return {"model": MODEL_NAME, "promoted": version, "threshold": card["output"]["threshold"]}
 
 
+def version_summaries() -> list[dict]:
+    """One row per installed version for the Models page: which one serves and why, its threshold, hold-out
+    figures, worst specificity drop under the stress shifts (from whichever card records that version's
+    report), and whether it has the appearance gate. Read from the cards (no weights are loaded)."""
+    root = get_settings().models_dir / MODEL_NAME
+    versions = installed_versions()
+    if not versions:
+        return []
+    promoted = promoted_version()
+    served = promoted if promoted in versions else shipped_default(versions, root)
+    cards = {v: json.loads((root / v / "card.json").read_text()) for v in versions}
+    stress: dict[str, dict] = {}  # a version's stress report may be recorded in a later version's card
+    for card in cards.values():
+        stress.update(card.get("robustness", {}).get("stress", {}))
+    rows = []
+    for v, card in cards.items():
+        holdout = card.get("metrics", {}).get("holdout", {})
+        own_stress = stress.get(v, {})
+        rows.append({
+            "version": v,
+            "served": v == served,
+            "why": ("" if v != served else "promoted by an administrator" if v == promoted else "shipped default"),
+            "threshold": card.get("output", {}).get("threshold"),
+            "holdout_sensitivity": _point(holdout.get("sensitivity")),
+            "holdout_specificity": _point(holdout.get("specificity")),
+            "holdout_auroc": _point(holdout.get("auroc")),
+            "worst_stress_specificity_drop": own_stress.get("worst_specificity_drop"),
+            "appearance_gate": "appearance_gate" in card,
+        })
+    return rows
+
+
+def _point(value):
+    """A card metric is a number or {"value": ..., "ci95": [...]}: the point estimate."""
+    return value.get("value") if isinstance(value, dict) else value
+
+
 @lru_cache(maxsize=4)
 def _load(path_str: str, mtime: float) -> Bundle:
     path = Path(path_str)

@@ -10,6 +10,7 @@ from engine.store import connect
 from tests.chest_films import needs_fullres, pediatric_dicom, pediatric_original
 from tests.e2e.conftest import goto_page, login
 from tests.e2e.waits import app_text, last_run_was_fragment, rerun, wait_for_run, wait_for_text
+from tests.e2e.widgets import choose
 
 UPLOADER = '[data-testid="stFileUploader"] input[type="file"]'
 
@@ -152,3 +153,34 @@ def test_full_size_original_at_its_own_aspect_ratio_gets_a_read_with_heatmap(pag
     assert "does not look like a frontal chest X-ray" not in app.inner_text()
     _wait_for_charts(page, 2)  # viewer + heat-map
     assert page.locator('[data-testid="stPlotlyChart"]').nth(1).locator("image").first.get_attribute("href")
+
+
+def test_admin_serves_another_chest_xray_version_from_the_models_page(page, e2e_server, e2e_users, e2e_db):
+    """Models -> "Chest X-ray model": the installed versions with the served one marked; an administrator
+    serves another and the table shows it at once (last in this module: the served version changes)."""
+    from engine.imaging.bundle import installed_versions
+
+    versions = installed_versions()
+    if len(versions) < 2:
+        pytest.skip("needs two installed chest X-ray versions")
+    username, password = e2e_users["admin"]
+    login(page, e2e_server, username, password)
+    goto_page(page, "Models")
+    page.get_by_role("heading", name="Models").wait_for()
+    page.get_by_role("tab", name="Chest X-ray model").click()
+    panel = page.get_by_role("tabpanel", name="Chest X-ray model")
+    # the dataframe draws on a canvas; its accessible grid cells are in the DOM but not "visible"
+    panel.locator("[role=gridcell]", has_text="shipped default").wait_for(state="attached")
+    other = versions[0]  # 2.0.0 is the shipped default; 1.0.0 is the other
+    choose(page, "Serve another version", other)
+    with rerun(page):
+        page.get_by_role("button", name="Serve this version").click()
+    wait_for_text(page, f"Chest X-ray model {other} now serves")
+    panel.locator("[role=gridcell]", has_text="promoted by an administrator").wait_for(state="attached")
+    db = connect(e2e_db)
+    try:
+        actions = [r[0] for r in db.conn.execute("SELECT action FROM audit WHERE target_id = ?",
+                                                  (f"chest_xray_pneumonia@{other}",))]
+    finally:
+        db.conn.close()
+    assert actions == ["models.promote"]

@@ -55,7 +55,7 @@ def test_admin_retires_promotes_and_resets_threshold(fresh_db, models_copy):
     at.button(key="models_activate").click().run()
     at.button(key="models_promote").click().run()
     at.number_input(key="models_threshold").set_value(0.6).run()
-    effect = at.dataframe[-1].value
+    effect = next(d.value for d in at.dataframe if "current" in d.value.index)
     assert list(effect.index) == ["current", "proposed"]
     at.button(key="models_set_threshold").click().run()
     assert registry.get_card("hf_mortality")["threshold"] == 0.6
@@ -75,3 +75,36 @@ def test_default_model_name_follows_the_outcome_until_the_user_types_one(seeded_
     at.text_input(key="models_train_name").input("my_model").run()
     at.selectbox(key="models_train_outcome").select(first).run()
     assert at.text_input(key="models_train_name").value == "my_model"
+
+
+def _imaging_table(at):
+    return next(d.value for d in at.dataframe if "why served" in d.value.columns)
+
+
+def test_chest_xray_versions_listed_and_an_admin_chooses_the_served_one(fresh_db):
+    """The imaging model lives beside the tabular registry: its versions, which serves and why, and (admin only)
+    a button that serves another version at its own threshold, audited; the table shows it at once."""
+    from engine.imaging.bundle import installed_versions, served_version
+
+    if len(installed_versions()) < 2:
+        pytest.skip("needs two installed chest X-ray versions")
+    analyst = open_page("models", role="analyst")
+    table = _imaging_table(analyst)
+    assert list(table["version"]) == installed_versions()
+    assert table.loc[table["served"], "version"].tolist() == [served_version()]
+    assert table.loc[table["served"], "why served"].tolist() == ["shipped default"]
+    assert not any(b.label == "Serve this version" for b in analyst.button)
+
+    at = open_page("models", role="admin", username="boss")
+    before = served_version()
+    other = next(v for v in installed_versions() if v != before)
+    at.selectbox(key="models_imaging_version").select(other).run()
+    at.button(key="models_imaging_promote").click().run()
+    assert not at.exception
+    assert any(f"{other} now serves" in s.value for s in at.success)
+    assert served_version() == other
+    table = _imaging_table(at)
+    assert table.loc[table["served"], "version"].tolist() == [other]
+    assert table.loc[table["served"], "why served"].tolist() == ["promoted by an administrator"]
+    actions = [r[0] for r in fresh_db.conn.execute("SELECT action FROM audit WHERE username = 'boss'")]
+    assert actions == ["models.promote"]
