@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -57,19 +58,38 @@ def installed_versions(models_dir: Path | None = None) -> list[str]:
     return sorted((p.name for p in root.glob("*") if (p / "card.json").exists()), key=_version_key) if root.is_dir() else []
 
 
+#: Seconds a process reuses the promoted version it read from the store. Why: every read (page, API, bench)
+#: asked the store, a connection and a query per image (~1.5 ms on SQLite, a round trip on PostgreSQL). A
+#: promotion clears this process's copy at once; other replicas follow within this many seconds.
+PROMOTED_TTL_S = 5.0
+_promoted_cache: dict[str, tuple[float, str | None]] = {}
+
+
+def _store_key() -> str:
+    settings = get_settings()
+    return settings.database_url or str(settings.db_path)
+
+
 def promoted_version() -> str | None:
     """The version an administrator promoted (``python -m engine imaging promote``), from the store's model_versions.
 
     Why the store and not "the newest folder": a new version is installed beside the old one for comparison
-    and reaches clinicians only after review, as tabular models do (engine.models.registry).
+    and reaches clinicians only after review, as tabular models do (engine.models.registry). Reused for
+    :data:`PROMOTED_TTL_S` per store.
     """
+    key = _store_key()
+    hit = _promoted_cache.get(key)
+    if hit is not None and time.monotonic() < hit[0]:
+        return hit[1]
     from engine.store import open_db
     from engine.store import models as model_rows
 
     with open_db() as db:
         states = model_rows.model_states(db)
     promoted = [v for (n, v), st in states.items() if n == MODEL_NAME and st.get("promoted") and st.get("status") == "active"]
-    return promoted[0] if promoted else None
+    version = promoted[0] if promoted else None
+    _promoted_cache[key] = (time.monotonic() + PROMOTED_TTL_S, version)
+    return version
 
 
 def shipped_default(versions: list[str], root: Path) -> str:
@@ -114,6 +134,7 @@ def promote(version: str, *, username: str) -> dict:
         model_rows.set_promoted(db, MODEL_NAME, version, username=username)
         audit.record(db, username=username, action="models.promote", target_type="model",
                      target_id=f"{MODEL_NAME}@{version}")
+    _promoted_cache.pop(_store_key(), None)
     return {"model": MODEL_NAME, "promoted": version, "threshold": card["output"]["threshold"]}
 
 
@@ -189,11 +210,10 @@ def _load_gate(path: Path, card: dict) -> AppearanceGate | None:
 
 
 def load_bundle(version: str | None = None, models_dir: Path | None = None) -> Bundle:
-    """Load (cached per process, refreshed when the weights file changes) and verify a bundle."""
+    """Load (cached per process, refreshed when a file of the bundle changes) and verify a bundle."""
     path = bundle_dir(version, models_dir)
-    card = json.loads((path / "card.json").read_text())
-    weights = path / card["weights"]["file"]
-    mtime = max((f.stat().st_mtime for f in (weights, path / "card.json") if f.exists()), default=0.0)
+    # Any file of the bundle changing (weights, card, gate) reloads it; no file is read to find that out.
+    mtime = max((f.stat().st_mtime for f in path.iterdir()), default=0.0)
     return _load(str(path), mtime)
 
 
