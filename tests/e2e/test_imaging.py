@@ -7,6 +7,7 @@ from PIL import Image
 
 from engine.config import get_settings
 from engine.store import connect
+from tests.audit_rows import actions_on
 from tests.chest_films import needs_fullres, pediatric_dicom, pediatric_original
 from tests.e2e.conftest import goto_page, login
 from tests.e2e.waits import app_text, last_run_was_fragment, rerun, wait_for_run, wait_for_text
@@ -177,10 +178,4 @@ def test_admin_serves_another_chest_xray_version_from_the_models_page(page, e2e_
         page.get_by_role("button", name="Serve this version").click()
     wait_for_text(page, f"Chest X-ray model {other} now serves")
     panel.locator("[role=gridcell]", has_text="promoted by an administrator").wait_for(state="attached")
-    db = connect(e2e_db)
-    try:
-        actions = [r[0] for r in db.conn.execute("SELECT action FROM audit WHERE target_id = ?",
-                                                  (f"chest_xray_pneumonia@{other}",))]
-    finally:
-        db.conn.close()
-    assert actions == ["models.promote"]
+    assert actions_on(e2e_db, f"chest_xray_pneumonia@{other}") == ["models.promote"]

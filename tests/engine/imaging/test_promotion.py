@@ -9,7 +9,7 @@ import pytest
 
 from engine.config import get_settings
 from engine.imaging.bundle import MODEL_NAME, installed_versions, load_bundle, promote, shipped_default
-from engine.store import connect
+from tests.audit_rows import actions_on
 
 pytestmark = pytest.mark.skipif(len(installed_versions()) < 2, reason="needs two installed chest X-ray versions")
 
@@ -29,13 +29,7 @@ def test_shipped_default_serves_until_an_administrator_promotes_another(fresh_db
     assert float(served.model.threshold) == pytest.approx(served.card["output"]["threshold"], abs=1e-6)
     assert out["threshold"] == served.card["output"]["threshold"]
     assert load_bundle(default).version == default  # still loadable for comparison
-    db = connect(db_path)
-    try:
-        actions = [r[0] for r in db.conn.execute("SELECT action FROM audit WHERE target_id = ?",
-                                                  (f"{MODEL_NAME}@{other}",))]
-    finally:
-        db.conn.close()
-    assert actions == ["models.promote"]
+    assert actions_on(db_path, f"{MODEL_NAME}@{other}") == ["models.promote"]
 
 
 def test_shipped_default_is_the_newest_marked_card(tmp_path):
