@@ -145,9 +145,11 @@ def _to_gray(arr: np.ndarray) -> tuple[np.ndarray, float]:
     """Colour -> luminance; returns (gray, colourfulness = mean channel spread in [0, 1])."""
     if arr.ndim == 2:
         return arr.astype(np.float32), 0.0
-    rgb = arr[..., :3]
-    spread = float((rgb.max(axis=-1) - rgb.min(axis=-1)).mean())
-    gray = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    # Channel by channel, element-wise: numpy's reductions and matmul over a last axis of 3 cost ~10x more
+    # (70 ms for a 1,000 px RGB film, more than the whole read of a grey one).
+    r, g, b = arr[..., 0], arr[..., 1], arr[..., 2]
+    spread = float((np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)).mean())
+    gray = np.float32(0.299) * r + np.float32(0.587) * g + np.float32(0.114) * b
     return gray.astype(np.float32), spread
 
 
