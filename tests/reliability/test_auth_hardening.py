@@ -95,6 +95,7 @@ CLI_ACTIONS: dict[tuple[str, ...], str] = {
     ("records", "rollback"): "records.import",
     ("records", "mappings"): "records.view",
     ("imaging", "train"): "models.train",
+    ("imaging", "fit-gate"): "models.train",  # writes a bundle's gate file and card, as training does
     ("imaging", "evaluate"): "models.view",
     ("capacity", "forecast"): "capacity.plan",
     ("capacity", "beds"): "capacity.plan",
