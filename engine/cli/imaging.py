@@ -24,6 +24,8 @@ def register(subparsers) -> None:
     train.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget (stops after that epoch)")
     train.add_argument("--augmentation", choices=("v1", "v2", "v3"), default=None,
                        help="augmentation recipe (default: the training config's, v2)")
+    train.add_argument("--consistency", type=float, default=None,
+                       help="weight of the two-view consistency term (default 0: off)")
     train.set_defaults(func=run_train)
     evaluate = sub.add_parser("evaluate", help="evaluate the shipped model on DIR/{NORMAL,PNEUMONIA}; prints one JSON object")
     evaluate.add_argument("dir", type=Path)
@@ -101,6 +103,8 @@ def run_train(args) -> int:
         cfg.init_from = args.init_from
     if args.augmentation:
         cfg.augmentation = args.augmentation
+    if args.consistency is not None:
+        cfg.consistency = args.consistency
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)

@@ -504,8 +504,10 @@ def test_viewer_rewindows_dicom_and_shows_no_identifiers():
 
 
 @pytest.mark.skipif(not XRAY_TRAIN.is_dir(), reason="Kermany training folder not present")
-def test_training_writes_a_verified_bundle_on_a_tiny_folder(tmp_path):
-    """Reduced version of `python -m engine imaging train`: 12 real images per class, one epoch."""
+@pytest.mark.parametrize("consistency", [0.0, 12.0])
+def test_training_writes_a_verified_bundle_on_a_tiny_folder(tmp_path, consistency):
+    """Reduced version of `python -m engine imaging train`: 12 real images per class, one epoch (with and
+    without the two-view consistency term)."""
     from engine.imaging.bundle import load_bundle
     from engine.imaging.train import TrainConfig, train
 
@@ -514,9 +516,11 @@ def test_training_writes_a_verified_bundle_on_a_tiny_folder(tmp_path):
         (data / cls).mkdir(parents=True)
         for path in sorted((XRAY_TRAIN / cls).iterdir())[:12]:
             (data / cls / path.name).write_bytes(path.read_bytes())
-    cfg = TrainConfig(max_epochs=1, n_boot=20, batch_size=8, val_fraction=0.25, holdout_fraction=0.25)
+    cfg = TrainConfig(max_epochs=1, n_boot=20, batch_size=8, val_fraction=0.25, holdout_fraction=0.25,
+                      consistency=consistency)
     card = train(data, tmp_path / "models" / "chest_xray_pneumonia" / "0.0.1", cfg, version="0.0.1", log=lambda m: None)
-    assert card["training"]["epochs_run"] == 1
+    assert card["training"]["epochs_run"] == 1 and card["training"]["config"]["consistency"] == consistency
+    assert np.isfinite(card["training"]["history"][0]["train_loss"])
     splits = card["training_data"]["splits"]
     assert sum(s["images"] for s in splits.values()) == 24 - card["training_data"]["duplicates_removed"]
     bundle = load_bundle(models_dir=tmp_path / "models")

@@ -122,3 +122,16 @@ def test_tta_views_frame_tighter_and_looser():
     assert torch.equal(same, square) and crop.shape == pad.shape == square.shape
     assert float(pad[0, 0, :2, :].max()) < 0.02  # a black border on top
     assert float(crop[0, 0, 64, 0]) == pytest.approx(float(square[0, 0, 64, 3]), abs=0.06)  # edge moved inwards
+
+
+def test_bernoulli_js_against_scipy():
+    """The consistency term's divergence equals scipy's Jensen-Shannon distance squared (natural log)."""
+    from scipy.spatial.distance import jensenshannon
+
+    from engine.imaging.train import bernoulli_js
+
+    a, b = torch.tensor([2.0, -1.0, 0.3]), torch.tensor([0.5, -3.0, 0.3])
+    p, q = torch.sigmoid(a).numpy(), torch.sigmoid(b).numpy()
+    reference = np.mean([jensenshannon([pi, 1 - pi], [qi, 1 - qi]) ** 2 for pi, qi in zip(p, q)])
+    assert float(bernoulli_js(a, b)) == pytest.approx(reference, rel=1e-5)
+    assert float(bernoulli_js(a, a)) == pytest.approx(0.0, abs=1e-7)
