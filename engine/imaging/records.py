@@ -1,5 +1,7 @@
 """Store an analysed image and its result against a patient, audited; record clinician feedback.
 
+The read shown for a patient carries that patient's population cautions (``engine.imaging.population``).
+
 Why one transaction: the de-identified image, the prediction row and the audit
 row are written together or not at all, so a failure leaves the store as it was.
 Validation (decode, quality) happens before, in :func:`analyse_image`: a bad
@@ -14,6 +16,7 @@ from engine import audit, feedback
 from engine.errors import InputError, NotFoundError
 from engine.imaging.decode import decode_image
 from engine.imaging.deid import deidentify
+from engine.imaging.population import with_population
 from engine.privacy import safe_file_name
 from engine.imaging.service import ImageAnalysis, result_json
 from engine.imaging.viewer import thumbnail_png
@@ -71,7 +74,7 @@ def analyse_stored(db: Database, *, pseudo_id: str, image_id: int, username: str
     from engine.imaging.service import analyse_image
 
     row = load_stored_image(db, pseudo_id=pseudo_id, image_id=image_id, username=username)
-    analysis = analyse_image(row["content"], None, version=version)
+    analysis = with_population(analyse_image(row["content"], None, version=version), get_patient(db, pseudo_id))
     inputs = json.dumps({"image_sha256": row["sha256"], "kind": row["kind"], "width": row["width"],
                          "height": row["height"]}, sort_keys=True)
     with transaction(db):
@@ -137,9 +140,10 @@ def analyse_and_store(db: Database, *, pseudo_id: str, data: bytes, filename: st
     """
     from engine.imaging.service import analyse_image
 
-    if get_patient(db, pseudo_id) is None:
+    patient = get_patient(db, pseudo_id)
+    if patient is None:
         raise NotFoundError("That patient does not exist in the store.")
-    analysis = analyse_image(data, filename, version=version)
+    analysis = with_population(analyse_image(data, filename, version=version), patient)
     stored = store_analysis(db, pseudo_id=pseudo_id, data=data, analysis=analysis, username=username,
                             file_name=filename)
     return {**stored, "analysis": analysis}
