@@ -171,7 +171,14 @@ def walk_app(walk: Walk) -> None:
 
 
 def chest_radiograph() -> tuple[str, bytes, str] | None:
-    """A real chest CR (pydicom's test data, offline), or None when that package is absent."""
+    """A film the served model reads (a withheld one shows no feedback form): a pediatric original of the training
+    source from ../shared when mounted, else pydicom's adult chest CR, or None when neither is available."""
+    from engine.config import get_settings
+
+    originals = get_settings().xray_data_dir.parent / "chest_xray_fullres" / "train" / "NORMAL"
+    if originals.is_dir():
+        first = sorted(originals.iterdir())[0]
+        return (first.name, first.read_bytes(), "image/jpeg")
     try:
         from pydicom.data import get_testdata_file
 
