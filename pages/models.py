@@ -7,6 +7,8 @@ import streamlit as st
 from engine.errors import EngineError
 from engine.frames import dataset_frame
 from engine.imaging import bundle as imaging_bundle
+from engine.imaging.figures import stress_figure
+from engine.imaging.robustness import installed_stress_rows
 from engine.models import figures, registry
 from engine.models.train import Split, candidate_learners, train_on_dataset
 from engine.store import open_db
@@ -245,6 +247,9 @@ def _render_imaging(user) -> None:
         st.info("No chest X-ray model is installed.")
         return
     st.dataframe(pd.DataFrame(rows).rename(columns=IMAGING_COLUMNS), hide_index=True, key="models_imaging_versions")
+    stress = stress_figure(installed_stress_rows())
+    if stress is not None:
+        st.plotly_chart(stress, key="models_imaging_stress")
     st.caption("Hold-out: the patient-grouped split of the training folder no training step saw. Stress: the largest "
                "fall in specificity under the card's synthetic shifts (goal at most 0.03). The full card, with its "
                "stress table, is on the Imaging page of the served version.")

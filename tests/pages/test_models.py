@@ -108,3 +108,23 @@ def test_chest_xray_versions_listed_and_an_admin_chooses_the_served_one(fresh_db
     assert table.loc[table["served"], "why served"].tolist() == ["promoted by an administrator"]
     actions = [r[0] for r in fresh_db.conn.execute("SELECT action FROM audit WHERE username = 'boss'")]
     assert actions == ["models.promote"]
+
+
+def test_chest_xray_tab_draws_the_stress_drops_of_every_version_against_the_goal(fresh_db):
+    """The tab's chart: one bar series per measured version, one bar per shift, and the 0.03 goal line; its
+    values are the cards' recorded drops."""
+    from engine.imaging.bundle import installed_versions
+    from engine.imaging.robustness import installed_stress_rows
+
+    rows = installed_stress_rows()
+    if not rows:
+        pytest.skip("no installed card records a stress report")
+    at = open_page("models", role="analyst")
+    chart = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                 if "Specificity drop" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+    series = {trace["name"]: trace for trace in chart["data"]}
+    assert set(series) <= set(installed_versions()) and len(series) == len(rows[0]) - 1
+    crop = next(r for r in rows if r["shift"].startswith("border_crop_10pct"))
+    for version, trace in series.items():
+        assert trace["y"][trace["x"].index("border crop 10pct")] == crop[version]
+    assert any(shape.get("y0") == 0.03 for shape in chart["layout"]["shapes"])
