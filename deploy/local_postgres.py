@@ -75,11 +75,17 @@ class Cluster:
         os.chmod(self.root, 0o700)
 
     def start(self) -> Cluster:
-        """initdb and start; on any failure nothing is left running or on disk, and the error says why."""
-        try:
-            if (self.data / "PG_VERSION").exists():  # a kept cluster (root given): start it again
+        """initdb and start; on any failure nothing is left running, nothing this call created is left on disk,
+        and the error says why. A kept cluster (root given, already initialised) that fails to start again keeps
+        its data: only the server is stopped."""
+        if (self.data / "PG_VERSION").exists():  # a kept cluster (root given): start it again
+            try:
                 self.start_server()
-                return self
+            except BaseException:
+                self.stop_server()
+                raise
+            return self
+        try:
             initdb = subprocess.run(
                 [*self._runas, str(self.bindir / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "-A", "trust",
                  "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], capture_output=True, text=True)
