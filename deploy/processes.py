@@ -50,13 +50,19 @@ def answer(url: str) -> tuple[int, bytes] | None:
 
 
 def _listener_inodes(port: int) -> set[str] | None:
-    """Socket inodes listening on 127.0.0.1:``port`` (Linux /proc), or None where /proc cannot tell."""
+    """Socket inodes listening on ``port`` at any local address, IPv4 or IPv6 (Linux /proc), or None where /proc
+    cannot tell. Any address, not only loopback: a replica started with ``--bind`` 10.0.1.11 or 0.0.0.0 listens
+    there, and its health check must still find it."""
     try:
         lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
     except OSError:
         return None
-    local = f"0100007F:{port:04X}"
-    return {cols[9] for cols in (line.split() for line in lines) if cols[1] == local and cols[3] == "0A"}
+    try:
+        lines += Path("/proc/net/tcp6").read_text().splitlines()[1:]
+    except OSError:
+        pass
+    suffix = f":{port:04X}"
+    return {cols[9] for cols in (line.split() for line in lines) if cols[1].endswith(suffix) and cols[3] == "0A"}
 
 
 def _owns_port(pid: int, port: int) -> bool:
