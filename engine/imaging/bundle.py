@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -92,11 +93,32 @@ def promoted_version() -> str | None:
     return version
 
 
+@lru_cache(maxsize=32)
+def _card_at(path_str: str, mtime: float) -> dict:
+    return json.loads(Path(path_str).read_text())
+
+
+def read_card(folder: Path) -> dict:
+    """A bundle folder's card, parsed once per change of the file (a stat per call): the served version is
+    resolved on every read, and that must not parse every installed card each time. Shared: do not mutate
+    (:func:`update_card` writes)."""
+    path = Path(folder) / "card.json"
+    return _card_at(str(path), path.stat().st_mtime)
+
+
+def update_card(version: str, change: Callable[[dict], None], models_dir: Path | None = None) -> Path:
+    """Apply ``change`` to a fresh read of ``version``'s card and write it back (the weights are untouched)."""
+    path = bundle_dir(version, models_dir) / "card.json"
+    card = json.loads(path.read_text())
+    change(card)
+    path.write_text(json.dumps(card, indent=2) + "\n")
+    return path
+
+
 def shipped_default(versions: list[str], root: Path) -> str:
     """The version a fresh install serves: the newest whose card says ``promotion.shipped_default`` (the release
     decision, taken with the card's evidence), else the first installed version."""
-    marked = [v for v in versions
-              if json.loads((root / v / "card.json").read_text()).get("promotion", {}).get("shipped_default")]
+    marked = [v for v in versions if read_card(root / v).get("promotion", {}).get("shipped_default")]
     return marked[-1] if marked else versions[0]
 
 
@@ -138,24 +160,29 @@ def promote(version: str, *, username: str) -> dict:
     return {"model": MODEL_NAME, "promoted": version, "threshold": card["output"]["threshold"]}
 
 
+def recorded_reports(kind: str) -> dict[str, dict]:
+    """Version -> its ``kind`` report (``stress``, ``pairs``...), from whichever installed card records it (a later
+    version's card may hold an earlier version's report; a later card wins)."""
+    root = get_settings().models_dir / MODEL_NAME
+    reports: dict[str, dict] = {}
+    for version in installed_versions():
+        reports.update(read_card(root / version).get("robustness", {}).get(kind, {}))
+    return reports
+
+
 def version_summaries() -> list[dict]:
     """One row per installed version for the Models page: which one serves and why, its threshold, hold-out
-    figures, worst specificity drop under the stress shifts (from whichever card records that version's
-    report), and whether it has the appearance gate. Read from the cards (no weights are loaded)."""
+    figures, worst specificity drop under the stress shifts (:func:`recorded_reports`), and whether it has the
+    appearance gate. Read from the cards (no weights are loaded)."""
     root = get_settings().models_dir / MODEL_NAME
     versions = installed_versions()
     if not versions:
         return []
-    promoted = promoted_version()
-    served = promoted if promoted in versions else shipped_default(versions, root)
-    cards = {v: json.loads((root / v / "card.json").read_text()) for v in versions}
-    stress: dict[str, dict] = {}  # a version's stress report may be recorded in a later version's card
-    for card in cards.values():
-        stress.update(card.get("robustness", {}).get("stress", {}))
+    served, promoted, stress = served_version(), promoted_version(), recorded_reports("stress")
     rows = []
-    for v, card in cards.items():
+    for v in versions:
+        card = read_card(root / v)
         holdout = card.get("metrics", {}).get("holdout", {})
-        own_stress = stress.get(v, {})
         rows.append({
             "version": v,
             "served": v == served,
@@ -164,7 +191,7 @@ def version_summaries() -> list[dict]:
             "holdout_sensitivity": _point(holdout.get("sensitivity")),
             "holdout_specificity": _point(holdout.get("specificity")),
             "holdout_auroc": _point(holdout.get("auroc")),
-            "worst_stress_specificity_drop": own_stress.get("worst_specificity_drop"),
+            "worst_stress_specificity_drop": stress.get(v, {}).get("worst_specificity_drop"),
             "appearance_gate": "appearance_gate" in card,
         })
     return rows
@@ -220,8 +247,7 @@ def load_bundle(version: str | None = None, models_dir: Path | None = None) -> B
 def record_report(version: str, kind: str, report: dict, models_dir: Path | None = None) -> Path:
     """Store a measured report (``stress``, ``pairs``, ``shortcut``) in ``version``'s card, keyed by the version
     it measured, so the card shows 1.0.0 and 2.0.0 side by side. The weights (and their checksum) are untouched."""
-    path = bundle_dir(version, models_dir) / "card.json"
-    card = json.loads(path.read_text())
-    card.setdefault("robustness", {}).setdefault(kind, {})[str(report["version"])] = report
-    path.write_text(json.dumps(card, indent=2) + "\n")
-    return path
+    def add(card: dict) -> None:
+        card.setdefault("robustness", {}).setdefault(kind, {})[str(report["version"])] = report
+
+    return update_card(version, add, models_dir)

@@ -6,14 +6,13 @@ command, and a new training run calls :func:`engine.imaging.appearance.fit_gate`
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from engine.imaging.appearance import AppearanceGate, fit_gate, write_gate
-from engine.imaging.bundle import bundle_dir
+from engine.imaging.bundle import bundle_dir, update_card
 from engine.imaging.preprocess import resize_square
 from engine.imaging.quality import ASPECT_LIMITS
 from engine.imaging.robustness import _decode_path, patient_splits
@@ -54,10 +53,6 @@ def fit_gate_for_version(data_dir: Path, version: str, fullres: Path | None = No
     gate, facts = fit_gate(train_sq, val_sq)
     if fullres is not None:
         facts["originals"] = refusals_on_originals(gate, fullres, progress)
-    folder = bundle_dir(version)
-    entry = {**write_gate(gate, folder), **facts}
-    card_path = folder / "card.json"
-    card = json.loads(card_path.read_text())
-    card["appearance_gate"] = entry
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    entry = {**write_gate(gate, bundle_dir(version)), **facts}
+    update_card(version, lambda card: card.update(appearance_gate=entry))
     return entry

@@ -16,16 +16,14 @@ quality path (:func:`read_images`), so what they report is what the page does:
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from engine.config import get_settings
 from engine.errors import InputError
-from engine.imaging.bundle import MODEL_NAME, installed_versions, load_bundle
+from engine.imaging.bundle import MODEL_NAME, load_bundle, recorded_reports
 from engine.imaging.decode import DecodedImage, decode_image
 from engine.imaging.metrics import point_metrics
 from engine.imaging.preprocess import resize_square
@@ -303,11 +301,6 @@ def card_stress_rows(card: dict) -> list[dict]:
 
 
 def installed_stress_rows() -> list[dict]:
-    """:func:`card_stress_rows` over every installed version's card: each version's stress report, wherever it
-    was recorded (a later card may hold an earlier version's), so versions compare side by side."""
-    root = get_settings().models_dir / MODEL_NAME
-    merged: dict[str, dict] = {}
-    for version in installed_versions():
-        card = json.loads((root / version / "card.json").read_text())
-        merged.update(card.get("robustness", {}).get("stress", {}))
-    return card_stress_rows({"robustness": {"stress": merged}})
+    """:func:`card_stress_rows` over every installed version's stress report (:func:`recorded_reports`), so the
+    versions compare side by side."""
+    return card_stress_rows({"robustness": {"stress": recorded_reports("stress")}})
