@@ -402,16 +402,12 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig | None = None, cache: 
             idx = order[i:i + cfg.batch_size]
             if len(idx) < 2:
                 continue
-            xb = model_input(augment_fn(x_all[idx], gen), cfg.intensity)
-            if cfg.consistency > 0:
-                xb2 = model_input(augment_fn(x_all[idx], gen), cfg.intensity)
-                both = model(torch.cat([xb, xb2]))
-                first, second = both[:len(idx)], both[len(idx):]
-                loss = (0.5 * (F.binary_cross_entropy_with_logits(first, y_all[idx], pos_weight=pos_weight)
-                               + F.binary_cross_entropy_with_logits(second, y_all[idx], pos_weight=pos_weight))
-                        + cfg.consistency * bernoulli_js(first, second))
-            else:
-                loss = F.binary_cross_entropy_with_logits(model(xb), y_all[idx], pos_weight=pos_weight)
+            n_views = 2 if cfg.consistency > 0 else 1  # two augmented views of each film for the consistency term
+            views = [model_input(augment_fn(x_all[idx], gen), cfg.intensity) for _ in range(n_views)]
+            logits = model(torch.cat(views)).chunk(n_views)
+            loss = sum(F.binary_cross_entropy_with_logits(z, y_all[idx], pos_weight=pos_weight) for z in logits) / n_views
+            if n_views == 2:
+                loss = loss + cfg.consistency * bernoulli_js(*logits)
             opt.zero_grad()
             loss.backward()
             opt.step()
