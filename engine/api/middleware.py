@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine import audit
-from engine.api.errors import error_body
+from engine.api.errors import engine_error_status, error_body
 from engine.config import get_settings
 from engine.errors import StoreBusyError
 from engine.store import open_db
@@ -99,9 +99,10 @@ class ApiMiddleware:
                         raise
                     # The store went away (or stayed locked) before the row could be written: the client gets
                     # the store's sentence as a complete 503, not a cut connection nor an unaudited answer.
+                    status, code = engine_error_status(exc)  # the API's one mapping (503, store_busy)
                     held.clear()
-                    status_holder["status"] = 503
-                    await _send_json(send, 503, error_body(503, str(exc), error="store_busy"))
+                    status_holder["status"] = status
+                    await _send_json(send, status, error_body(status, str(exc), error=code))
                     return
             if held:
                 await send(held.pop())
