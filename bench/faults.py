@@ -86,17 +86,13 @@ def _copy_running(pg: Cluster) -> bool:
 
 def _counts(url: str) -> dict[str, int]:
     from engine import audit
-    from engine.store import connect
+    from engine.store import open_db
     from engine.store.postgres import dispose_engines
 
-    with _env("CLINSIGHT_DATABASE_URL", url):
-        db = connect()
-        try:
-            counts = {table: db.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-                      for table in ("dataset_versions", "patients", "observations")}
-            counts["chain_ok"] = int(audit.verify_chain(db).ok)
-        finally:
-            db.conn.close()
+    with _env("CLINSIGHT_DATABASE_URL", url), open_db() as db:
+        counts = {table: db.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                  for table in ("dataset_versions", "patients", "observations")}
+        counts["chain_ok"] = int(audit.verify_chain(db).ok)
     dispose_engines(url)
     return counts
 

@@ -207,18 +207,14 @@ def _prepare_store(url: str, sessions: int) -> tuple[list[str], tuple[str, str]]
     (username, password) for the web log-ins."""
     from engine import auth
     from engine.api_tokens import create_token
-    from engine.store import connect
+    from engine.store import open_db
     from engine.store.postgres import dispose_engines
 
     secret = os.urandom(12).hex()  # bench-only passwords, made per run, for a throwaway store
-    with _env("CLINSIGHT_DATABASE_URL", url):
-        db = connect()
-        try:
-            auth.create_user(db, "load_admin", f"load-admin-{secret}", "admin", actor=None)
-            auth.create_user(db, "load_clinician", f"load-clinician-{secret}", "clinician", actor="load_admin")
-            tokens = [create_token(db, "load_clinician", actor="load_admin", label=f"load {i}") for i in range(sessions)]
-        finally:
-            db.conn.close()
+    with _env("CLINSIGHT_DATABASE_URL", url), open_db() as db:
+        auth.create_user(db, "load_admin", f"load-admin-{secret}", "admin", actor=None)
+        auth.create_user(db, "load_clinician", f"load-clinician-{secret}", "clinician", actor="load_admin")
+        tokens = [create_token(db, "load_clinician", actor="load_admin", label=f"load {i}") for i in range(sessions)]
     dispose_engines(url)
     return tokens, ("load_clinician", f"load-clinician-{secret}")
 

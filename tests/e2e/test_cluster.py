@@ -46,17 +46,13 @@ SOCKET_COUNTER_JS = f"""
 def cluster_db(pg_templates) -> str:
     """A fresh, migrated database with two clinicians; its URL."""
     from engine import auth
-    from engine.store import connect
+    from engine.store import open_db
     from engine.store.postgres import dispose_engines
 
     name, url = pg_templates.fresh(pg_templates.build("tmpl_empty", lambda db: None))
-    with _env("CLINSIGHT_DATABASE_URL", url):
-        db = connect()
-        try:
-            for username in USERS:
-                auth.create_user(db, username, PASSWORD, "clinician", actor=None)
-        finally:
-            db.conn.close()
+    with _env("CLINSIGHT_DATABASE_URL", url), open_db() as db:
+        for username in USERS:
+            auth.create_user(db, username, PASSWORD, "clinician", actor=None)
     dispose_engines(url)
     yield url
     dispose_engines(url)
@@ -107,16 +103,12 @@ def _routes_to_each_replica(info: dict, state: Path) -> dict[str, str]:
 def _audit(url: str) -> tuple[list[tuple[str, str]], bool]:
     """(username, action) of every audit row, and whether the hash chain verifies."""
     from engine import audit
-    from engine.store import connect
+    from engine.store import open_db
     from engine.store.postgres import dispose_engines
 
-    with _env("CLINSIGHT_DATABASE_URL", url):
-        db = connect()
-        try:
-            rows = [(r[0], r[1]) for r in db.conn.execute("SELECT username, action FROM audit ORDER BY id").fetchall()]
-            ok = audit.verify_chain(db).ok
-        finally:
-            db.conn.close()
+    with _env("CLINSIGHT_DATABASE_URL", url), open_db() as db:
+        rows = [(r[0], r[1]) for r in db.conn.execute("SELECT username, action FROM audit ORDER BY id").fetchall()]
+        ok = audit.verify_chain(db).ok
     dispose_engines(url)
     return rows, ok
 
