@@ -36,6 +36,7 @@ from engine.imaging.decode import decode_image  # noqa: E402
 from engine.imaging.gradcam import forward_with_cam  # noqa: E402
 from engine.imaging.preprocess import preprocess  # noqa: E402
 from engine.imaging.service import ANALYSIS_MAX_SIDE, predict_image  # noqa: E402
+from tests.chest_films import fullres_dir, in_chest_cr_container  # noqa: E402
 
 
 def _timed(fn, repeats: int) -> list[float]:
@@ -67,29 +68,21 @@ def _images(data_dir: Path, n: int) -> list[bytes]:
     return [buf.getvalue()] * n
 
 
-def _full_size_films(data_dir: Path) -> tuple[bytes, bytes, str]:
+def _full_size_films() -> tuple[bytes, bytes, str]:
     """(DICOM, JPEG, what) at 1841 x 1955, the size of pydicom-data's chest CR.
 
     The film must be one the model reads (a withheld film skips the heat-map PNG and would flatter the
     figure): the full-size original of the training source whose aspect ratio is nearest the CR's, enlarged
-    to its size and put in the CR's real DICOM container (15 bits, CR / CHEST / AP). Without the shared
+    to its size and put in the CR's real DICOM container (tests/chest_films.py). Without the shared
     originals, the adult CR itself (the served model may withhold it: the report says so)."""
-    import pydicom
-
     cr = Path(get_testdata_file("RG1_UNCR.dcm")).read_bytes()
-    ds = pydicom.dcmread(io.BytesIO(cr))
-    originals = data_dir.parent / "chest_xray_fullres" / "train" / "NORMAL"
-    if originals.is_dir():
-        target = ds.Columns / ds.Rows
-        best = min(sorted(originals.iterdir()),
-                   key=lambda p: abs(Image.open(p).size[0] / Image.open(p).size[1] - target))
-        gray = np.asarray(Image.open(best).convert("L").resize((ds.Columns, ds.Rows), Image.Resampling.BICUBIC))
-        ds.PhotometricInterpretation, ds.ViewPosition = "MONOCHROME2", "AP"
-        ds.WindowCenter, ds.WindowWidth = 16320, 32640
-        ds.PixelData = (gray.astype(np.uint16) * 128).tobytes()
-        out = io.BytesIO()
-        ds.save_as(out)
-        dicom, what = out.getvalue(), f"a pediatric original ({best.name}) enlarged to 1841 x 1955"
+    width, height = 1841, 1955
+    originals = fullres_dir()
+    if originals is not None:
+        best = min(sorted((originals / "NORMAL").iterdir()),
+                   key=lambda p: abs(Image.open(p).size[0] / Image.open(p).size[1] - width / height))
+        gray = np.asarray(Image.open(best).convert("L").resize((width, height), Image.Resampling.BICUBIC))
+        dicom, what = in_chest_cr_container(gray), f"a pediatric original ({best.name}) enlarged to 1841 x 1955"
     else:
         dicom, gray = cr, (decode_image(cr).gray * 255).round().astype(np.uint8)
         what = "pydicom-data's adult PA chest CR"
@@ -124,7 +117,7 @@ def main() -> None:
         cam += _timed(lambda: forward_with_cam(model, x), per_image)
         full += _timed(lambda: predict_image(data), per_image)
 
-    dicom, big_jpeg, film = _full_size_films(args.data)
+    dicom, big_jpeg, film = _full_size_films()
     big_repeats = max(5, args.repeats // 3)
     dicom_full = _timed(lambda: predict_image(dicom), big_repeats)
     jpeg_full = _timed(lambda: predict_image(big_jpeg), big_repeats)

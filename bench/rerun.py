@@ -173,11 +173,11 @@ def walk_app(walk: Walk) -> None:
 def chest_radiograph() -> tuple[str, bytes, str] | None:
     """A film the served model reads (a withheld one shows no feedback form): a pediatric original of the training
     source from ../shared when mounted, else pydicom's adult chest CR, or None when neither is available."""
-    from engine.config import get_settings
+    from tests.chest_films import fullres_dir
 
-    originals = get_settings().xray_data_dir.parent / "chest_xray_fullres" / "train" / "NORMAL"
-    if originals.is_dir():
-        first = sorted(originals.iterdir())[0]
+    originals = fullres_dir()
+    if originals is not None:
+        first = sorted((originals / "NORMAL").iterdir())[0]
         return (first.name, first.read_bytes(), "image/jpeg")
     try:
         from pydicom.data import get_testdata_file

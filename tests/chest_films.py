@@ -43,17 +43,30 @@ def pediatric_original() -> Path:
                 if 1.3 <= Image.open(p).size[0] / Image.open(p).size[1] <= 1.8)
 
 
-def pediatric_dicom() -> bytes:
-    """:func:`pediatric_original`'s pixels in the adult chest CR's DICOM container: CR, CHEST, AP, MONOCHROME2,
-    15 bits stored with a window over the whole range (the header keeps the source's identifiers, so the
+def fullres_dir() -> Path | None:
+    """The full-size originals' folder (train/), or None when the shared data is not mounted (benches use this)."""
+    return FULLRES if FULLRES.is_dir() else None
+
+
+def in_chest_cr_container(gray: np.ndarray) -> bytes:
+    """8-bit grey pixels inside pydicom-data's chest CR DICOM container: CR, CHEST, AP, MONOCHROME2, 15 bits
+    stored with a window over the whole range (the header keeps the source's identifiers, so the
     de-identification checks still have something to remove)."""
-    ds = pydicom.dcmread(io.BytesIO(adult_pa_chest()))
-    gray = np.asarray(Image.open(pediatric_original()).convert("L"), dtype=np.uint16)
+    path = get_testdata_file("RG1_UNCR.dcm", download=False)
+    if path is None:
+        raise FileNotFoundError("pydicom-data's RG1_UNCR.dcm is not available offline")
+    ds = pydicom.dcmread(path)
     ds.Rows, ds.Columns = gray.shape
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.ViewPosition = "AP"
     ds.WindowCenter, ds.WindowWidth = 16320, 32640
-    ds.PixelData = (gray * 128).astype(np.uint16).tobytes()
+    ds.PixelData = (np.asarray(gray, dtype=np.uint16) * 128).tobytes()
     buf = io.BytesIO()
     ds.save_as(buf)
     return buf.getvalue()
+
+
+def pediatric_dicom() -> bytes:
+    """:func:`pediatric_original`'s pixels in the chest CR's DICOM container (:func:`in_chest_cr_container`)."""
+    adult_pa_chest()  # skips with a reason when pydicom-data's file is absent
+    return in_chest_cr_container(np.asarray(Image.open(pediatric_original()).convert("L")))
