@@ -103,6 +103,11 @@ def _record(state: Path, name: str, kind: str, pid: int, port: int | None) -> di
     return entry
 
 
+def _alive(entry: dict) -> bool:
+    """Whether the pid file's process is still the one we started (same pid *and* start time: never a recycled pid)."""
+    return entry.get("start") is not None and _start_time(entry["pid"]) == entry["start"]
+
+
 def running(state: Path) -> list[dict]:
     """The processes the pid files name that are still the processes we started."""
     alive = []
@@ -111,7 +116,7 @@ def running(state: Path) -> list[dict]:
             entry = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if entry.get("start") is not None and _start_time(entry["pid"]) == entry["start"]:
+        if _alive(entry):
             alive.append(entry)
     return alive
 
@@ -254,7 +259,7 @@ def _wait_healthy(spec: Spec, checks: list[tuple[dict, str, bytes | None]]) -> N
     while pending:
         for check in list(pending):
             entry, url, body = check
-            if entry["start"] is None or _start_time(entry["pid"]) != entry["start"]:
+            if not _alive(entry):
                 raise ClusterError(f"{entry['name']} exited at start: {_log_tail(spec.state, entry['name'])}")
             port = entry["port"] if entry["kind"] != "proxy" else int(spec.listen.rsplit(":", 1)[1])
             if healthy(entry["pid"], port, url, (200,), body) or (entry["kind"] == "proxy" and _answers(url, body)):
@@ -375,7 +380,7 @@ def status(state: Path) -> list[dict]:
     out = []
     for path in sorted(_pid_dir(state).glob("*.pid")):
         entry = json.loads(path.read_text())
-        alive = entry.get("start") is not None and _start_time(entry["pid"]) == entry["start"]
+        alive = _alive(entry)
         url = {"app": "/_stcore/health", "api": "/health"}.get(entry["kind"])
         ok = None
         if alive and url and entry.get("port"):
