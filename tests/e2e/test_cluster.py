@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -76,6 +77,10 @@ def cluster(cluster_db):
         shutil.rmtree(state, ignore_errors=True)
 
 
+#: Seconds to wait for nginx's access log to show a request that has already been answered.
+LOG_DEADLINE_S = 30.0
+
+
 def _upstreams_by_route(state: Path) -> dict[str, set[str]]:
     """nginx's access log: route cookie -> the replica addresses that answered it."""
     seen: dict[str, set[str]] = {}
@@ -86,6 +91,20 @@ def _upstreams_by_route(state: Path) -> dict[str, set[str]]:
     return seen
 
 
+def _logged_upstreams(state: Path, route: str, until=bool) -> set[str]:
+    """The replicas nginx's access log names for ``route``, once ``until`` holds for them.
+
+    nginx writes a request's log line in its log phase, after the response has left: a client can hold its
+    answer before the line is in the file (a fresh clone's CI read the log first and found no line). So wait
+    for the log's state, with a deadline, rather than read it once."""
+    deadline = time.monotonic() + LOG_DEADLINE_S
+    while True:
+        upstreams = _upstreams_by_route(state).get(route, set())
+        if until(upstreams) or time.monotonic() > deadline:
+            return upstreams
+        time.sleep(0.05)
+
+
 def _routes_to_each_replica(info: dict, state: Path) -> dict[str, str]:
     """One route cookie value per replica address, found by asking nginx with candidate values."""
     found: dict[str, str] = {}
@@ -93,7 +112,7 @@ def _routes_to_each_replica(info: dict, state: Path) -> dict[str, str]:
         for n in range(200):
             value = f"probe{n}"
             assert client.get("/_stcore/health", headers={"Cookie": f"{ROUTE}={value}"}).text == "ok"
-            (upstream,) = _upstreams_by_route(state)[value]
+            (upstream,) = _logged_upstreams(state, value)
             found.setdefault(upstream, value)
             if len(found) == len(info["app_servers"]):
                 return found
@@ -165,7 +184,7 @@ def test_login_through_nginx_and_losing_a_replica(browser, cluster, cluster_db):
         for page in (page_b, page_c):
             assert not re.search(r"Traceback|Exception|Error", app_text(page))
         # nginx sent the doomed replica's browsers to the survivor once it was gone.
-        assert survivor in _upstreams_by_route(state)[routes[doomed]]
+        assert survivor in _logged_upstreams(state, routes[doomed], until=lambda ups: survivor in ups)
 
         # A's session carried on in its first connection, on its replica.
         goto_page(page_a, "Patient")
