@@ -3,6 +3,7 @@ and the pid files that `make cluster-stop` relies on. (The running cluster is te
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -88,3 +89,31 @@ def test_a_server_that_exits_at_start_fails_the_start_at_once_and_leaves_nothing
         with pytest.raises(ClusterError, match="api-1 exited at start"):
             start(spec)
     assert running(tmp_path) == []
+
+
+@pytest.mark.parametrize("bind, listen_on", [("127.0.0.2", "127.0.0.2"), ("0.0.0.0", "0.0.0.0")])
+def test_status_asks_each_server_on_the_address_it_was_started_on(tmp_path, bind, listen_on):
+    """``--bind`` a host's own address (not loopback): ``make cluster-status`` must ask that address, as the start's
+    health wait did; ``0.0.0.0`` is asked on loopback. 127.0.0.2 is a local address nothing answers on 127.0.0.1."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from deploy.cluster import _record, status
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200 if self.path == "/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    with ThreadingHTTPServer((listen_on, 0), Health) as server:  # listening once constructed
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            _record(tmp_path, "api-1", "api", os.getpid(), server.server_address[1], bind=bind)
+            assert status(tmp_path) == [{"name": "api-1", "pid": os.getpid(), "alive": True, "healthy": True}]
+        finally:
+            server.shutdown()
+            thread.join()
