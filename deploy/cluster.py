@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.local_postgres import Cluster, PostgresError
-from deploy.processes import REPO, answer, api_command, free_port, healthy, streamlit_command
+from deploy.processes import REPO, api_command, free_port, healthy, streamlit_command
 
 TEMPLATE = REPO / "deploy" / "nginx.conf.template"
 START_DEADLINE_S = 240.0  # a deadline for the error message; a busy machine may need much of it
@@ -266,8 +266,11 @@ def _wait_healthy(spec: Spec, checks: list[tuple[dict, str, bytes | None]]) -> N
             entry, url, body = check
             if not _alive(entry):
                 raise ClusterError(f"{entry['name']} exited at start: {_log_tail(spec.state, entry['name'])}")
-            port = entry["port"] if entry["kind"] != "proxy" else int(spec.listen.rsplit(":", 1)[1])
-            if healthy(entry["pid"], port, url, (200,), body) or (entry["kind"] == "proxy" and _answers(url, body)):
+            if entry["kind"] == "proxy":  # checked by its answer only (see healthy)
+                ok = healthy(None, int(spec.listen.rsplit(":", 1)[1]), url, (200,), body)
+            else:
+                ok = healthy(entry["pid"], entry["port"], url, (200,), body)
+            if ok:
                 pending.remove(check)
         if pending and time.monotonic() > deadline:
             names = ", ".join(entry["name"] for entry, _, _ in pending)
@@ -275,12 +278,6 @@ def _wait_healthy(spec: Spec, checks: list[tuple[dict, str, bytes | None]]) -> N
                                f"{_log_tail(spec.state, pending[0][0]['name'])}")
         if pending:
             time.sleep(0.3)  # poll interval of the health checks (their deadline is above)
-
-
-def _answers(url: str, body: bytes | None) -> bool:
-    """nginx's workers (not the master we started) hold the socket, so the proxy is checked by its answer only."""
-    reply = answer(url)
-    return bool(reply and reply[0] == 200 and (body is None or reply[1].strip() == body))
 
 
 def _ports(first: int | None, count: int) -> list[int]:

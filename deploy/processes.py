@@ -89,11 +89,14 @@ def _owns_port(pid: int, port: int) -> bool:
     return False
 
 
-def healthy(pid: int, port: int, url: str, statuses: Sequence[int] = (200,), body: bytes | None = None) -> bool:
-    """Whether ``url`` answers with one of ``statuses`` (and ``body``) from process ``pid``, listening on ``port``."""
+def healthy(pid: int | None, port: int, url: str, statuses: Sequence[int] = (200,), body: bytes | None = None) -> bool:
+    """Whether ``url`` answers with one of ``statuses`` (and ``body``) from process ``pid``, listening on ``port``.
+
+    ``pid`` None: the answer alone, one request like the rest (nginx: its workers, not the master we started, hold
+    the socket, so the launcher checks the proxy by what it answers)."""
     reply = answer(url)
     return bool(reply and reply[0] in statuses and (body is None or reply[1].strip() == body)
-                and _owns_port(pid, port))
+                and (pid is None or _owns_port(pid, port)))
 
 
 def streamlit_command(port: int, address: str = "127.0.0.1") -> list[str]:
