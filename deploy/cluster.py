@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.local_postgres import Cluster, PostgresError
-from deploy.processes import REPO, api_command, free_port, healthy, streamlit_command
+from deploy.processes import REPO, api_command, free_port, healthy, run_as, service_account, streamlit_command
 
 TEMPLATE = REPO / "deploy" / "nginx.conf.template"
 START_DEADLINE_S = 240.0  # a deadline for the error message; a busy machine may need much of it
@@ -225,17 +225,12 @@ def _nginx_binary() -> str:
     return found
 
 
-def _unprivileged() -> list[str]:
+def _nginx_account() -> pwd.struct_passwd | None:
     """Under root, run nginx as an unprivileged account (it listens on a high port and needs no root)."""
-    if os.geteuid() != 0:
-        return []
-    for name in ("www-data", "nobody"):
-        try:
-            account = pwd.getpwnam(name)
-        except KeyError:
-            continue
-        return ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups"]
-    raise ClusterError("Running as root and neither 'www-data' nor 'nobody' exists to run nginx.")
+    try:
+        return service_account(("www-data", "nobody"))
+    except LookupError:
+        raise ClusterError("Running as root and neither 'www-data' nor 'nobody' exists to run nginx.") from None
 
 
 # --- start -----------------------------------------------------------------------------------------------------------
@@ -350,16 +345,15 @@ def start(spec: Spec) -> dict:
 def _start_nginx(spec: Spec, app: list[str], api: list[str]) -> dict:
     prefix = spec.state / "nginx"
     prefix.mkdir(parents=True, exist_ok=True)
-    runas = _unprivileged()
+    account = _nginx_account()
     config = prefix / "nginx.conf"
     config.write_text(render_nginx(spec, app, api))
     config.chmod(0o644)
-    if runas:  # its logs and temp folders must be its own
-        uid, gid = int(runas[1].split("=")[1]), int(runas[2].split("=")[1])
+    if account is not None:  # its logs and temp folders must be its own
         for path in [prefix, *prefix.rglob("*")]:
-            os.chown(path, uid, gid)
+            os.chown(path, account.pw_uid, account.pw_gid)
         os.chmod(spec.state, 0o755)
-    base = [*runas, _nginx_binary(), "-p", str(prefix.resolve()), "-c", str(config.resolve()),
+    base = [*run_as(account), _nginx_binary(), "-p", str(prefix.resolve()), "-c", str(config.resolve()),
             "-e", str((prefix / "error.log").resolve())]
     test = subprocess.run([*base, "-t", "-q"], capture_output=True, text=True)
     if test.returncode != 0:

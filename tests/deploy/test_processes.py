@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import os
+import pwd
 import socket
 
 import pytest
 
 from deploy.local_postgres import Cluster, PostgresError
-from deploy.processes import _owns_port
+from deploy.processes import _owns_port, run_as, service_account
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "0.0.0.0"])
@@ -33,3 +34,15 @@ def test_a_kept_cluster_that_fails_to_start_again_keeps_its_data(tmp_path, monke
     with pytest.raises(PostgresError):
         cluster.start()
     assert (root / "data" / "PG_VERSION").read_text() == "16\n"
+
+
+def test_the_unprivileged_account_is_the_first_that_exists_and_only_under_root(monkeypatch):
+    """nginx (www-data, nobody) and PostgreSQL (postgres, nobody) share one lookup and one setpriv prefix."""
+    root = pwd.getpwuid(0)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert service_account(("no-such-account-here", root.pw_name)).pw_uid == 0
+    with pytest.raises(LookupError):
+        service_account(("no-such-account-here",))
+    assert run_as(root) == ["setpriv", "--reuid=0", f"--regid={root.pw_gid}", "--clear-groups"]
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert service_account(("nobody",)) is None and run_as(None) == []
