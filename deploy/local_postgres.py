@@ -20,13 +20,12 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import psycopg
 
-from deploy.processes import run_as, service_account
+from deploy.processes import reachable_temp_dir, run_as, service_account
 
 START_DEADLINE_S = 60.0
 SUPERUSER = "clinsight"
@@ -62,8 +61,7 @@ class Cluster:
             root.mkdir(parents=True, exist_ok=True)
             self.root = root.resolve()
         else:
-            # Under root the server's account must reach the folder: /tmp, not a TMPDIR inside /root.
-            self.root = Path(tempfile.mkdtemp(prefix="clinsight-pg-", dir="/tmp" if os.geteuid() == 0 else None))
+            self.root = reachable_temp_dir("clinsight-pg-")  # made the server account's (0700) below
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.port = 5432  # only names the socket file inside self.root

@@ -1,6 +1,6 @@
 """Process-level pieces for running ClinSight's servers: the commands that start them, free ports, health checks
 that make sure the answer comes from the process we started, stopping a process for certain, and the unprivileged
-account (through ``setpriv``) that nginx and PostgreSQL run as when we are root.
+account (through ``setpriv``) that nginx and PostgreSQL run as when we are root, with temp folders it can reach.
 
 They live in deploy/ because deploy/cluster.py (`make cluster`, what a hospital runs) is built on them and product
 code never imports from tests/; the tests and benches reuse them through tests/servers.py, which adds the
@@ -14,6 +14,7 @@ import pwd
 import socket
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -121,6 +122,14 @@ def run_as(account: pwd.struct_passwd | None) -> list[str]:
     if account is None:
         return []
     return ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups"]
+
+
+def reachable_temp_dir(prefix: str) -> Path:
+    """A new temp folder (the caller deletes it) that the :func:`service_account` can reach when we are root: in
+    /tmp, not a TMPDIR that may lie inside /root (0700), and mode 0755, not mkdtemp's (or pytest's) 0700."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp" if os.geteuid() == 0 else None))
+    folder.chmod(0o755)
+    return folder
 
 
 def streamlit_command(port: int, address: str = "127.0.0.1") -> list[str]:
