@@ -25,7 +25,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -37,6 +36,7 @@ sys.path.insert(0, str(REPO))
 from bench.ingest import build_csv  # noqa: E402 - needs the repository on sys.path
 from bench.load_protocol import MODEL, _payloads, _prepare_store  # noqa: E402
 from deploy.cluster import Spec, start, stop  # noqa: E402
+from deploy.processes import reachable_temp_dir  # noqa: E402
 from tests.conftest import _env  # noqa: E402
 from tests.pg_cluster import Cluster  # noqa: E402
 from tests.servers import free_port  # noqa: E402
@@ -106,8 +106,7 @@ def _wait(condition, what: str) -> None:
 
 
 def run(rows: int, sessions: int) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="clinsight-faults-", dir="/tmp" if os.geteuid() == 0 else None))
-    work.chmod(0o755)  # nginx runs as www-data under root
+    work = reachable_temp_dir("clinsight-faults-")  # nginx runs as www-data under root
     csv_path = work / "cohort_export.csv"
     build_csv(csv_path, rows)
     pg = Cluster().start()

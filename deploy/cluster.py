@@ -1,9 +1,10 @@
 """Start and stop ClinSight as a cluster on one host: PostgreSQL, N app replicas, M API workers, nginx in front.
 
 `make cluster` / `make cluster-stop` call this (``python -m deploy.cluster start|stop|status`` from the repository
-root); so do the browser test through nginx (tests/e2e/test_cluster.py) and the load bench. Everything it starts is recorded in ``<state>/pids/<name>.pid`` (pid and the process's
-start time, so a recycled pid is never signalled) and ``<state>/cluster.json`` (ports and URLs); ``stop``
-reads the pid files, so it ends exactly what ``start`` began and can run any number of times.
+root); so do the browser test through nginx (tests/e2e/test_cluster.py) and the load bench. Everything it starts
+is recorded in ``<state>/pids/<name>.pid`` (pid and the process's start time, so a recycled pid is never signalled;
+a server's port and ``--bind`` address, which ``status`` asks) and ``<state>/cluster.json`` (ports and URLs);
+``stop`` reads the pid files, so it ends exactly what ``start`` began and can run any number of times.
 
 Why these parts:
 - **PostgreSQL**: every replica and worker shares one store. ``CLINSIGHT_DATABASE_URL`` (environment or the
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.local_postgres import Cluster, PostgresError
-from deploy.processes import REPO, answer, api_command, free_port, healthy, streamlit_command
+from deploy.processes import REPO, api_command, free_port, healthy, run_as, service_account, streamlit_command
 
 TEMPLATE = REPO / "deploy" / "nginx.conf.template"
 START_DEADLINE_S = 240.0  # a deadline for the error message; a busy machine may need much of it
@@ -52,6 +53,8 @@ PARTS = ("db", "app", "api", "proxy")
 MAX_FAILS, FAIL_TIMEOUT = 2, "10s"
 # The order in which stop ends things: the front door first, the store last.
 STOP_ORDER = {"proxy": 0, "app": 1, "api": 1, "db": 2}
+# Each server's own health URL path (the store and nginx have none: ``status`` shows "-" for them).
+HEALTH_PATHS = {"app": "/_stcore/health", "api": "/health"}
 
 
 class ClusterError(RuntimeError):
@@ -96,8 +99,9 @@ def _pid_dir(state: Path) -> Path:
     return state / "pids"
 
 
-def _record(state: Path, name: str, kind: str, pid: int, port: int | None) -> dict:
-    entry = {"name": name, "kind": kind, "pid": pid, "start": _start_time(pid), "port": port}
+def _record(state: Path, name: str, kind: str, pid: int, port: int | None, bind: str | None = None) -> dict:
+    """Write the pid file; ``bind`` is the address a replica or worker listens on, so ``status`` asks it there."""
+    entry = {"name": name, "kind": kind, "pid": pid, "start": _start_time(pid), "port": port, "bind": bind}
     _pid_dir(state).mkdir(parents=True, exist_ok=True)
     (_pid_dir(state) / f"{name}.pid").write_text(json.dumps(entry) + "\n")
     return entry
@@ -221,28 +225,24 @@ def _nginx_binary() -> str:
     return found
 
 
-def _unprivileged() -> list[str]:
+def _nginx_account() -> pwd.struct_passwd | None:
     """Under root, run nginx as an unprivileged account (it listens on a high port and needs no root)."""
-    if os.geteuid() != 0:
-        return []
-    for name in ("www-data", "nobody"):
-        try:
-            account = pwd.getpwnam(name)
-        except KeyError:
-            continue
-        return ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups"]
-    raise ClusterError("Running as root and neither 'www-data' nor 'nobody' exists to run nginx.")
+    try:
+        return service_account(("www-data", "nobody"))
+    except LookupError:
+        raise ClusterError("Running as root and neither 'www-data' nor 'nobody' exists to run nginx.") from None
 
 
 # --- start -----------------------------------------------------------------------------------------------------------
 
-def _spawn(spec: Spec, name: str, kind: str, command: list[str], env: dict[str, str], port: int | None) -> dict:
+def _spawn(spec: Spec, name: str, kind: str, command: list[str], env: dict[str, str], port: int | None,
+           bind: str | None = None) -> dict:
     logs = spec.state / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / f"{name}.log", "ab") as log:
         proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=spec.detach)
-    return _record(spec.state, name, kind, proc.pid, port)
+    return _record(spec.state, name, kind, proc.pid, port, bind)
 
 
 def _log_tail(state: Path, name: str) -> str:
@@ -261,8 +261,11 @@ def _wait_healthy(spec: Spec, checks: list[tuple[dict, str, bytes | None]]) -> N
             entry, url, body = check
             if not _alive(entry):
                 raise ClusterError(f"{entry['name']} exited at start: {_log_tail(spec.state, entry['name'])}")
-            port = entry["port"] if entry["kind"] != "proxy" else int(spec.listen.rsplit(":", 1)[1])
-            if healthy(entry["pid"], port, url, (200,), body) or (entry["kind"] == "proxy" and _answers(url, body)):
+            if entry["kind"] == "proxy":  # checked by its answer only (see healthy)
+                ok = healthy(None, int(spec.listen.rsplit(":", 1)[1]), url, (200,), body)
+            else:
+                ok = healthy(entry["pid"], entry["port"], url, (200,), body)
+            if ok:
                 pending.remove(check)
         if pending and time.monotonic() > deadline:
             names = ", ".join(entry["name"] for entry, _, _ in pending)
@@ -270,12 +273,6 @@ def _wait_healthy(spec: Spec, checks: list[tuple[dict, str, bytes | None]]) -> N
                                f"{_log_tail(spec.state, pending[0][0]['name'])}")
         if pending:
             time.sleep(0.3)  # poll interval of the health checks (their deadline is above)
-
-
-def _answers(url: str, body: bytes | None) -> bool:
-    """nginx's workers (not the master we started) hold the socket, so the proxy is checked by its answer only."""
-    reply = answer(url)
-    return bool(reply and reply[0] == 200 and (body is None or reply[1].strip() == body))
 
 
 def _ports(first: int | None, count: int) -> list[int]:
@@ -320,13 +317,14 @@ def start(spec: Spec) -> dict:
             app_env = {**env, "STREAMLIT_SERVER_COOKIE_SECRET": cookie_secret(spec.state),
                        "STREAMLIT_SERVER_MAX_UPLOAD_SIZE": str(spec.max_body_mb)}
             for index, port in enumerate(_ports(spec.app_port, spec.replicas), start=1):
-                entry = _spawn(spec, f"app-{index}", "app", streamlit_command(port, spec.bind), app_env, port)
-                checks.append((entry, f"http://{_local(spec.bind)}:{port}/_stcore/health", b"ok"))
+                entry = _spawn(spec, f"app-{index}", "app", streamlit_command(port, spec.bind), app_env, port,
+                               spec.bind)
+                checks.append((entry, _health_url(entry), b"ok"))
                 app_addresses.append(f"{_local(spec.bind)}:{port}")
         if "api" in spec.parts:
             for index, port in enumerate(_ports(spec.api_port, spec.api_workers), start=1):
-                entry = _spawn(spec, f"api-{index}", "api", api_command(port, spec.bind), env, port)
-                checks.append((entry, f"http://{_local(spec.bind)}:{port}/health", None))
+                entry = _spawn(spec, f"api-{index}", "api", api_command(port, spec.bind), env, port, spec.bind)
+                checks.append((entry, _health_url(entry), None))
                 api_addresses.append(f"{_local(spec.bind)}:{port}")
         _wait_healthy(spec, checks)
         urls = {}
@@ -347,16 +345,15 @@ def start(spec: Spec) -> dict:
 def _start_nginx(spec: Spec, app: list[str], api: list[str]) -> dict:
     prefix = spec.state / "nginx"
     prefix.mkdir(parents=True, exist_ok=True)
-    runas = _unprivileged()
+    account = _nginx_account()
     config = prefix / "nginx.conf"
     config.write_text(render_nginx(spec, app, api))
     config.chmod(0o644)
-    if runas:  # its logs and temp folders must be its own
-        uid, gid = int(runas[1].split("=")[1]), int(runas[2].split("=")[1])
+    if account is not None:  # its logs and temp folders must be its own
         for path in [prefix, *prefix.rglob("*")]:
-            os.chown(path, uid, gid)
+            os.chown(path, account.pw_uid, account.pw_gid)
         os.chmod(spec.state, 0o755)
-    base = [*runas, _nginx_binary(), "-p", str(prefix.resolve()), "-c", str(config.resolve()),
+    base = [*run_as(account), _nginx_binary(), "-p", str(prefix.resolve()), "-c", str(config.resolve()),
             "-e", str((prefix / "error.log").resolve())]
     test = subprocess.run([*base, "-t", "-q"], capture_output=True, text=True)
     if test.returncode != 0:
@@ -368,7 +365,18 @@ def _start_nginx(spec: Spec, app: list[str], api: list[str]) -> dict:
 
 
 def _local(host: str) -> str:
+    """The address to ask a server on: a ``--bind`` on every address ("", 0.0.0.0, *) is asked on loopback."""
     return "127.0.0.1" if host in ("", "0.0.0.0", "*") else host
+
+
+def _health_url(entry: dict) -> str | None:
+    """A recorded replica's or worker's health URL on the address it was started on (its ``--bind``), so the
+    start's health wait and ``status`` ask the same place; None for the parts without one (store, nginx).
+    Pid files written before the address was recorded name none: those servers were asked on loopback."""
+    path = HEALTH_PATHS.get(entry["kind"])
+    if path is None or not entry.get("port"):
+        return None
+    return f"http://{_local(entry.get('bind') or '127.0.0.1')}:{entry['port']}{path}"
 
 
 def _list(text: str | None) -> list[str]:
@@ -381,10 +389,10 @@ def status(state: Path) -> list[dict]:
     for path in sorted(_pid_dir(state).glob("*.pid")):
         entry = json.loads(path.read_text())
         alive = _alive(entry)
-        url = {"app": "/_stcore/health", "api": "/health"}.get(entry["kind"])
+        url = _health_url(entry)
         ok = None
-        if alive and url and entry.get("port"):
-            ok = healthy(entry["pid"], entry["port"], f"http://127.0.0.1:{entry['port']}{url}")
+        if alive and url:
+            ok = healthy(entry["pid"], entry["port"], url)
         out.append({"name": entry["name"], "pid": entry["pid"], "alive": alive, "healthy": ok})
     return out
 

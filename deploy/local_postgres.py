@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import glob
 import os
-import pwd
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import psycopg
+
+from deploy.processes import reachable_temp_dir, run_as, service_account
 
 START_DEADLINE_S = 60.0
 SUPERUSER = "clinsight"
@@ -61,17 +61,19 @@ class Cluster:
             root.mkdir(parents=True, exist_ok=True)
             self.root = root.resolve()
         else:
-            # Under root the server's account must reach the folder: /tmp, not a TMPDIR inside /root.
-            self.root = Path(tempfile.mkdtemp(prefix="clinsight-pg-", dir="/tmp" if os.geteuid() == 0 else None))
+            self.root = reachable_temp_dir("clinsight-pg-")  # made the server account's (0700) below
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.port = 5432  # only names the socket file inside self.root
         self.process: subprocess.Popen | None = None
-        self._runas: list[str] = []
-        if os.geteuid() == 0:
-            account = pwd.getpwnam(_service_user())
+        try:
+            account = service_account(("postgres", "nobody"))
+        except LookupError:
+            raise PostgresError("Running as root and neither a 'postgres' nor a 'nobody' account exists to run "
+                                "the server.") from None
+        if account is not None:
             os.chown(self.root, account.pw_uid, account.pw_gid)
-            self._runas = ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups"]
+        self._runas = run_as(account)
         os.chmod(self.root, 0o700)
 
     def start(self) -> Cluster:
@@ -164,13 +166,3 @@ class Cluster:
                 self.process.kill()
                 self.process.wait()
         self.process = None
-
-
-def _service_user() -> str:
-    for name in ("postgres", "nobody"):
-        try:
-            pwd.getpwnam(name)
-            return name
-        except KeyError:
-            continue
-    raise PostgresError("Running as root and neither a 'postgres' nor a 'nobody' account exists to run the server.")

@@ -1,5 +1,6 @@
 """Process-level pieces for running ClinSight's servers: the commands that start them, free ports, health checks
-that make sure the answer comes from the process we started, and stopping a process for certain.
+that make sure the answer comes from the process we started, stopping a process for certain, and the unprivileged
+account (through ``setpriv``) that nginx and PostgreSQL run as when we are root, with temp folders it can reach.
 
 They live in deploy/ because deploy/cluster.py (`make cluster`, what a hospital runs) is built on them and product
 code never imports from tests/; the tests and benches reuse them through tests/servers.py, which adds the
@@ -9,9 +10,11 @@ started exactly as the cluster starts them.
 from __future__ import annotations
 
 import os
+import pwd
 import socket
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -89,11 +92,44 @@ def _owns_port(pid: int, port: int) -> bool:
     return False
 
 
-def healthy(pid: int, port: int, url: str, statuses: Sequence[int] = (200,), body: bytes | None = None) -> bool:
-    """Whether ``url`` answers with one of ``statuses`` (and ``body``) from process ``pid``, listening on ``port``."""
+def healthy(pid: int | None, port: int, url: str, statuses: Sequence[int] = (200,), body: bytes | None = None) -> bool:
+    """Whether ``url`` answers with one of ``statuses`` (and ``body``) from process ``pid``, listening on ``port``.
+
+    ``pid`` None: the answer alone, one request like the rest (nginx: its workers, not the master we started, hold
+    the socket, so the launcher checks the proxy by what it answers)."""
     reply = answer(url)
     return bool(reply and reply[0] in statuses and (body is None or reply[1].strip() == body)
-                and _owns_port(pid, port))
+                and (pid is None or _owns_port(pid, port)))
+
+
+def service_account(names: Sequence[str]) -> pwd.struct_passwd | None:
+    """Under root, the first of ``names`` that exists: the account a server that needs no root (nginx) or refuses it
+    (PostgreSQL) runs as. None when we are not root: the server runs as we do. LookupError when none exists (the
+    caller says so in its own words)."""
+    if os.geteuid() != 0:
+        return None
+    for name in names:
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise LookupError(f"none of the accounts {', '.join(names)} exists")
+
+
+def run_as(account: pwd.struct_passwd | None) -> list[str]:
+    """The command prefix that runs a program as ``account`` (its uid and gid, no supplementary groups); none for
+    None. ``setpriv`` execs, so the process we hold is the server itself and our signals reach it."""
+    if account is None:
+        return []
+    return ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups"]
+
+
+def reachable_temp_dir(prefix: str) -> Path:
+    """A new temp folder (the caller deletes it) that the :func:`service_account` can reach when we are root: in
+    /tmp, not a TMPDIR that may lie inside /root (0700), and mode 0755, not mkdtemp's (or pytest's) 0700."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp" if os.geteuid() == 0 else None))
+    folder.chmod(0o755)
+    return folder
 
 
 def streamlit_command(port: int, address: str = "127.0.0.1") -> list[str]:

@@ -3,10 +3,15 @@ and the pid files that `make cluster-stop` relies on. (The running cluster is te
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -88,3 +93,62 @@ def test_a_server_that_exits_at_start_fails_the_start_at_once_and_leaves_nothing
         with pytest.raises(ClusterError, match="api-1 exited at start"):
             start(spec)
     assert running(tmp_path) == []
+
+
+
+class _Health(BaseHTTPRequestHandler):
+    """Answers 200 on /health and /_stcore/health ("ok"), 404 elsewhere; counts the requests it got."""
+
+    requests = 0
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        type(self).requests += 1
+        found = self.path in ("/health", "/_stcore/health")
+        self.send_response(200 if found else 404)
+        self.end_headers()
+        self.wfile.write(b"ok" if found else b"")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextmanager
+def _serving(address: str) -> Iterator[int]:
+    """A health server on ``address`` in this process for one block; yields its port (listening on entry)."""
+    _Health.requests = 0
+    with ThreadingHTTPServer((address, 0), _Health) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield server.server_address[1]
+        finally:
+            server.shutdown()
+            thread.join()
+
+
+@pytest.mark.parametrize("bind, listen_on", [("127.0.0.2", "127.0.0.2"), ("0.0.0.0", "0.0.0.0")])
+def test_status_asks_each_server_on_the_address_it_was_started_on(tmp_path, bind, listen_on):
+    """``--bind`` a host's own address (not loopback): ``make cluster-status`` must ask that address, as the start's
+    health wait did; ``0.0.0.0`` is asked on loopback. 127.0.0.2 is a local address nothing answers on 127.0.0.1."""
+    from deploy.cluster import _record, status
+
+    with _serving(listen_on) as port:
+        _record(tmp_path, "api-1", "api", os.getpid(), port, bind=bind)
+        assert status(tmp_path) == [{"name": "api-1", "pid": os.getpid(), "alive": True, "healthy": True}]
+
+
+def test_the_proxy_health_wait_asks_once_per_poll(tmp_path):
+    """nginx is checked by its answer alone (its workers, not the master we started, hold the socket): one request,
+    not a full check that fails on ownership and then a second request."""
+    from deploy.cluster import _record, _wait_healthy
+
+    master = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # alive, owns no socket
+    try:
+        with _serving("127.0.0.1") as port:
+            entry = _record(tmp_path, "nginx", "proxy", master.pid, None)
+            _wait_healthy(Spec(state=tmp_path, listen=f"127.0.0.1:{port}"),
+                          [(entry, f"http://127.0.0.1:{port}/_stcore/health", b"ok")])
+            assert _Health.requests == 1
+    finally:
+        master.kill()
+        master.wait()

@@ -12,13 +12,13 @@ import os
 import re
 import shutil
 import signal
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from deploy.processes import reachable_temp_dir
 from tests.conftest import _env
 from tests.e2e.conftest import goto_page, login
 from tests.e2e.waits import app_text, new_page, rerun, wait_for_text
@@ -66,8 +66,7 @@ def cluster(cluster_db):
     from deploy.cluster import Spec, start, stop
 
     # Under root nginx runs as www-data, which must reach its folder: one under /tmp (pytest's is 0700).
-    state = Path(tempfile.mkdtemp(prefix="clinsight-cluster-", dir="/tmp" if os.geteuid() == 0 else None))
-    state.chmod(0o755)
+    state = reachable_temp_dir("clinsight-cluster-")
     spec = Spec(state=state, replicas=2, api_workers=1, listen=f"127.0.0.1:{free_port()}", database_url=cluster_db,
                 seed=False, detach=False, env_file=None)
     try:
