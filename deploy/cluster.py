@@ -112,17 +112,23 @@ def _alive(entry: dict) -> bool:
     return entry.get("start") is not None and _start_time(entry["pid"]) == entry["start"]
 
 
-def running(state: Path) -> list[dict]:
-    """The processes the pid files name that are still the processes we started."""
-    alive = []
+def _pid_files(state: Path) -> list[tuple[Path, dict | None]]:
+    """Every pid file with what it records; None for one that cannot be read (cut short by a full disk, edited
+    by hand), which ``running`` passes over and ``status`` shows, rather than either crashing."""
+    out = []
     for path in sorted(_pid_dir(state).glob("*.pid")):
         try:
             entry = json.loads(path.read_text())
         except (OSError, ValueError):
-            continue
-        if _alive(entry):
-            alive.append(entry)
-    return alive
+            entry = None
+        out.append((path, entry if isinstance(entry, dict) and {"name", "kind", "pid", "start"} <= entry.keys()
+                    else None))
+    return out
+
+
+def running(state: Path) -> list[dict]:
+    """The processes the pid files name that are still the processes we started."""
+    return [entry for _path, entry in _pid_files(state) if entry is not None and _alive(entry)]
 
 
 def _signal_and_wait(entry: dict) -> None:
@@ -365,8 +371,13 @@ def _start_nginx(spec: Spec, app: list[str], api: list[str]) -> dict:
 
 
 def _local(host: str) -> str:
-    """The address to ask a server on: a ``--bind`` on every address ("", 0.0.0.0, *) is asked on loopback."""
-    return "127.0.0.1" if host in ("", "0.0.0.0", "*") else host
+    """The address to ask a server on, as it goes into a URL or an nginx ``server`` line: a ``--bind`` on every
+    address ("", 0.0.0.0, *) is asked on loopback, "::" on IPv6 loopback, and an IPv6 address in brackets."""
+    if host in ("", "0.0.0.0", "*"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def _health_url(entry: dict) -> str | None:
@@ -386,8 +397,10 @@ def _list(text: str | None) -> list[str]:
 def status(state: Path) -> list[dict]:
     """Each recorded process: alive or not, and whether its health URL answers now (the active check)."""
     out = []
-    for path in sorted(_pid_dir(state).glob("*.pid")):
-        entry = json.loads(path.read_text())
+    for path, entry in _pid_files(state):
+        if entry is None:
+            out.append({"name": path.stem, "pid": None, "alive": False, "healthy": None, "unreadable": True})
+            continue
         alive = _alive(entry)
         url = _health_url(entry)
         ok = None
@@ -419,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "status":
         for row in status(args.state):
+            if row.get("unreadable"):
+                print(f"{row['name']:<12} pid file unreadable: {_pid_dir(args.state) / (row['name'] + '.pid')}")
+                continue
             print(f"{row['name']:<12} pid {row['pid']:<8} {'alive' if row['alive'] else 'gone':<6} "
                   f"health: {'-' if row['healthy'] is None else 'ok' if row['healthy'] else 'FAILING'}")
         return 0

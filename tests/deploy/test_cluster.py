@@ -152,3 +152,31 @@ def test_the_proxy_health_wait_asks_once_per_poll(tmp_path):
     finally:
         master.kill()
         master.wait()
+
+
+@pytest.mark.parametrize("bind, asked", [("0.0.0.0", "127.0.0.1"), ("", "127.0.0.1"), ("10.0.1.11", "10.0.1.11"),
+                                         ("::", "[::1]"), ("::1", "[::1]"), ("fd00::7", "[fd00::7]"),
+                                         ("[::1]", "[::1]")])
+def test_a_bind_address_is_asked_where_a_url_and_nginx_can_reach_it(bind, asked):
+    """An IPv6 address goes into URLs and nginx ``server`` lines in brackets (``http://::1:8501`` is no URL)."""
+    from deploy.cluster import _health_url, _local
+
+    assert _local(bind) == asked
+    assert _health_url({"kind": "app", "port": 8501, "bind": bind}) == f"http://{asked}:8501/_stcore/health"
+
+
+def test_status_shows_an_unreadable_pid_file_and_stop_passes_over_it(tmp_path, capsys):
+    """A pid file cut short (full disk) or edited by hand: ``status`` names it instead of crashing, and ``stop``
+    still ends what the readable files name and clears every file."""
+    from deploy.cluster import _pid_dir, _record, main, status, stop
+
+    _record(tmp_path, "api-1", "api", 2 ** 22 + 1, 9, bind="127.0.0.1")  # a pid that is not running
+    (_pid_dir(tmp_path) / "app-1.pid").write_text('{"name": "app-1", "ki')
+    (_pid_dir(tmp_path) / "proxy.pid").write_text("[1, 2]\n")
+    rows = status(tmp_path)
+    assert [(r["name"], r["alive"], r.get("unreadable", False)) for r in rows] == [
+        ("api-1", False, False), ("app-1", False, True), ("proxy", False, True)]
+    assert main(["status", "--state", str(tmp_path)]) == 0
+    assert "app-1        pid file unreadable" in capsys.readouterr().out
+    assert stop(tmp_path) == []
+    assert list(_pid_dir(tmp_path).glob("*.pid")) == []
