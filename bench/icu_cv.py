@@ -4,7 +4,10 @@ Why a script and not a test: it reads the whole of set A and fits a few hundred 
 (about 10 minutes on 2 cores); its output is the evidence for keeping or dropping each candidate,
 and the protocol fixed the candidates, their order and the keep rule before it was first run.
 
-    .venv/bin/python bench/icu_cv.py [--data ../shared/data/physionet2012]
+    .venv/bin/python bench/icu_cv.py [--data ../shared/data/physionet2012] [--round 2]
+
+Round 1 (default): the three candidates on fold seeds 42-44. Round 2: the seed bag alone against 1.1.0 on
+fold seeds 45-49, under round 2's calibration-led rule.
 
 Prints progress, then one JSON object (every repeat's figures and each decision) as its last line.
 """
@@ -28,7 +31,8 @@ from engine.icu.parameters import SERIES  # noqa: E402
 from engine.icu.train import load_training_set  # noqa: E402
 from engine.models.metrics import auroc  # noqa: E402
 
-REPEATS = (42, 43, 44)  # fold seeds; 42 is the card's folds
+REPEATS = (42, 43, 44)  # round 1's fold seeds; 42 is the card's folds
+ROUND2_REPEATS = (45, 46, 47, 48, 49)  # fold assignments round 1 did not use
 BAG = 5
 LINEAR_C = 0.1
 
@@ -79,7 +83,11 @@ def paired_gain_ci(y: np.ndarray, new: np.ndarray, old: np.ndarray, n_boot: int 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/physionet2012"))
+    ap.add_argument("--round", type=int, choices=(1, 2), default=1)
     args = ap.parse_args()
+    if args.round == 2:
+        round_two(Path(args.data))
+        return
     started = time.time()
     stays, y, _report = load_training_set(Path(args.data))
     X_all = build_features(stays)
@@ -130,6 +138,31 @@ def main() -> None:
                                                   "features": len(best["X"].columns), "linear": best["linear"],
                                                   "figures": best["figures"]},
                       "seconds": round(time.time() - started)}))
+
+
+def round_two(data: Path) -> None:
+    """Round 2 of the protocol: does the seed bag lower H on fold assignments round 1 did not see?"""
+    started = time.time()
+    stays, y, _report = load_training_set(data)
+    X_all = build_features(stays)
+    X = X_all[usable(X_all, MODEL_STATS)]
+    rows = {}
+    for name, bag in (("1.1.0", 1), ("seed bag", BAG)):
+        per = {}
+        for s in ROUND2_REPEATS:
+            f, _ = honest_figures(oof_boosting(X, y, fold_ids(y, 5, s), bag, 42), y, fold_ids(y, 5, s), "beta",
+                                  n_boot=200)
+            per[s] = {k: f[k] for k in ("auroc", "event1", "h")}
+            print(f"[{time.time() - started:6.0f}s] {name} fold seed {s}: {per[s]}", flush=True)
+        rows[name] = {"repeats": per, "mean": {k: round(float(np.mean([per[s][k] for s in ROUND2_REPEATS])), 4)
+                                               for k in ("auroc", "event1", "h")}}
+    base, bag = rows["1.1.0"], rows["seed bag"]
+    lower_h = sum(bag["repeats"][s]["h"] < base["repeats"][s]["h"] for s in ROUND2_REPEATS)
+    keep = (lower_h >= 4 and bag["mean"]["h"] <= 0.85 * base["mean"]["h"]
+            and bag["mean"]["auroc"] >= base["mean"]["auroc"] - 0.001
+            and bag["mean"]["event1"] >= base["mean"]["event1"] - 0.01)
+    print(json.dumps({"protocol": "engine/icu/protocol.md, round 2", "repeats": list(ROUND2_REPEATS), "rows": rows,
+                      "h_lower_in": lower_h, "kept": keep, "seconds": round(time.time() - started)}))
 
 
 if __name__ == "__main__":
