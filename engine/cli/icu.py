@@ -1,4 +1,5 @@
-"""``python -m engine icu train|predict|evaluate|import``: the ICU deterioration model and time-series import.
+"""``python -m engine icu train|predict|evaluate|horizons|recalibrate-hours|import``: the ICU deterioration model
+and time-series import.
 
 Contracts (kept exact for held-out evaluation):
 - ``icu predict --records DIR --out FILE.csv``: one row per stay, columns RecordID, risk, alert.
@@ -42,7 +43,46 @@ def register(subparsers) -> None:
     evaluate.add_argument("--version", default=None)
     evaluate.add_argument("--n-boot", type=int, default=1000)
     evaluate.set_defaults(func=run_evaluate)
+    horizons = sub.add_parser("horizons", help="out-of-fold figures of the installed model at earlier hours of "
+                                               "the stay, on set A (the Ward quotes them)")
+    horizons.add_argument("--data", type=Path, default=None, help="default: settings icu_data_dir")
+    horizons.add_argument("--version", default=None)
+    horizons.add_argument("--hours", default=None, help="comma-separated hours (default: 6,12,24,36,48)")
+    horizons.add_argument("--n-boot", type=int, default=1000)
+    horizons.set_defaults(func=run_horizons)
+    recal = sub.add_parser("recalibrate-hours", help="a new version with another's members and a calibrator per hour "
+                                                    "of the stay, fitted on set A")
+    recal.add_argument("--from", dest="from_version", required=True, help="the installed version whose members serve")
+    recal.add_argument("--version", required=True, help="the new version's number")
+    recal.add_argument("--data", type=Path, default=None, help="default: settings icu_data_dir")
+    recal.set_defaults(func=run_recalibrate)
     register_import(sub)
+
+
+def run_horizons(args) -> int:
+    from engine.errors import InputError
+    from engine.icu.horizons import HOURS, measure
+
+    try:
+        hours = tuple(float(h) for h in args.hours.split(",")) if args.hours else HOURS
+    except ValueError:
+        raise InputError(f"--hours takes numbers separated by commas (e.g. 6,12,24), not {args.hours!r}.") from None
+    if any(not 0 < h <= 48 for h in hours):
+        raise InputError("--hours must lie in (0, 48]: the model reads the first 48 hours of a stay.")
+    result = measure(args.data or get_settings().icu_data_dir, version=args.version, hours=hours,
+                     n_boot=args.n_boot, progress=_log)
+    print(json.dumps(result))
+    return 0
+
+
+def run_recalibrate(args) -> int:
+    from engine.icu.horizons import recalibrate_version
+
+    result = recalibrate_version(args.data or get_settings().icu_data_dir, from_version=args.from_version,
+                                 version=args.version, progress=_log)
+    print(json.dumps({"version": result["version"], "by_hour": result["by_hour"]["hours"],
+                      "with_48h_calibrator": result["by_hour"]["with_48h_calibrator"]}))
+    return 0
 
 
 def run_train(args) -> int:

@@ -38,17 +38,26 @@ def bundle_dir(version: str | None = None, models_dir: Path | None = None) -> Pa
     return root / versions[-1]
 
 
-def write_bundle(model: IcuMortalityModel, card: dict[str, Any], models_dir: Path | None = None) -> Path:
-    """Write members + card (with the weights' sha256, the calibrator, threshold and feature order)."""
+def write_bundle(model: IcuMortalityModel, card: dict[str, Any], models_dir: Path | None = None,
+                 weights_from: Path | None = None) -> Path:
+    """Write members + card (with the weights' sha256, the calibrators, threshold and feature order).
+
+    ``weights_from``: an installed weights file holding exactly ``model.members_``, copied byte for byte (a
+    recalibrated version shares its members; the same bytes keep one blob in git, not two).
+    """
     import skops.io as sio
 
     folder = (models_dir or get_settings().models_dir) / MODEL_NAME / card["version"]
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    # Deflate: the members' many small arrays are stored uncompressed by default (16 MB vs 4 MB here).
-    sio.dump({"members": model.members_}, folder / WEIGHTS, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    if weights_from is not None:
+        shutil.copyfile(weights_from, folder / WEIGHTS)
+    else:  # Deflate: the members' many small arrays are stored uncompressed by default (16 MB vs 4 MB here).
+        sio.dump({"members": model.members_}, folder / WEIGHTS, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    hourly = [{"hour": hour, **calibrator} for hour, calibrator in model.hour_calibrators_]
     card = {**card, "features": model.features_, "calibration": model.calibrator_,
+            **({"hour_calibration": hourly} if hourly else {}),
             "threshold": model.threshold_,
             "weights": {"file": WEIGHTS, "format": "skops", "sha256": sha256_file(folder / WEIGHTS)}}
     (folder / "card.json").write_text(card_json(card) + "\n")
@@ -75,7 +84,9 @@ def _load(path_str: str, mtime: float) -> tuple[IcuMortalityModel, dict[str, Any
     members = _skops_load(weights, MODEL_NAME, card["version"])["members"]
     model = IcuMortalityModel(members_=members, features_=list(card["features"]),
                               calibrator_=_calibrator(card),
-                              threshold_=float(card["threshold"]))
+                              threshold_=float(card["threshold"]),
+                              hour_calibrators_=[(float(c["hour"]), {k: v for k, v in c.items() if k != "hour"})
+                                                 for c in card.get("hour_calibration", [])])  # none before 1.2.0
     return model, card
 
 

@@ -35,21 +35,32 @@ def fold_ids(y: np.ndarray, folds: int = FOLDS, seed: int = SEED) -> np.ndarray:
     return ids
 
 
-def cross_fit_calibration(raw: np.ndarray, y: np.ndarray, folds: np.ndarray, kind: str = "platt") -> np.ndarray:
-    """Calibrated out-of-fold risks: fold k's raw risks mapped by a calibrator fitted on the other folds."""
+def cross_fit_calibration(raw: np.ndarray, y: np.ndarray, folds: np.ndarray, kind: str = "platt",
+                          apply_to: np.ndarray | None = None) -> np.ndarray:
+    """Calibrated out-of-fold risks: fold k's raw risks mapped by a calibrator fitted on the other folds.
+
+    ``apply_to``: other raw risks of the same stays (the same model read at an earlier hour) mapped by the
+    same fold calibrators, fitted on ``raw`` as the shipped calibrator is; default ``raw`` itself.
+    """
+    target = raw if apply_to is None else apply_to
     out = np.zeros(len(y))
     for k in np.unique(folds):
         te = folds == k
-        out[te] = apply_calibrator(fit_calibrator(raw[~te], y[~te], kind), raw[te])
+        out[te] = apply_calibrator(fit_calibrator(raw[~te], y[~te], kind), target[te])
     return out
 
 
-def cross_fit_alerts(risk: np.ndarray, y: np.ndarray, folds: np.ndarray) -> np.ndarray:
-    """Fold k's alerts at the threshold the fixed rule picks on the other folds' (calibrated) risks."""
+def cross_fit_alerts(risk: np.ndarray, y: np.ndarray, folds: np.ndarray,
+                     apply_to: np.ndarray | None = None) -> np.ndarray:
+    """Fold k's alerts at the threshold the fixed rule picks on the other folds' (calibrated) risks.
+
+    ``apply_to``: other calibrated risks of the same stays, alerted at those same fold thresholds.
+    """
+    target = risk if apply_to is None else apply_to
     alert = np.zeros(len(y), dtype=int)
     for k in np.unique(folds):
         te = folds == k
-        alert[te] = (risk[te] >= threshold_equal_se_ppv(y[~te], risk[~te])).astype(int)
+        alert[te] = (target[te] >= threshold_equal_se_ppv(y[~te], risk[~te])).astype(int)
     return alert
 
 

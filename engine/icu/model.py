@@ -27,26 +27,41 @@ def new_member(seed: int) -> HistGradientBoostingClassifier:
 
 @dataclass
 class IcuMortalityModel:
-    """Members + calibrator + threshold; ``features_`` is the column order the members were fitted on."""
+    """Members + calibrator + threshold; ``features_`` is the column order the members were fitted on.
+
+    ``hour_calibrators_`` (1.2.0 on): (hour, calibrator) pairs, ascending, the last at 48 h being
+    ``calibrator_``. The members read 48-hour summaries; the same features from fewer hours give raw risks
+    that the 48-hour calibrator over-estimates, so a risk at hour h is calibrated by the calibrator fitted on
+    raw risks at that hour (interpolated on the logit scale between two fitted hours). Empty: ``calibrator_``
+    at every hour, as 1.1.0 did.
+    """
 
     members_: list = field(default_factory=list)
     features_: list[str] = field(default_factory=list)
     calibrator_: dict = field(default_factory=lambda: {"kind": "platt", "intercept": 0.0, "coef": [1.0]})
     threshold_: float = 0.5
+    hour_calibrators_: list[tuple[float, dict]] = field(default_factory=list)
 
     def member_risks(self, X: pd.DataFrame) -> np.ndarray:
         """Uncalibrated risk from each member: shape (n_members, n_stays)."""
         X = X.reindex(columns=self.features_)
         return np.vstack([m.predict_proba(X)[:, 1] for m in self.members_])
 
-    def calibrate(self, raw: np.ndarray) -> np.ndarray:
-        return apply_calibrator(self.calibrator_, raw)
+    def calibrate(self, raw: np.ndarray, hours: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated risk; ``hours`` (one per stay, the last axis of ``raw``) picks the per-hour calibration."""
+        if hours is None or not self.hour_calibrators_:
+            return apply_calibrator(self.calibrator_, raw)
+        return calibrate_at_hours(self.hour_calibrators_, raw, np.asarray(hours, dtype=float))
 
     def predict(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Calibrated risk, its member-spread interval (10th-90th percentile) and the alert."""
+        """Calibrated risk, its member-spread interval (10th-90th percentile) and the alert.
+
+        The hour of each row is ``X["hours_observed"]`` (what :func:`build_features` was given); 48 without it.
+        """
+        hours = X["hours_observed"].to_numpy(dtype=float) if "hours_observed" in X else None
         members = self.member_risks(X)
-        risk = self.calibrate(members.mean(axis=0))
-        each = self.calibrate(members)
+        risk = self.calibrate(members.mean(axis=0), hours)
+        each = self.calibrate(members, hours)
         low, high = np.percentile(each, [10, 90], axis=0)
         return {"risk": risk, "low": np.minimum(low, risk), "high": np.maximum(high, risk),
                 "alert": (risk >= self.threshold_).astype(int)}
@@ -91,3 +106,24 @@ def apply_calibrator(calibrator: dict, raw: np.ndarray) -> np.ndarray:
         return np.interp(r, calibrator["x"], calibrator["y"])
     z = calibrator["intercept"] + _calibration_inputs(r.reshape(-1), calibrator["kind"]) @ np.asarray(calibrator["coef"])
     return (1.0 / (1.0 + np.exp(-z))).reshape(r.shape)
+
+
+def calibrate_at_hours(calibrators: list[tuple[float, dict]], raw: np.ndarray, hours: np.ndarray) -> np.ndarray:
+    """Risk from raw risk at each stay's hour: the two fitted hours around it, interpolated on the logit scale.
+
+    Hours before the first fitted hour use the first calibrator, after the last the last. ``raw`` may carry
+    leading axes (members x stays); ``hours`` runs along its last axis.
+    """
+    grid = np.array([h for h, _ in calibrators], dtype=float)
+    z = np.stack([logit(apply_calibrator(c, raw)) for _, c in calibrators])  # (hours grid, *raw.shape)
+    if len(grid) == 1:
+        return 1.0 / (1.0 + np.exp(-z[0]))
+    h = np.clip(hours, grid[0], grid[-1])
+    lower = np.clip(np.searchsorted(grid, h, side="right") - 1, 0, len(grid) - 2)
+    weight = (h - grid[lower]) / (grid[lower + 1] - grid[lower])
+    columns = np.arange(np.shape(raw)[-1])
+    below, above = z[lower, ..., columns], z[lower + 1, ..., columns]  # (stays, *leading axes)
+    mixed = (1 - weight).reshape(-1, *[1] * (below.ndim - 1)) * below \
+        + weight.reshape(-1, *[1] * (below.ndim - 1)) * above
+    mixed = np.moveaxis(mixed, 0, -1)  # stays back on the last axis
+    return 1.0 / (1.0 + np.exp(-mixed))

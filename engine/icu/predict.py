@@ -1,8 +1,8 @@
 """Risk of in-hospital death for ICU stays: at 48 h (the challenge contract) or at any hour.
 
 The model was fitted on features of the first 48 hours; a risk at an earlier hour uses the same
-features computed from the data up to that hour. Those earlier risks are shown as a trajectory
-and are not separately validated: the card says so and the page repeats it.
+features computed from the data up to that hour, calibrated by the calibrator fitted at that hour
+(1.2.0 on; see ``engine.icu.horizons``), and its out-of-fold figures by hour are on the card.
 """
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ import numpy as np
 from engine.errors import InputError
 from engine.icu.crossval import FOLDS, SEED, blend, fold_ids, honest_figures, oof_boosting, oof_sequence
 from engine.icu.features import MODEL_STATS, STATS, build_features
+from engine.icu.horizons import EARLY_LIMIT
 from engine.icu.parameters import SERIES
 from engine.icu.metrics import threshold_equal_se_ppv
 from engine.icu.model import CALIBRATORS, IcuMortalityModel, fit_calibrator
@@ -140,8 +141,8 @@ def build_card(version: str, cv: dict[str, Any], comparison: dict[str, Any] | No
                           "deaths": deaths, "licence": "Open Data Commons Attribution (PhysioNet)",
                           "citation": "Silva I et al. Comput Cardiol 2012;39:245-248"},
         "method": "Gradient boosting (scikit-learn HistGradientBoosting) on per-parameter summary features of the "
-                  "first 48 h (first, last, min, max, mean, SD, count, hours since last, last-12-h mean, trend, "
-                  "first-24-h and last-24-h means, urine per kg per hour, P/F ratio, shock index); 5 cross-fitted "
+                  "first 48 h (first, last, min, max, mean, SD, count, hours since last, last-12-h mean, "
+                  "urine per kg per hour, P/F ratio, shock index); 5 cross-fitted "
                   f"members averaged; {CALIBRATION} calibration fitted on the out-of-fold risks.",
         "threshold_rule": "Fixed on set A before any test: the threshold maximising min(sensitivity, positive "
                           "predictivity) on calibrated out-of-fold risks (ties to the lower threshold).",
@@ -154,7 +155,7 @@ def build_card(version: str, cv: dict[str, Any], comparison: dict[str, Any] | No
                             "calibrated, and its alerts thresholded, by fits on the other four folds, so H and "
                             "Event 1 are out-of-fold. Set C figures are measured by others with `icu evaluate`."},
         "cleaning": report.as_dict()["cleaned"],
-        "limits": ["Risks before hour 48 use the same model on fewer data and are not separately validated.",
+        "limits": [EARLY_LIMIT,
                    "ICUType is absent from the shared copy of set A, so the model does not use it.",
                    "Trained on one US hospital system (2001-2008): transport to other units is untested.",
                    "SaO2 (arterial) stands in for SpO2 in NEWS2."],
@@ -165,6 +166,7 @@ def train_and_write(data_dir: Path, *, version: str = "1.1.0", compare: bool = F
                     progress: ProgressFn | None = None) -> dict[str, Any]:
     """The documented training command: read set A, fit, compare (optionally), write the bundle."""
     from engine.icu.bundle import write_bundle
+    from engine.icu.horizons import fit_hour_calibration
 
     stays, y, report = load_training_set(Path(data_dir), progress)
     model, result = fit_boosting(stays, y, progress=progress)
@@ -172,5 +174,7 @@ def train_and_write(data_dir: Path, *, version: str = "1.1.0", compare: bool = F
                                 progress=progress) if compare else None
     card = build_card(version, result["cv"], comparison, report, len(y), int(y.sum()), model.threshold_,
                       compare_calibrators(result["raw_oof"], y, result["folds"]))
+    # Risks before hour 48 get calibrators of their own (engine/icu/protocol.md, round 3).
+    card["metrics"]["by_hour"] = fit_hour_calibration(stays, y, model, card, progress=progress)
     folder = write_bundle(model, card)
     return json.loads((folder / "card.json").read_text())

@@ -114,6 +114,8 @@ CLI_ACTIONS: dict[tuple[str, ...], str] = {
     ("icu", "train"): "models.train",
     ("icu", "predict"): "icu.predict",  # scores a folder of records; no store access
     ("icu", "evaluate"): "models.view",
+    ("icu", "horizons"): "models.view",  # prints a model's figures by hour; writes nothing
+    ("icu", "recalibrate-hours"): "models.train",  # writes a new model version, as training does
 }
 
 

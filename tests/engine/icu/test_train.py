@@ -57,6 +57,20 @@ def test_training_on_a_slice_writes_a_calibrated_card(trained):
     assert 0 < card["threshold"] < 1 and "ICUType" not in card["features"]  # absent in set A: not used
 
 
+def test_training_calibrates_each_hour_and_keeps_the_48_hour_risk(trained):
+    """Round 3 of engine/icu/protocol.md: a calibrator per hour of the stay, the 48-hour one the model's own."""
+    _models, card = trained
+    hours = [c["hour"] for c in card["hour_calibration"]]
+    assert hours == [6.0, 12.0, 18.0, 24.0, 30.0, 36.0, 42.0, 48.0]
+    last = {k: v for k, v in card["hour_calibration"][-1].items() if k != "hour"}
+    assert last == card["calibration"]
+    by_hour = {r["hour"]: r for r in card["metrics"]["by_hour"]["hours"]}
+    assert by_hour[48.0]["auroc"] == card["metrics"]["cv"]["auroc"]  # the 48-hour row is the card's figure
+    before = {r["hour"]: r for r in card["metrics"]["by_hour"]["with_48h_calibrator"]}
+    assert before[48.0] == by_hour[48.0]
+    assert by_hour[6.0]["auroc"] < by_hour[48.0]["auroc"]  # fewer hours of data, less to go on
+
+
 def _cli(*args, env_models: Path) -> subprocess.CompletedProcess:
     """``python -m engine icu ...`` in this process (the same parser; no interpreter start-up per call)."""
     import contextlib
@@ -116,3 +130,23 @@ def test_bad_records_folder_is_one_sentence(tmp_path, trained):
     models, _ = trained
     done = _cli("predict", "--records", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.csv"), env_models=models)
     assert done.returncode == 2 and done.stderr.strip().startswith("error:") and "Traceback" not in done.stderr
+
+
+def test_per_hour_figures_refuse_stays_the_fold_members_did_not_leave_out(trained, slice_dir):
+    """The guard against a leak: figures by hour are out-of-fold only on the stays, in the order, that the fold
+    members were trained on. Other stays, or the same stays reordered (so member k scores stays it trained on),
+    are refused with a message instead of flattering figures."""
+    from engine.errors import InputError
+    from engine.icu.bundle import load_model
+    from engine.icu.horizons import horizon_figures
+    from engine.icu.train import load_training_set
+
+    stays, y, _report = load_training_set(slice_dir)
+    model, card = load_model("0.0.1")
+    rows = horizon_figures(stays, y, model, card, hours=(12.0, 48.0), n_boot=50)["hours"]
+    assert [r["hour"] for r in rows] == [12.0, 48.0] and rows[1]["auroc"] == card["metrics"]["cv"]["auroc"]
+    with pytest.raises(InputError, match="not the 300"):
+        horizon_figures(stays[:250], y[:250], model, card, n_boot=50)
+    order = np.random.default_rng(0).permutation(len(y))
+    with pytest.raises(InputError, match="not the card's fold members"):
+        horizon_figures([stays[i] for i in order], y[order], model, card, n_boot=50)
