@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.errors import EngineError
-from engine.icu.figures import build_drivers_figure, build_timeline_figure
+from engine.icu.figures import build_by_hour_figure, build_drivers_figure, build_timeline_figure
 from engine.icu.ward import acknowledge_alert, record_stay_view, stay_acks, stay_timeline, ward_overview
 from engine.store import open_db
 from pages.components.cache_keys import settings_cache_key
@@ -94,8 +94,11 @@ def _render_stay(stay_id: int, user) -> None:
                     key="ward_timeline")
     st.plotly_chart(build_drivers_figure(timeline.drivers), key="ward_drivers")
     st.caption(f"Model icu_mortality v{timeline.model_version}: gradient boosting on 48-hour summaries of PhysioNet "
-               "2012 set A, calibrated; risks before hour 48 use the same model on fewer data and are not separately "
-               f"validated. Alert at {timeline.threshold:.0%} (threshold rule fixed on set A).")
+               f"2012 set A, calibrated for the hour of the stay. {timeline.reading} Alert at "
+               f"{timeline.threshold:.0%} (threshold rule fixed on set A).")
+    if timeline.by_hour:
+        with st.expander("How well the model reads a stay at each hour"):
+            st.plotly_chart(build_by_hour_figure(timeline.by_hour, timeline.hour), key="ward_by_hour")
     if risk["alert"]:
         st.error(f"Alert: risk {risk['risk']:.0%} is at or above the alert threshold {timeline.threshold:.0%}.")
     render_acknowledgements(stay_id, timeline.hour, risk["risk"], timeline.model_version, bool(risk["alert"]))

@@ -82,3 +82,27 @@ def build_drivers_figure(drivers: pd.DataFrame) -> go.Figure:
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 30}, title="Drivers now (log-odds, SHAP)",
                       xaxis_title="pushes risk down ← → pushes risk up")
     return fig
+
+
+def build_by_hour_figure(rows: list[dict], hour: float | None = None) -> go.Figure:
+    """How well the model read set A's stays at each hour of the stay (out-of-fold): AUROC with its 95% CI and
+    the alert's sensitivity and positive predictivity; a dotted line marks the stay's current hour."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Discrimination (AUROC, 95% CI)",
+                                                        "Alert at the threshold"))
+    hours = [r["hour"] for r in rows]
+    fig.add_trace(go.Scatter(x=hours, y=[r["auroc"] for r in rows], mode="lines+markers", name="AUROC",
+                             error_y={"type": "data", "symmetric": False,
+                                      "array": [r["auroc_ci"][1] - r["auroc"] for r in rows],
+                                      "arrayminus": [r["auroc"] - r["auroc_ci"][0] for r in rows]}), row=1, col=1)
+    fig.add_trace(go.Scatter(x=hours, y=[r["sensitivity"] for r in rows], mode="lines+markers",
+                             name="sensitivity"), row=1, col=2)
+    fig.add_trace(go.Scatter(x=hours, y=[r["ppv"] for r in rows], mode="lines+markers",
+                             name="positive predictivity"), row=1, col=2)
+    if hour is not None:
+        for col in (1, 2):
+            fig.add_vline(x=hour, line_dash="dot", line_color="grey", row=1, col=col)
+    fig.update_xaxes(title_text="hours of data", range=[0, 50])
+    fig.update_yaxes(range=[0.5, 1.0], row=1, col=1)
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
+    fig.update_layout(height=300, margin={"t": 40, "b": 40, "l": 40, "r": 10}, legend={"orientation": "h", "y": -0.3})
+    return fig

@@ -6,6 +6,7 @@ from typing import Any
 from engine.errors import InputError
 from engine.icu.bundle import load_model
 from engine.icu.features import build_features
+from engine.icu.horizons import reading_at
 from engine.icu.news2 import news2_series
 from engine.icu.predict import current_hour
 from engine.icu.parameters import PARAMETERS
@@ -55,5 +56,5 @@ def predict_series(record: dict[str, Any]) -> dict[str, Any]:
                                                 "complete": bool(last["complete"]),
                                                 "missing": [m for m in last["missing"].split(", ") if m]},
             "cleaned": {k: v for k, v in report.as_dict()["cleaned"].items() if v},
-            "basis": "Gradient boosting on summaries of the series up to this hour, calibrated on PhysioNet 2012 "
-                     "set A (cross-validated AUROC on the card). Risks before hour 48 are not separately validated."}
+            "basis": "Gradient boosting on summaries of the series up to this hour, calibrated for the hour on "
+                     f"PhysioNet 2012 set A. {reading_at(card, hour)}"}

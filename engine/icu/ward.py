@@ -6,7 +6,7 @@ measured, against how often it is usually charted in an ICU (vitals hourly-ish, 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ from engine import audit
 from engine.errors import InputError, NotFoundError
 from engine.icu.bundle import load_model
 from engine.icu.features import build_features
+from engine.icu.horizons import reading_at
 from engine.icu.importer import load_stays
 from engine.icu.news2 import news2_series
 from engine.icu.parameters import PARAMETERS
@@ -83,6 +84,8 @@ class StayTimeline:
     threshold: float
     model_version: str
     acks: list[dict[str, Any]]
+    reading: str = ""  # how well the model read stays at this point of the stay (the card's figures by hour)
+    by_hour: list[dict[str, Any]] = field(default_factory=list)  # the card's out-of-fold figures by hour
 
 
 def stale_messages(series: pd.DataFrame, hour: float) -> list[str]:
@@ -114,7 +117,8 @@ def stay_timeline(db: Database, stay_id: int) -> StayTimeline:
                         stale=stale_messages(stay.series, hour),
                         risk={"risk": float(now["risk"][0]), "low": float(now["low"][0]),
                               "high": float(now["high"][0]), "alert": int(now["alert"][0])},
-                        threshold=model.threshold_, model_version=str(card["version"]), acks=icu_rows.acks_for(db, stay_id))
+                        threshold=model.threshold_, model_version=str(card["version"]), acks=icu_rows.acks_for(db, stay_id),
+                        reading=reading_at(card, hour), by_hour=card.get("metrics", {}).get("by_hour", {}).get("hours", []))
 
 
 def record_stay_view(db: Database, patient: str, *, username: str) -> None:

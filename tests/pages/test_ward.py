@@ -55,6 +55,10 @@ def test_clinician_sees_ranked_stays_timeline_and_acknowledges_an_alert(icu_db):
     drivers = json.loads(at.get("plotly_chart")[1].proto.spec)["data"][0]["y"]
     assert drivers and not any("_" in label for label in drivers)
     assert any(", " in label for label in drivers)
+    # how well the model read stays at this hour: the card's out-of-fold figures by hour, in words and drawn
+    assert any("h of data, cross-validated on set A: AUROC" in c.value for c in at.caption)
+    by_hour = json.loads(at.get("plotly_chart")[2].proto.spec)
+    assert {"AUROC", "sensitivity", "positive predictivity"} <= {t.get("name") for t in by_hour["data"]}
     # acknowledge: a reason is required, then it is stored and audited
     stay_id = at.selectbox(key="ward_stay").value
     at.button(key=f"ward_ack_{stay_id}").click().run()
