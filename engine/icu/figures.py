@@ -104,5 +104,6 @@ def build_by_hour_figure(rows: list[dict], hour: float | None = None) -> go.Figu
     fig.update_xaxes(title_text="hours of data", range=[0, 50])
     fig.update_yaxes(range=[0.5, 1.0], row=1, col=1)
     fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
-    fig.update_layout(height=300, margin={"t": 40, "b": 40, "l": 40, "r": 10}, legend={"orientation": "h", "y": -0.3})
+    fig.update_layout(height=380, margin={"t": 40, "b": 110, "l": 40, "r": 10},
+                      legend={"orientation": "h", "y": -0.35, "yanchor": "top"})
     return fig
