@@ -9,6 +9,8 @@ from engine.frames import dataset_frame
 from engine.imaging import bundle as imaging_bundle
 from engine.imaging.figures import stress_figure
 from engine.imaging.robustness import installed_stress_rows
+from engine.icu import bundle as icu_bundle
+from engine.icu.figures import build_by_hour_figure, build_comparison_figure
 from engine.models import figures, registry
 from engine.models.train import Split, candidate_learners, train_on_dataset
 from engine.store import open_db
@@ -59,7 +61,8 @@ def render() -> None:
     st.dataframe(pd.DataFrame([{k: m[k] for k in ("name", "version", "title", "status", "promoted", "learner",
                                                    "threshold", "auroc")} for m in versions]),
                  hide_index=True, key="models_versions")
-    tabs = st.tabs(["Card", "Compare versions", "Train a new version", "Promote / retire", "Chest X-ray model"])
+    tabs = st.tabs(["Card", "Compare versions", "Train a new version", "Promote / retire", "Chest X-ray model",
+                    "ICU model"])
     with tabs[0]:
         _render_card(versions, key)
     with tabs[1]:
@@ -73,6 +76,8 @@ def render() -> None:
             st.info("Only administrators can promote or retire versions and re-set thresholds.")
     with tabs[4]:
         _render_imaging(user)
+    with tabs[5]:
+        _render_icu()
 
 
 def _pick(versions: list[dict], prefix: str) -> tuple[str, str]:
@@ -267,6 +272,41 @@ def _render_imaging(user) -> None:
 
 
 IMAGING_OUTCOME_KEY = "models_imaging_outcome"
+ICU_COLUMNS = {"version": "version", "served": "served", "derived_from": "derived from", "threshold": "alert threshold",
+               "cv_auroc": "CV AUROC", "cv_auroc_low": "95% CI low", "cv_auroc_high": "95% CI high",
+               "event1": "Event 1", "h": "H", "calibrated_by_hour": "calibrated by hour"}
+
+
+def _render_icu() -> None:
+    """The ICU mortality model's installed versions and, for one, its card: the model comparison, the figures
+    by hour of the stay, the threshold rule and the limits (the highest version serves the Ward and the API)."""
+    try:
+        rows = icu_bundle.version_summaries()
+    except EngineError as exc:
+        st.error(str(exc))
+        return
+    if not rows:
+        st.info("No ICU model is installed (train one with `python -m engine icu train`).")
+        return
+    st.dataframe(pd.DataFrame(rows).rename(columns=ICU_COLUMNS), hide_index=True, key="models_icu_versions")
+    st.caption("Figures are 5-fold patient-level cross-validation on PhysioNet 2012 set A, with calibration and the "
+               "alert threshold cross-fitted. The highest installed version serves the Ward and the API.")
+    versions = [r["version"] for r in rows]
+    version = st.selectbox("ICU model card", versions, index=len(versions) - 1, key="models_icu_version")
+    try:
+        card = icu_bundle.read_card(version)
+    except EngineError as exc:
+        st.error(str(exc))
+        return
+    st.markdown(f"**{card.get('title', '')}** ({version}). {card.get('intended_use', '')}")
+    comparison = build_comparison_figure(card.get("metrics", {}).get("comparison") or {})
+    if comparison is not None:
+        st.plotly_chart(comparison, key="models_icu_comparison")
+    by_hour = card.get("metrics", {}).get("by_hour", {}).get("hours", [])
+    if by_hour:
+        st.plotly_chart(build_by_hour_figure(by_hour), key="models_icu_by_hour")
+    st.markdown(f"**Alert threshold** {card.get('threshold', 0):.3f}. {card.get('threshold_rule', '')}")
+    st.markdown("**Limits**\n" + "\n".join(f"- {text}" for text in card.get("limits", [])))
 
 
 def _serve_imaging_version() -> None:

@@ -27,8 +27,7 @@ WEIGHTS = "model.skops"
 
 def bundle_dir(version: str | None = None, models_dir: Path | None = None) -> Path:
     root = (models_dir or get_settings().models_dir) / MODEL_NAME
-    versions = sorted((p.name for p in root.glob("*") if (p / "card.json").exists()), key=version_key) \
-        if root.is_dir() else []
+    versions = installed_versions(models_dir)
     if version is not None:
         if version not in versions:
             raise ModelUnavailableError(f"ICU model version {version} is not installed.")
@@ -63,6 +62,34 @@ def write_bundle(model: IcuMortalityModel, card: dict[str, Any], models_dir: Pat
     (folder / "card.json").write_text(card_json(card) + "\n")
     load_model.cache_clear()
     return folder
+
+
+def installed_versions(models_dir: Path | None = None) -> list[str]:
+    """Installed versions, oldest first; the last one serves (the ICU model has no promotion step)."""
+    root = (models_dir or get_settings().models_dir) / MODEL_NAME
+    return sorted((p.name for p in root.glob("*") if (p / "card.json").exists()), key=version_key) \
+        if root.is_dir() else []
+
+
+def read_card(version: str, models_dir: Path | None = None) -> dict[str, Any]:
+    """A version's card as written (no weights loaded or checked: for reading figures, not for scoring)."""
+    return json.loads((bundle_dir(version, models_dir) / "card.json").read_text())
+
+
+def version_summaries(models_dir: Path | None = None) -> list[dict[str, Any]]:
+    """One row per installed version for the Models page, from the cards: which serves, its threshold, its
+    cross-validated figures on set A and whether its earlier-hour risks have calibrators of their own."""
+    versions = installed_versions(models_dir)
+    rows = []
+    for v in versions:
+        card = read_card(v, models_dir)
+        cv = card.get("metrics", {}).get("cv", {})
+        ci = cv.get("auroc_ci") or [None, None]
+        rows.append({"version": v, "served": v == versions[-1], "derived_from": card.get("derived_from", ""),
+                     "threshold": card.get("threshold"), "cv_auroc": cv.get("auroc"), "cv_auroc_low": ci[0],
+                     "cv_auroc_high": ci[1], "event1": cv.get("event1"), "h": cv.get("h"),
+                     "calibrated_by_hour": "hour_calibration" in card})
+    return rows
 
 
 def _calibrator(card: dict[str, Any]) -> dict[str, Any]:

@@ -104,6 +104,32 @@ def build_by_hour_figure(rows: list[dict], hour: float | None = None) -> go.Figu
     fig.update_xaxes(title_text="hours of data", range=[0, 50])
     fig.update_yaxes(range=[0.5, 1.0], row=1, col=1)
     fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
-    fig.update_layout(height=380, margin={"t": 40, "b": 110, "l": 40, "r": 10},
-                      legend={"orientation": "h", "y": -0.35, "yanchor": "top"})
+    fig.update_layout(height=420, margin={"t": 80, "b": 110, "l": 40, "r": 10},
+                      title="Out-of-fold on set A, by hours of data", legend={"orientation": "h", "y": -0.35,
+                                                                           "yanchor": "top"})
+    return fig
+
+
+# The card's comparison rows, as a reader names them.
+MODEL_LABELS = {"boosting": "(a) boosting (shipped)", "grud": "(b) GRU-D", "attention": "(c) attention",
+                "boosting+grud": "boosting + GRU-D", "boosting+attention": "boosting + attention",
+                "boosting+grud+attention": "all three"}
+
+
+def build_comparison_figure(comparison: dict) -> go.Figure | None:
+    """The card's model comparison (same folds, out-of-fold): AUROC with its 95% CI per model, best on top."""
+    rows = [(MODEL_LABELS.get(name, name), r) for name, r in comparison.items()
+            if isinstance(r, dict) and "auroc" in r and "auroc_ci" in r]
+    if not rows:
+        return None
+    rows.sort(key=lambda item: item[1]["auroc"])
+    fig = go.Figure(go.Scatter(
+        x=[r["auroc"] for _, r in rows], y=[label for label, _ in rows], mode="markers", name="AUROC",
+        error_x={"type": "data", "symmetric": False, "array": [r["auroc_ci"][1] - r["auroc"] for _, r in rows],
+                 "arrayminus": [r["auroc"] - r["auroc_ci"][0] for _, r in rows]},
+        customdata=[[r.get("event1"), r.get("h")] for _, r in rows],
+        hovertemplate="%{y}: AUROC %{x:.3f}<br>Event 1 %{customdata[0]:.3f}, H %{customdata[1]:.1f}<extra></extra>"))
+    fig.update_xaxes(title_text="cross-validated AUROC on set A (95% CI)")
+    fig.update_layout(height=120 + 40 * len(rows), margin={"t": 50, "b": 50, "l": 10, "r": 10},
+                      title="Models compared on the same folds (out-of-fold)")
     return fig

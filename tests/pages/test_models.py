@@ -128,3 +128,31 @@ def test_chest_xray_tab_draws_the_stress_drops_of_every_version_against_the_goal
     for version, trace in series.items():
         assert trace["y"][trace["x"].index("border crop 10pct")] == crop[version]
     assert any(shape.get("y0") == 0.03 for shape in chart["layout"]["shapes"])
+
+
+def test_icu_tab_lists_versions_and_draws_the_served_card(fresh_db):
+    """The ICU model's versions (the highest serves), and the served card: the models compared on the same
+    folds (AUROC with CI, shipped boosting among them) and its out-of-fold figures by hour of the stay."""
+    from engine.icu.bundle import installed_versions, read_card
+
+    versions = installed_versions()
+    if not versions:
+        pytest.skip("no ICU model is installed")
+    at = open_page("models", role="analyst")
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "calibrated by hour" in d.value.columns)
+    assert list(table["version"]) == versions
+    assert table.loc[table["served"], "version"].tolist() == [versions[-1]]
+    card = read_card(versions[-1])
+    assert table.loc[table["served"], "CV AUROC"].tolist() == [card["metrics"]["cv"]["auroc"]]
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    comparison = next(s for s in specs if any(t.get("name") == "AUROC" and "(a) boosting (shipped)" in t.get("y", [])
+                                              for t in s["data"]))
+    trace = comparison["data"][0]
+    shipped = trace["y"].index("(a) boosting (shipped)")
+    assert trace["x"][shipped] == card["metrics"]["comparison"]["boosting"]["auroc"]
+    if "by_hour" in card["metrics"]:
+        by_hour = next(s for s in specs if any(t.get("name") == "positive predictivity" for t in s["data"]))
+        auroc = next(t for t in by_hour["data"] if t["name"] == "AUROC")
+        assert auroc["y"] == [r["auroc"] for r in card["metrics"]["by_hour"]["hours"]]
+    assert any("Limits" in m.value for m in at.markdown)
