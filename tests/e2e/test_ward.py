@@ -46,6 +46,10 @@ def test_clinician_ranks_opens_timeline_and_acknowledges(page, ward_server, e2e_
         has_text="Heart rate").wait_for()
     html = chart.inner_html()
     assert "NEWS2" in html and "Model risk of in-hospital death" in html and "Heart rate" in html
+    # how well the model read set A's stays at this hour (the card's out-of-fold figures by hour): said, and drawn
+    page.get_by_text("h of data, cross-validated on set A: AUROC").wait_for()
+    page.get_by_text("How well the model reads a stay at each hour").click()
+    page.locator(".st-key-ward_by_hour").filter(has_text="Alert at the threshold").wait_for()
     page.get_by_text("Alert: risk").wait_for()
     box = page.get_by_role("textbox", name="Acknowledge this alert: what was done, or why no action")
     box.fill(REASON)
