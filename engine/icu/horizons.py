@@ -94,11 +94,14 @@ def horizon_figures(stays: Sequence[Stay], y: np.ndarray, model: IcuMortalityMod
                     hours: Sequence[float] = HOURS, n_boot: int = 1000,
                     progress: ProgressFn | None = None) -> dict[str, Any]:
     """``icu horizons``: the installed model's out-of-fold figures at each hour, calibrated as it serves."""
+    per_hour = bool(model.hour_calibrators_)
+    fitted = sorted(h for h, _ in model.hour_calibrators_)
+    if per_hour and not {float(h) for h in hours} <= set(fitted):
+        # between two fitted hours the risk is interpolated, which a per-fold cross-fit does not reproduce
+        raise InputError(f"Version {card['version']} is calibrated at hours {', '.join(f'{h:g}' for h in fitted)}; "
+                         "its out-of-fold figures are measured at those hours only.")
     fold = _fold_assignment(model, card, y)
     raw = hourly_raw(model, stays, fold, hours, progress)
-    per_hour = bool(model.hour_calibrators_)
-    if per_hour:  # its figures at the hours it was calibrated at; others would need an interpolated cross-fit
-        raw = {h: r for h, r in raw.items() if h in dict(model.hour_calibrators_)}
     rows = figures_by_hour(raw, y, fold, model.calibrator_["kind"], per_hour=per_hour, n_boot=n_boot)
     _check_reproduces_card(rows, card)
     wanted = {float(h) for h in hours}
@@ -171,8 +174,9 @@ def recalibrate_version(data_dir: Path, *, from_version: str, version: str,
 def reading_at(card: dict[str, Any], hour: float) -> str:
     """One line for a clinician: how well the model read stays at this point of the stay, from the card.
 
-    The figures quoted are those of the latest measured hour not after ``hour`` (at hour 20, the 12-hour
-    figures): the model had at least that much data, so the line never claims more than was measured.
+    The figures quoted are those of the latest measured hour not after ``hour`` (at hour 20, with figures at
+    18 and 24 h, the 18-hour ones): the model had at least that much data, so the line never claims more than
+    was measured.
     """
     rows = [r for r in card.get("metrics", {}).get("by_hour", {}).get("hours", []) if r["hour"] <= hour + 1e-9]
     if not rows:

@@ -145,6 +145,8 @@ def test_per_hour_figures_refuse_stays_the_fold_members_did_not_leave_out(traine
     model, card = load_model("0.0.1")
     rows = horizon_figures(stays, y, model, card, hours=(12.0, 48.0), n_boot=50)["hours"]
     assert [r["hour"] for r in rows] == [12.0, 48.0] and rows[1]["auroc"] == card["metrics"]["cv"]["auroc"]
+    with pytest.raises(InputError, match="calibrated at hours 6, 12, 18"):  # 10 h is interpolated, not fitted
+        horizon_figures(stays, y, model, card, hours=(10.0, 48.0), n_boot=50)
     with pytest.raises(InputError, match="not the 300"):
         horizon_figures(stays[:250], y[:250], model, card, n_boot=50)
     order = np.random.default_rng(0).permutation(len(y))
