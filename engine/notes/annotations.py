@@ -7,6 +7,7 @@ format (tab-separated, columns ``id``, ``condition``, ``sentence``; the label co
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +29,38 @@ class AnnotatedSentence:
     gold: dict[str, str]  # label column -> label, only the columns the file has
 
 
+def _text_of(path: Path) -> str:
+    """The file's text: UTF-8 (a byte-order mark, as spreadsheet exports write, is dropped), else Windows-1252.
+
+    Why the fallback: clinical sentence sets are often saved by older tools in a Western code page, and a
+    labelling run must not stop at one accented character; every byte maps to a character there (the few
+    undefined ones become U+FFFD), so nothing is dropped and no row shifts.
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def _canonical_labels(allowed: Sequence[str]) -> dict[str, str]:
+    """Each label by its folded spelling: "not particular", "NOT PARTICULAR" and "Not  particular" are one."""
+    return {" ".join(label.lower().split()): label for label in allowed}
+
+
 def read_annotations(path: Path | str, *, need_labels: bool = False) -> list[AnnotatedSentence]:
-    """Read the TSV; say which column or row is wrong instead of failing later."""
+    """Read the TSV; say which column or row is wrong instead of failing later.
+
+    Labels are matched whatever their case and spacing. ``need_labels`` (scoring): every row needs all three,
+    from the format's vocabulary, or the row is named. Without it (labelling) the label columns are not
+    needed, so a value outside the vocabulary there is passed over rather than stopping the run.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"The annotation file {path.name!r} does not exist.")
     csv.field_size_limit(10_000_000)
-    with path.open(encoding="utf-8", newline="") as handle:
+    canonical = {column: _canonical_labels(allowed) for column, allowed in LABEL_COLUMNS.items()}
+    with io.StringIO(_text_of(path), newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if header is None:
@@ -55,11 +81,12 @@ def read_annotations(path: Path | str, *, need_labels: bool = False) -> list[Ann
             gold: dict[str, str] = {}
             for column, allowed in LABEL_COLUMNS.items():
                 if column in index:
-                    value = cells[index[column]].strip()
-                    if value and value not in allowed:
-                        raise InputError(f"Row {line_no}: {column} must be one of {', '.join(allowed)}.")
+                    written = cells[index[column]].strip()
+                    value = canonical[column].get(" ".join(written.lower().split()))
                     if value:
                         gold[column] = value
+                    elif need_labels and written:
+                        raise InputError(f"Row {line_no}: {column} must be one of {', '.join(allowed)}.")
                     elif need_labels:
                         raise InputError(f"Row {line_no}: the {column} label is empty.")
             rows.append(AnnotatedSentence(cells[index["id"]].strip(), cells[index["condition"]],

@@ -92,3 +92,35 @@ def test_shipped_figures_come_from_sentence_grouped_cross_validation():
     for prop in ("negation", "temporality"):
         for label, fig in card["cv"][prop].items():
             assert fig["f1_ci"][0] <= fig["f1"] <= fig["f1_ci"][1], label
+
+
+# Files as other tools write them (hand-made rows, edge cases of the reader): the held-out half is read through
+# the same `notes context` contract, so a spreadsheet's byte-order mark, a Western code page or labels in
+# another case must not stop it.
+HEADER = "id\tcondition\tsentence\tnegation\ttemporality\texperiencer\n"
+ROWS = ("1\tpneumonia\tNo evidence of PNEUMONIA.\tnegated\tNOT PARTICULAR\tpatient\n"
+        "2\tcaf\u00e9 au lait spots\tCAF\u00c9 AU LAIT SPOTS on exam.\tAffirmed\tRecent\tFamily  Member\n")
+
+
+@pytest.mark.parametrize("encoding, bom", [("utf-8", b""), ("utf-8", b"\xef\xbb\xbf"), ("cp1252", b"")],
+                         ids=["utf-8", "utf-8 with BOM", "windows-1252"])
+def test_the_contract_reads_exports_of_other_tools(tmp_path, capsys, encoding, bom):
+    path = tmp_path / "export.tsv"
+    path.write_bytes(bom + (HEADER + ROWS).encode(encoding))
+    assert main(["notes", "context", str(path)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["id"] for line in lines] == ["1", "2"]
+    assert lines[0]["negation"] == "Negated"
+    rows = read_annotations(path, need_labels=True)
+    assert rows[1].condition == "caf\u00e9 au lait spots"  # the accent read, whatever the encoding
+    assert rows[0].gold == {"negation": "Negated", "temporality": "Not particular", "experiencer": "Patient"}
+    assert rows[1].gold["experiencer"] == "Family member"
+
+
+def test_labelling_passes_over_label_values_it_does_not_need_and_scoring_names_the_row(tmp_path, capsys):
+    path = tmp_path / "odd.tsv"
+    path.write_text(HEADER + "1\tfever\tNo FEVER.\tunsure\tRecent\tPatient\n", encoding="utf-8")
+    assert main(["notes", "context", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["negation"] == "Negated"
+    assert main(["notes", "evaluate", str(path)]) == 2
+    assert "Row 2: negation must be one of Affirmed, Negated" in capsys.readouterr().err
