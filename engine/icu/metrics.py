@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.errors import InputError
 from engine.models.metrics import auroc, calibration_slope_intercept
 
 
@@ -71,6 +72,8 @@ def bootstrap_ci(y: np.ndarray, risk: np.ndarray, fn, n_boot: int = 1000, seed: 
         if y[i].min() == y[i].max():
             continue
         values.append(fn(y[i], risk[i]))
+    if not values:  # every resample held one class only (a handful of stays): no interval to give
+        return float("nan"), float("nan")
     lo, hi = np.percentile(values, [2.5, 97.5])
     return float(lo), float(hi)
 
@@ -78,6 +81,9 @@ def bootstrap_ci(y: np.ndarray, risk: np.ndarray, fn, n_boot: int = 1000, seed: 
 def evaluate_predictions(y: np.ndarray, risk: np.ndarray, alert: np.ndarray, *, n_boot: int = 1000) -> dict:
     """The ``icu evaluate`` JSON: n, AUROC with CI, Event 1, H, calibration slope and intercept."""
     y = np.asarray(y).astype(int)
+    if len(y) == 0 or y.min() == y.max():
+        raise InputError(f"These {len(y)} stays are all {'deaths' if len(y) and y[0] else 'survivors'}: AUROC, "
+                         "Event 1 and H need at least one in-hospital death and one survivor.")
     risk = np.clip(np.asarray(risk, dtype=float), 1e-6, 1 - 1e-6)
     slope, intercept = calibration_slope_intercept(y, risk)
     e1 = event1(y, alert)

@@ -175,8 +175,10 @@ def _parse_challenge_text(text: str, name: str) -> tuple[str, list[tuple[float, 
 
 
 def _read_text(path: Path) -> str:
+    """A record file's text; a UTF-8 byte-order mark (written by some editors and exports) is dropped, so the
+    header still reads ``Time,Parameter,Value``."""
     try:
-        return Path(path).read_text()
+        return Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"File '{Path(path).name}' is not text.") from exc
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from engine.icu.metrics import event1, evaluate_predictions, lemeshow_h, threshold_equal_se_ppv
 
@@ -52,3 +53,13 @@ def test_evaluate_json_has_the_contract_keys():
     out = evaluate_predictions(y, risk, (risk > 0.3).astype(int), n_boot=50)
     assert {"n", "auroc", "auroc_ci", "event1", "h", "calibration_slope", "calibration_intercept"} <= set(out)
     assert out["auroc_ci"][0] <= out["auroc"] <= out["auroc_ci"][1]
+
+
+def test_a_set_with_one_outcome_only_is_refused_with_a_reason():
+    """A handful of stays that all survived (or all died) has no AUROC or H: say so, do not crash."""
+    from engine.errors import InputError
+
+    with pytest.raises(InputError, match="all survivors"):
+        evaluate_predictions(np.zeros(5), np.full(5, 0.1), np.zeros(5))
+    with pytest.raises(InputError, match="all deaths"):
+        evaluate_predictions(np.ones(3), np.full(3, 0.9), np.ones(3))

@@ -98,3 +98,22 @@ def test_real_set_a_slice_reads_clean():
     d = report.as_dict()
     assert d["values_kept"] > 50_000 and not d["unknown_parameters"]
     assert all(15 <= s.descriptors.get("Age", 50) <= 90 for s in stays)
+
+
+def test_records_as_other_tools_save_them_read_the_same(tmp_path):
+    """The `icu predict` contract reads whatever folder it is given: a byte-order mark, Windows line ends or an
+    ICUType line (the original challenge files have one; the shared set A does not) change nothing else."""
+    lines = ["00:00,RecordID,140001", "00:00,Age,71", "00:00,Gender,1", "00:12,HR,88", "01:00,HR,94",
+             "01:00,Lactate,2.4"]
+    plain = tmp_path / "plain"
+    odd = tmp_path / "odd"
+    plain.mkdir(), odd.mkdir()
+    text = "Time,Parameter,Value\n" + "\n".join(lines) + "\n"
+    (plain / "140001.txt").write_text(text)
+    (odd / "140001.txt").write_bytes(b"\xef\xbb\xbf" + text.replace("00:00,Age", "00:00,ICUType,3\n00:00,Age")
+                                     .replace("\n", "\r\n").encode())
+    (a,), _ = read_challenge_dir(plain)
+    (b,), _ = read_challenge_dir(odd)
+    assert b.record_id == a.record_id == "140001"
+    assert b.series.equals(a.series)
+    assert b.descriptors == {**a.descriptors, "ICUType": 3.0}
