@@ -75,10 +75,11 @@ def run_evaluate(args) -> int:
 def run_extract(args) -> int:
     from engine.errors import InputError
     from engine.notes.extract import extract_findings, normalise_note
+    from engine.notes.text import decode_text
 
     if not args.file.is_file():
         raise InputError(f"The note file {args.file.name!r} does not exist.")
-    text = normalise_note(args.file.read_text(encoding="utf-8", errors="replace"))
+    text = normalise_note(decode_text(args.file.read_bytes()))
     findings = extract_findings(text)
     print(json.dumps({"findings": [f.as_dict() for f in findings],
                       "suggested_problems": sorted({f.code for f in findings if f.suggests_problem})}))

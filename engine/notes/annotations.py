@@ -16,6 +16,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.notes.context import EXPERIENCER_LABELS, NEGATION_LABELS, TEMPORALITY_LABELS
+from engine.notes.text import decode_text
 
 REQUIRED_COLUMNS = ("id", "condition", "sentence")
 LABEL_COLUMNS = {"negation": NEGATION_LABELS, "temporality": TEMPORALITY_LABELS, "experiencer": EXPERIENCER_LABELS}
@@ -27,20 +28,6 @@ class AnnotatedSentence:
     condition: str
     sentence: str
     gold: dict[str, str]  # label column -> label, only the columns the file has
-
-
-def _text_of(path: Path) -> str:
-    """The file's text: UTF-8 (a byte-order mark, as spreadsheet exports write, is dropped), else Windows-1252.
-
-    Why the fallback: clinical sentence sets are often saved by older tools in a Western code page, and a
-    labelling run must not stop at one accented character; every byte maps to a character there (the few
-    undefined ones become U+FFFD), so nothing is dropped and no row shifts.
-    """
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
 
 
 def _canonical_labels(allowed: Sequence[str]) -> dict[str, str]:
@@ -60,7 +47,7 @@ def read_annotations(path: Path | str, *, need_labels: bool = False) -> list[Ann
         raise InputError(f"The annotation file {path.name!r} does not exist.")
     csv.field_size_limit(10_000_000)
     canonical = {column: _canonical_labels(allowed) for column, allowed in LABEL_COLUMNS.items()}
-    with io.StringIO(_text_of(path), newline="") as handle:
+    with io.StringIO(decode_text(path.read_bytes()), newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if header is None:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from engine.notes.text import strip_invisible
 from engine.privacy import SAFE_HARBOR_MAX_AGE
 
 _MONTHS = {m: i + 1 for i, m in enumerate(
@@ -117,7 +118,13 @@ def _replace_ages(text: str, counts: Counter) -> str:
 
 
 def deidentify(text: str, *, shift_days: int, known_names: Sequence[str] = ()) -> DeidResult:
-    """Replace identifiers in ``text`` (see module docstring); ``shift_days`` is the patient's date offset."""
+    """Replace identifiers in ``text`` (see module docstring); ``shift_days`` is the patient's date offset.
+
+    Zero-width and format characters are removed first: one inside a name, record number or phone number
+    ("Jo\u200bhn", "123\u200b4567") splits it past every pattern here, and the stored text, which has them
+    removed too, would then show the identifier whole.
+    """
+    text = strip_invisible(text)
     counts: Counter = Counter()
     for kind, pattern in _PATTERNS:
         label = "[ADDRESS]" if kind == "address" else ("[ID]" if kind in ("id", "ssn") else f"[{kind.upper()}]")

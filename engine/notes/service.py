@@ -22,6 +22,7 @@ from engine.errors import InputError, NotFoundError
 from engine.ingest.importer import ensure_pseudonym_key
 from engine.notes.deid import deidentify
 from engine.notes.extract import NoteFinding, extract_findings, normalise_note
+from engine.notes.text import decode_text
 from engine.notes.vocabulary import BY_CODE
 from engine.privacy import date_shift_days, pseudonymiser
 from engine.store import Database, transaction
@@ -63,7 +64,7 @@ def parse_upload(data: bytes) -> tuple[str, list[RawNote]]:
     kind = check_upload(data, {"text", "csv", "json"})
     if kind == "json":
         return "fhir", _parse_fhir(data)
-    text = _decode(data)
+    text = decode_text(data)
     first = text.lstrip("\ufeff").split("\n", 1)[0]
     if kind == "csv" or any(d in first for d in ",;\t"):  # a CSV whose quoted notes span lines sniffs as text
         notes = _parse_csv(text)
@@ -72,15 +73,6 @@ def parse_upload(data: bytes) -> tuple[str, list[RawNote]]:
     if not text.strip():
         raise InputError("The note is empty.")
     return "text", [RawNote("the note", text)]
-
-
-def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise InputError("The note is not readable text (UTF-8 or Windows-1252).")
 
 
 def _pick(header: list[str], names: tuple[str, ...]) -> int | None:
@@ -158,7 +150,7 @@ def _parse_fhir(data: bytes) -> list[RawNote]:
             if "data" not in att:
                 continue
             try:
-                texts.append(base64.b64decode(att["data"], validate=True).decode("utf-8"))
+                texts.append(base64.b64decode(att["data"], validate=True).decode("utf-8-sig"))
             except (ValueError, UnicodeDecodeError) as exc:
                 raise InputError(f"{where}: the attachment is not base64-encoded UTF-8 text.") from exc
         if not texts:

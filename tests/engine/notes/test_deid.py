@@ -150,3 +150,21 @@ def test_store_check_covers_note_imports(patient_db):
     db.conn.execute("DELETE FROM notes")
     db.conn.commit()
     assert any("Notes import" in p for p in check_store(db).problems)
+
+
+def _hidden(value: str) -> str:
+    """``value`` with a zero-width space after its first two characters: invisible on screen."""
+    return value[:2] + "\u200b" + value[2:]
+
+
+def test_identifiers_split_by_invisible_characters_are_still_replaced(patient_db, db_path):
+    """A zero-width space inside a name, record number, phone or e-mail split it past every pattern, and the
+    stored text (with such characters removed) then showed it whole. Synthetic, planted identifiers."""
+    note = (f"\ufeffPatient: {_hidden(PLANTED['name'])}    MRN: {_hidden(PLANTED['mrn'])}\n"
+            f"Phone {PLANTED['phone'][:6]}\u200b{PLANTED['phone'][6:]}. E-mail {_hidden(PLANTED['email'])}.\n"
+            "IMPRESSION:\nRight lower lobe pneumonia.\n")
+    out = deidentify(note, shift_days=5)
+    assert all(needle not in out.text for needle in NEEDLES) and "\u200b" not in out.text
+    db, pseudo = patient_db
+    assert import_notes(db, note.encode(), username="cleo", patient=pseudo).notes == 1
+    assert _scan_store(db_path, NEEDLES) == []
