@@ -82,6 +82,34 @@ def load_selected_names(path: Path = SELECTED_PATH) -> tuple[str, ...]:
     return tuple(json.loads(path.read_text(encoding="utf-8"))["groups"])
 
 
+# medspaCy's default ": no" cue (NEGATED_EXISTENCE, BACKWARD) is meant for answers ("Fever: no."), but it also
+# matches "Lungs: no consolidation." and, as the longer cue, wins the overlap with the forward "no": the finding
+# after it was read as affirmed (engine/notes/rules/protocol.md, round 4). It is kept only where "no" ends the
+# answer: followed by punctuation or a line break.
+ANSWER_NO = {"literal": ": no", "category": "NEGATED_EXISTENCE", "direction": "BACKWARD",
+             "pattern": [{"ORTH": ":"}, {"LOWER": "no"}, {"TEXT": {"REGEX": r"^(\W+|\s+)$"}}]}
+
+
+def context_rules(groups: Sequence[dict[str, Any]] = ()) -> list:
+    """medspaCy's default ConText rules, with its ": no" cue narrowed to answers (``ANSWER_NO``), then the rules
+    of the chosen cue families: one list for the sentence labeller and the note extractor alike."""
+    import medspacy
+    from medspacy.context import ConTextRule
+
+    path = Path(medspacy.__file__).resolve().parents[1] / "resources" / "en" / "context_rules.json"
+    rules = []
+    for rule in ConTextRule.from_json(path):
+        if rule.literal == ": no" and rule.pattern is None:
+            rule = ConTextRule(ANSWER_NO["literal"], ANSWER_NO["category"], pattern=ANSWER_NO["pattern"],
+                               direction=ANSWER_NO["direction"])
+        rules.append(rule)
+    for group in groups:
+        for r in group.get("rules", []):
+            rules.append(ConTextRule(r["literal"], r["category"], pattern=r.get("pattern"),
+                                     direction=r.get("direction", "BIDIRECTIONAL"), max_scope=r.get("max_scope")))
+    return rules
+
+
 def _ensure_extensions() -> None:
     from spacy.tokens import Span
 
@@ -99,7 +127,6 @@ class ContextLabeller:
                  learned: dict[str, Any] | None = None):
         import medspacy  # noqa: F401  (registers the medspacy_* spaCy factories)
         import spacy
-        from medspacy.context import ConTextRule
 
         _ensure_extensions()
         all_groups = {g["name"]: g for g in (groups if groups is not None else load_candidate_groups())}
@@ -110,14 +137,8 @@ class ContextLabeller:
         self.group_names = tuple(names)
         self.learned = learned  # engine.notes.learned classifiers applied on top of the rules, when given
         settings: dict[str, Any] = {}
-        rules = []
         for name in names:
-            group = all_groups[name]
-            settings.update(group.get("setting", {}))
-            for r in group.get("rules", []):
-                rules.append(ConTextRule(r["literal"], r["category"], pattern=r.get("pattern"),
-                                         direction=r.get("direction", "BIDIRECTIONAL"),
-                                         max_scope=r.get("max_scope")))
+            settings.update(all_groups[name].get("setting", {}))
         self.collapse_whitespace = bool(settings.get("collapse_whitespace", False))
         self.nlp = spacy.blank("en")
         # Section headers inside the sentence ("PAST MEDICAL HISTORY: ..."), with medspaCy's default rules.
@@ -125,11 +146,10 @@ class ContextLabeller:
                             if settings.get("sections") else None)
         self.context = self.nlp.add_pipe(
             "medspacy_context",
-            config={"rules": "default", "span_attrs": SPAN_ATTRS, "terminating_types": TERMINATING_TYPES,
+            config={"rules": None, "span_attrs": SPAN_ATTRS, "terminating_types": TERMINATING_TYPES,
                     "prune_on_target_overlap": bool(settings.get("prune_on_target_overlap", False))},
         )
-        if rules:
-            self.context.add(rules)
+        self.context.add(context_rules([all_groups[name] for name in names]))
 
     def _normalise(self, text: str) -> str:
         return _SPACES.sub(" ", text) if self.collapse_whitespace else text

@@ -13,7 +13,8 @@ from functools import lru_cache
 from typing import Any
 
 from engine.notes.context import (_SPACES, SPAN_ATTRS, TERMINATING_TYPES, _ensure_extensions, apply_section,
-                                  labels_of, load_candidate_groups, load_selected_names)
+                                  context_rules, labels_of, load_candidate_groups, load_selected_names)
+from engine.notes.text import strip_invisible
 from engine.notes.vocabulary import BY_CODE, target_rules
 
 CONCLUSION_SECTIONS = frozenset({"impression", "observation_and_plan", "assessment_and_plan"})
@@ -50,6 +51,7 @@ def normalise_note(text: str) -> str:
     """Collapse runs of spaces (report padding) but keep line breaks, which carry section structure; an
     upper-case header followed by text on its line ("IMPRESSION: No effusion.") gets its own line, so
     the header's colon cannot join the next word as a cue (ConText's default ": no" looks backwards)."""
+    text = strip_invisible(text)  # a byte-order mark or zero-width space would hide a cue ("\ufeffNo fever")
     text = "\n".join(_SPACES.sub(" ", line).rstrip() for line in text.replace("\r\n", "\n").split("\n"))
     return _INLINE_HEADER.sub(lambda m: m.group(1) + ":\n", text)
 
@@ -60,7 +62,6 @@ def get_pipeline():
     import medspacy  # noqa: F401  (registers the factories)
     import spacy
     from loguru import logger
-    from medspacy.context import ConTextRule
 
     logger.disable("PyRuSH")  # its per-token DEBUG lines would flood the logs
     _ensure_extensions()
@@ -71,14 +72,10 @@ def get_pipeline():
     groups = {g["name"]: g for g in load_candidate_groups()}
     chosen = [groups[n] for n in load_selected_names()]
     prune = any(g.get("setting", {}).get("prune_on_target_overlap") for g in chosen)
-    context = nlp.add_pipe("medspacy_context", config={"rules": "default", "span_attrs": SPAN_ATTRS,
+    context = nlp.add_pipe("medspacy_context", config={"rules": None, "span_attrs": SPAN_ATTRS,
                                                        "terminating_types": TERMINATING_TYPES,
                                                        "prune_on_target_overlap": prune})
-    extra = [ConTextRule(r["literal"], r["category"], pattern=r.get("pattern"),
-                         direction=r.get("direction", "BIDIRECTIONAL"), max_scope=r.get("max_scope"))
-             for g in chosen for r in g.get("rules", [])]
-    if extra:
-        context.add(extra)
+    context.add(context_rules(chosen))
     return nlp
 
 

@@ -24,6 +24,11 @@ needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/ne
     ("Return if you develop fever.", "fever", ("Affirmed", "Not particular", "Patient")),
     ("Doppler of the lower extremities negative for DVT.", "DVT", ("Negated", "Recent", "Patient")),
     ("Skin warm and dry without lesion.", "skin warm and dry without lesion", ("Affirmed", "Recent", "Patient")),
+    # protocol round 4: a header's colon before "no <finding>" negates the finding; "<finding>: no." still does
+    ("Lungs: No consolidation.", "consolidation", ("Negated", "Recent", "Patient")),
+    ("Findings: no pneumonia.", "pneumonia", ("Negated", "Recent", "Patient")),
+    ("Fever: no, chills: yes.", "fever", ("Negated", "Recent", "Patient")),
+    ("Fever: no, chills: yes.", "chills", ("Affirmed", "Recent", "Patient")),
 ])
 def test_hand_made_sentences_with_the_chosen_rules(sentence, condition, expected):
     labels = get_labeller(use_learned=False).label(sentence, condition)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from engine.__main__ import main
@@ -57,3 +58,18 @@ def test_extract_cli_reads_sections_targets_and_context(tmp_path, capsys):
     assert ("J18.9", "Affirmed", "Recent", "Patient") in got
     assert ("J93.9", "Negated", "Recent", "Patient") in got
     assert out["suggested_problems"] == ["J18.9"]
+
+
+@pytest.mark.parametrize("note, code, negation", [
+    ("\ufeffNo pneumonia.", "J18.9", "Negated"),  # a byte-order mark in front of the cue
+    ("No \u200bpneumonia.", "J18.9", "Negated"),  # a zero-width space hid the finding itself
+    ("Findings: no pneumonia.", "J18.9", "Negated"),  # protocol round 4: ": no" took the cue away
+    ("Lungs: No consolidation.", "R91.8", "Negated"),
+    ("Pneumonia: no.\nAsthma: yes", "J18.9", "Negated"),  # an answer still negates backwards
+    ("Pneumonia: no.\nAsthma: yes", "J45.909", "Affirmed"),
+])
+def test_invisible_characters_and_header_colons_do_not_turn_a_negation_around(note, code, negation):
+    from engine.notes.extract import extract_findings, normalise_note
+
+    found = {f.code: f.negation for f in extract_findings(normalise_note(note))}
+    assert found.get(code) == negation, found
