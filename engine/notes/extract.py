@@ -8,6 +8,7 @@ targets come from the ICD-10-CM vocabulary; ConText labels each target inside it
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
@@ -34,14 +35,22 @@ class NoteFinding:
     negation: str
     temporality: str
     experiencer: str
+    certainty: str = "Certain"  # "Uncertain": raised, not asserted ("possible pneumonia", "r/o pneumonia")
 
     @property
     def suggests_problem(self) -> bool:
-        """Affirmed, current and about the patient: what may be proposed for the problem list."""
-        return self.negation == "Affirmed" and self.temporality == "Recent" and self.experiencer == "Patient"
+        """What may be proposed for the problem list: see :func:`asserted_now`."""
+        return asserted_now(asdict(self))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def asserted_now(finding: Mapping[str, Any]) -> bool:
+    """Affirmed, current, about the patient, and asserted rather than raised as possible: what the notes say
+    the patient has now. A finding stored before certainty was read (None) counts as asserted, as it did."""
+    return (finding["negation"] == "Affirmed" and finding["temporality"] == "Recent"
+            and finding["experiencer"] == "Patient" and finding.get("certainty") != "Uncertain")
 
 
 _INLINE_HEADER = re.compile(r"^([A-Z][A-Z0-9 /&(),-]{2,60}):[ \t]+(?=\S)", re.MULTILINE)
@@ -92,7 +101,8 @@ def extract_findings(text: str) -> list[NoteFinding]:
         sentence = max(i for i, s in enumerate(sentence_starts) if s <= ent.start) if sentence_starts else 0
         finding = BY_CODE[ent.label_]
         out.append(NoteFinding(finding.code, finding.label, ent.text, ent.start_char, ent.end_char, sentence,
-                               section, labels.negation, labels.temporality, labels.experiencer))
+                               section, labels.negation, labels.temporality, labels.experiencer,
+                               "Uncertain" if ent._.is_uncertain else "Certain"))
     return out
 
 
@@ -112,15 +122,18 @@ def report_conclusion(text: str) -> dict[str, Any] | None:
 
 
 def finding_style(finding: dict[str, Any]) -> str:
-    """How a mention is shown: family, then negated, then historical, then hypothetical, else affirmed.
+    """How a mention is shown: family, then negated, then uncertain, then historical, then hypothetical, else
+    affirmed.
 
     Why this precedence: a relative's history is about someone else whatever its tense; a negated mention
-    is absent whatever its tense.
+    is absent whatever its tense; a possible one is not asserted, so it must not look like a present one.
     """
     if finding["experiencer"] != "Patient":
         return "family"
     if finding["negation"] == "Negated":
         return "negated"
+    if finding.get("certainty") == "Uncertain":
+        return "uncertain"
     if finding["temporality"] == "Historical":
         return "historical"
     if finding["temporality"] == "Not particular":

@@ -3,15 +3,16 @@
 The report is the patient's latest note that is a chest radiograph report (by its type, or by its text
 naming a chest X-ray / radiograph / CXR). Its conclusion is the IMPRESSION (or CONCLUSION) section, else
 its last sentence. Pneumonia counts as stated when the conclusion mentions pneumonia or a consolidation /
-airspace opacity / infiltrate: present (affirmed, current, the patient's) or absent (negated). A report
-that states neither is "not stated", and no agreement is claimed either way.
+airspace opacity / infiltrate: present (affirmed, current, the patient's, asserted) or absent (negated);
+raised only as possible ("possible pneumonia") it is "possible". For a report that states neither, or only
+"possible", no agreement is claimed either way.
 """
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from engine.notes.extract import report_conclusion
+from engine.notes.extract import asserted_now, report_conclusion
 from engine.store import Database
 from engine.store import notes as note_rows
 
@@ -33,11 +34,12 @@ def radiograph_report(db: Database, pseudo_id: str) -> dict[str, Any] | None:
     if conclusion is None:
         return None
     mentions = [f for f in conclusion["findings"] if f["code"] in PNEUMONIA_CODES]
-    if any(f["negation"] == "Affirmed" and f["temporality"] == "Recent" and f["experiencer"] == "Patient"
-           for f in mentions):
+    if any(asserted_now(f) for f in mentions):
         stated = "present"
     elif any(f["negation"] == "Negated" for f in mentions):
         stated = "absent"
+    elif any(f.get("certainty") == "Uncertain" and f["negation"] == "Affirmed" for f in mentions):
+        stated = "possible"
     else:
         stated = "not stated"
     return {"note_id": note["id"], "note_date": note["note_date"], "conclusion": conclusion["text"],
@@ -45,13 +47,16 @@ def radiograph_report(db: Database, pseudo_id: str) -> dict[str, Any] | None:
 
 
 def compare_read(report: dict[str, Any] | None, model_label: str | None) -> dict[str, Any] | None:
-    """Agreement between the report ('present'/'absent'/'not stated') and the model's reading at its
+    """Agreement between the report ('present'/'absent'/'possible'/'not stated') and the model's reading at its
     threshold ('pneumonia'/'normal'); None when there is no report or no reading."""
     if report is None or model_label is None:
         return None
     model_positive = model_label == "pneumonia"
     if report["pneumonia"] == "not stated":
         return {"agrees": None, "message": "The report's conclusion does not state pneumonia either way."}
+    if report["pneumonia"] == "possible":
+        return {"agrees": None, "message": "The report's conclusion raises pneumonia as possible without stating it: "
+                                           "no agreement is claimed either way. Review the image and the report."}
     report_positive = report["pneumonia"] == "present"
     if report_positive == model_positive:
         return {"agrees": True, "message": "The report's conclusion and the model's reading agree."}

@@ -21,7 +21,7 @@ from engine import audit
 from engine.errors import InputError, NotFoundError
 from engine.ingest.importer import ensure_pseudonym_key
 from engine.notes.deid import deidentify
-from engine.notes.extract import NoteFinding, extract_findings, normalise_note
+from engine.notes.extract import NoteFinding, asserted_now, extract_findings, normalise_note
 from engine.notes.text import decode_text
 from engine.notes.vocabulary import BY_CODE
 from engine.privacy import date_shift_days, pseudonymiser
@@ -227,14 +227,14 @@ def _read_key(db: Database) -> str | None:
 
 def _finding_row(note_id: int, patient_id: int, f: NoteFinding) -> tuple:
     return (note_id, patient_id, f.code, f.label, f.start, f.end, f.sentence, f.section, f.negation, f.temporality,
-            f.experiencer)
+            f.experiencer, f.certainty)
 
 
 def patient_notes(db: Database, pseudo_id: str) -> dict[str, Any]:
     """The patient's notes with their findings, and the problems the notes suggest that await review.
 
-    A suggestion is a vocabulary code with an affirmed, recent mention about the patient, not already a
-    recorded condition and not yet confirmed or rejected.
+    A suggestion is a vocabulary code that a note asserts the patient has now (affirmed, recent, the patient's,
+    not only possible: :func:`asserted_now`), not already a recorded condition and not yet confirmed or rejected.
     """
     patient_id = note_rows.patient_row(db, pseudo_id)
     if patient_id is None:
@@ -251,7 +251,7 @@ def patient_notes(db: Database, pseudo_id: str) -> dict[str, Any]:
     reviewed = note_rows.reviews(db, patient_id)
     suggestions: dict[str, dict[str, Any]] = {}
     for f in findings:
-        if f["negation"] == "Affirmed" and f["temporality"] == "Recent" and f["experiencer"] == "Patient":
+        if asserted_now(f):
             if f["code"] in recorded or f["code"] in reviewed:
                 continue
             item = suggestions.setdefault(f["code"], {"code": f["code"], "label": f["label"], "mentions": 0})

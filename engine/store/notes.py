@@ -8,7 +8,11 @@ from typing import Any
 from engine.store import Database, insert_rows, utcnow
 
 FINDING_COLUMNS = ("note_id", "patient_id", "code", "label", "start", "end", "sentence", "section", "negation",
-                   "temporality", "experiencer")
+                   "temporality", "experiencer", "certainty")
+# What "mentioned in notes" means everywhere (suggestions, cohorts): affirmed, current, about the patient, and
+# asserted, not only raised as possible (certainty NULL: stored before it was read, counted as before).
+ASSERTED_NOW_SQL = ("f.negation = 'Affirmed' AND f.temporality = 'Recent' AND f.experiencer = 'Patient' "
+                    "AND COALESCE(f.certainty, 'Certain') <> 'Uncertain'")
 
 
 def _rows(db: Database, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
@@ -101,8 +105,8 @@ def patients_mentioning(db: Database, code_prefixes: Sequence[str]) -> set[int]:
     params = [p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" for p in code_prefixes]
     return {int(r[0]) for r in db.conn.execute(
         "SELECT DISTINCT f.patient_id FROM note_findings f JOIN notes n ON n.id = f.note_id "
-        "JOIN note_imports i ON i.id = n.import_id WHERE i.status = 'active' AND f.negation = 'Affirmed' "
-        f"AND f.temporality = 'Recent' AND f.experiencer = 'Patient' AND ({clause})", params)}
+        f"JOIN note_imports i ON i.id = n.import_id WHERE i.status = 'active' AND {ASSERTED_NOW_SQL} AND ({clause})",
+        params)}
 
 
 def patient_row(db: Database, pseudo_id: str) -> int | None:
@@ -116,6 +120,5 @@ def mention_rows(db: Database) -> tuple[set[int], list[tuple[int, str]]]:
         "SELECT DISTINCT n.patient_id FROM notes n JOIN note_imports i ON i.id = n.import_id WHERE i.status = 'active'")}
     pairs = [(int(r[0]), str(r[1])) for r in db.conn.execute(
         "SELECT DISTINCT f.patient_id, f.code FROM note_findings f JOIN notes n ON n.id = f.note_id "
-        "JOIN note_imports i ON i.id = n.import_id WHERE i.status = 'active' AND f.negation = 'Affirmed' "
-        "AND f.temporality = 'Recent' AND f.experiencer = 'Patient'")]
+        f"JOIN note_imports i ON i.id = n.import_id WHERE i.status = 'active' AND {ASSERTED_NOW_SQL}")]
     return with_notes, pairs

@@ -491,6 +491,9 @@ MIGRATIONS.append(
 )
 # Issue 12 (walk-through): stored images listed with the (de-identified) file name they were uploaded as.
 MIGRATIONS.append(("1210_imaging_file_name", "ALTER TABLE images ADD COLUMN file_name TEXT;"))
+# Issue 15: whether the note asserts a finding or only raises it ("possible pneumonia", "r/o pneumonia"):
+# 'Certain' / 'Uncertain'; NULL for findings stored before it was read (treated as before: certain).
+MIGRATIONS.append(("1220_note_finding_certainty", "ALTER TABLE note_findings ADD COLUMN certainty TEXT;"))
 
 # Issue 16 (PostgreSQL): the PostgreSQL text of migrations that use SQLite-only statements. Every other
 # migration runs on PostgreSQL as written, with types mapped (engine.store.postgres.migration_ddl).

@@ -21,9 +21,10 @@ STYLES = {
     "historical": "background:#dbeafe;font-style:italic;border-bottom:2px dotted #1d4ed8;",
     "family": "background:#ede9fe;border:1px dashed #6d28d9;",
     "hypothetical": "background:#ffedd5;border-bottom:2px dashed #c2410c;",
+    "uncertain": "background:#fef9c3;border-bottom:2px dotted #a16207;",
 }
 WORDS = {"affirmed": "present now", "negated": "negated", "historical": "historical", "family": "family / other person",
-         "hypothetical": "hypothetical"}
+         "hypothetical": "hypothetical", "uncertain": "possible (not asserted)"}
 
 
 def render_patient_notes(pseudo_id: str, user) -> None:

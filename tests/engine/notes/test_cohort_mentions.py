@@ -30,3 +30,25 @@ def test_a_notes_import_changes_the_data_token(seeded_db):
     before = data_token(seeded_db, "pima_diabetes")
     import_notes(seeded_db, b"Pneumonia.", username="cleo", patient="PIMA-0001")
     assert data_token(seeded_db, "pima_diabetes") != before
+
+
+def test_a_possible_finding_is_shown_as_possible_and_neither_counted_nor_suggested(seeded_db):
+    """"r/o pneumonia" raises pneumonia without asserting it: stored as uncertain, styled "possible", not a
+    suggested problem and not "mentioned in notes"; a finding stored before certainty was read counts as before."""
+    from engine.notes.extract import finding_style
+    from engine.notes.service import patient_notes
+
+    db = seeded_db
+    import_notes(db, b"Cough and fever. r/o pneumonia.", username="cleo", patient="PIMA-0001")
+    view = patient_notes(db, "PIMA-0001")
+    pneumonia = next(f for f in view["notes"][0]["findings"] if f["code"] == "J18.9")
+    assert (pneumonia["negation"], pneumonia["certainty"], finding_style(pneumonia)) == (
+        "Affirmed", "Uncertain", "uncertain")
+    assert "J18.9" not in {s["code"] for s in view["suggestions"]}
+    assert "R50.9" in {s["code"] for s in view["suggestions"]}  # the fever is asserted
+    frame = dataset_frame(db, "pima_diabetes")
+    assert frame.loc["PIMA-0001", "mentioned_in_notes_R50.9"] == 1
+    assert "mentioned_in_notes_J18.9" not in frame.columns
+    db.conn.execute("UPDATE note_findings SET certainty = NULL")  # as stored before migration 1220
+    assert "J18.9" in {s["code"] for s in patient_notes(db, "PIMA-0001")["suggestions"]}
+    assert dataset_frame(db, "pima_diabetes").loc["PIMA-0001", "mentioned_in_notes_J18.9"] == 1

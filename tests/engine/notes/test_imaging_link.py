@@ -35,3 +35,14 @@ def test_affirmed_and_unstated_conclusions(seeded_db):
     import_notes(db, b"Chest radiograph\nIMPRESSION: Cardiomegaly.", username="cleo", patient="PIMA-0003")
     report = radiograph_report(db, "PIMA-0003")
     assert report["pneumonia"] == "not stated" and compare_read(report, "pneumonia")["agrees"] is None
+
+
+def test_a_conclusion_that_only_raises_pneumonia_claims_no_agreement(seeded_db):
+    """"Possible pneumonia" is neither present nor absent: no agreement or disagreement is claimed."""
+    db = seeded_db
+    import_notes(db, b"CXR\nIMPRESSION: Possible right lower lobe pneumonia.", username="cleo", patient="PIMA-0004")
+    report = radiograph_report(db, "PIMA-0004")
+    assert report["pneumonia"] == "possible"
+    for read in ("pneumonia", "no pneumonia"):
+        verdict = compare_read(report, read)
+        assert verdict["agrees"] is None and "possible" in verdict["message"]
