@@ -240,18 +240,28 @@ IMAGING_COLUMNS = {"version": "version", "served": "served", "why": "why served"
                    "appearance_gate": "appearance gate"}
 
 
+def _versions_table(fetch, empty: str, columns: dict[str, str], key: str) -> list[dict] | None:
+    """A model's installed versions as a table (chest X-ray, ICU: cards on disk, not the tabular registry); None,
+    after saying why, when they cannot be read or none is installed."""
+    try:
+        rows = fetch()
+    except EngineError as exc:
+        st.error(str(exc))
+        return None
+    if not rows:
+        st.info(empty)
+        return None
+    st.dataframe(pd.DataFrame(rows).rename(columns=columns), hide_index=True, key=key)
+    return rows
+
+
 def _render_imaging(user) -> None:
     """The chest X-ray model's installed versions (cards on disk, not the tabular registry) and, for
     administrators, which one the Imaging page, the API and the command line serve."""
-    try:
-        rows = imaging_bundle.version_summaries()
-    except EngineError as exc:
-        st.error(str(exc))
+    rows = _versions_table(imaging_bundle.version_summaries, "No chest X-ray model is installed.", IMAGING_COLUMNS,
+                           "models_imaging_versions")
+    if rows is None:
         return
-    if not rows:
-        st.info("No chest X-ray model is installed.")
-        return
-    st.dataframe(pd.DataFrame(rows).rename(columns=IMAGING_COLUMNS), hide_index=True, key="models_imaging_versions")
     stress = stress_figure(installed_stress_rows())
     if stress is not None:
         st.plotly_chart(stress, key="models_imaging_stress")
@@ -280,15 +290,10 @@ ICU_COLUMNS = {"version": "version", "served": "served", "derived_from": "derive
 def _render_icu() -> None:
     """The ICU mortality model's installed versions and, for one, its card: the model comparison, the figures
     by hour of the stay, the threshold rule and the limits (the highest version serves the Ward and the API)."""
-    try:
-        rows = icu_bundle.version_summaries()
-    except EngineError as exc:
-        st.error(str(exc))
+    rows = _versions_table(icu_bundle.version_summaries, "No ICU model is installed (train one with "
+                           "`python -m engine icu train`).", ICU_COLUMNS, "models_icu_versions")
+    if rows is None:
         return
-    if not rows:
-        st.info("No ICU model is installed (train one with `python -m engine icu train`).")
-        return
-    st.dataframe(pd.DataFrame(rows).rename(columns=ICU_COLUMNS), hide_index=True, key="models_icu_versions")
     st.caption("Figures are 5-fold patient-level cross-validation on PhysioNet 2012 set A, with calibration and the "
                "alert threshold cross-fitted. The highest installed version serves the Ward and the API.")
     versions = [r["version"] for r in rows]
