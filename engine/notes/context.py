@@ -90,9 +90,26 @@ ANSWER_NO = {"literal": ": no", "category": "NEGATED_EXISTENCE", "direction": "B
              "pattern": [{"ORTH": ":"}, {"LOWER": "no"}, {"TEXT": {"REGEX": r"^(\W+|\s+)$"}}]}
 
 
+# Cues written after the finding that medspaCy's defaults only know before it or in longer forms ("Pneumonia
+# ruled out.", "Pneumonia has resolved.", "Pneumonia cannot be excluded."): round 5 of the protocol. Each ends
+# at punctuation or a line break, so it reads back onto its own clause only.
+_CLAUSE_END = {"TEXT": {"REGEX": r"^(\W+|\s+)$"}}
+AFTER_FINDING = [
+    {"literal": "ruled out", "category": "NEGATED_EXISTENCE", "direction": "BACKWARD",
+     "pattern": [{"LOWER": {"IN": ["was", "were", "is", "are"]}, "OP": "?"}, {"LOWER": "ruled"}, {"LOWER": "out"},
+                 _CLAUSE_END]},
+    {"literal": "has resolved", "category": "NEGATED_EXISTENCE", "direction": "BACKWARD",
+     "pattern": [{"LOWER": {"IN": ["has", "have", "had"]}, "OP": "?"}, {"LOWER": "resolved"}, _CLAUSE_END]},
+    {"literal": "cannot be excluded", "category": "POSSIBLE_EXISTENCE", "direction": "BACKWARD",
+     "pattern": [{"LOWER": {"IN": ["cannot", "can", "not"]}}, {"LOWER": "not", "OP": "?"}, {"LOWER": "be", "OP": "?"},
+                 {"LOWER": {"IN": ["excluded", "ruled"]}}, {"LOWER": "out", "OP": "?"}, _CLAUSE_END]},
+]
+
+
 def context_rules(groups: Sequence[dict[str, Any]] = ()) -> list:
-    """medspaCy's default ConText rules, with its ": no" cue narrowed to answers (``ANSWER_NO``), then the rules
-    of the chosen cue families: one list for the sentence labeller and the note extractor alike."""
+    """medspaCy's default ConText rules, with its ": no" cue narrowed to answers (``ANSWER_NO``) and the cues
+    written after a finding (``AFTER_FINDING``), then the rules of the chosen cue families: one list for the
+    sentence labeller and the note extractor alike."""
     import medspacy
     from medspacy.context import ConTextRule
 
@@ -103,6 +120,8 @@ def context_rules(groups: Sequence[dict[str, Any]] = ()) -> list:
             rule = ConTextRule(ANSWER_NO["literal"], ANSWER_NO["category"], pattern=ANSWER_NO["pattern"],
                                direction=ANSWER_NO["direction"])
         rules.append(rule)
+    rules += [ConTextRule(r["literal"], r["category"], pattern=r["pattern"], direction=r["direction"])
+              for r in AFTER_FINDING]
     for group in groups:
         for r in group.get("rules", []):
             rules.append(ConTextRule(r["literal"], r["category"], pattern=r.get("pattern"),

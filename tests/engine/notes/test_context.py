@@ -29,6 +29,11 @@ needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/ne
     ("Findings: no pneumonia.", "pneumonia", ("Negated", "Recent", "Patient")),
     ("Fever: no, chills: yes.", "fever", ("Negated", "Recent", "Patient")),
     ("Fever: no, chills: yes.", "chills", ("Affirmed", "Recent", "Patient")),
+    # protocol round 5: cues written after the finding, read back onto their own clause only
+    ("Pneumonia ruled out.", "pneumonia", ("Negated", "Recent", "Patient")),
+    ("Pneumonia was ruled out, CHF likely.", "CHF", ("Affirmed", "Recent", "Patient")),
+    ("Pneumonia has resolved.", "pneumonia", ("Negated", "Recent", "Patient")),
+    ("Fever resolved, cough persists.", "cough", ("Affirmed", "Recent", "Patient")),
 ])
 def test_hand_made_sentences_with_the_chosen_rules(sentence, condition, expected):
     labels = get_labeller(use_learned=False).label(sentence, condition)

@@ -67,9 +67,19 @@ def test_extract_cli_reads_sections_targets_and_context(tmp_path, capsys):
     ("Lungs: No consolidation.", "R91.8", "Negated"),
     ("Pneumonia: no.\nAsthma: yes", "J18.9", "Negated"),  # an answer still negates backwards
     ("Pneumonia: no.\nAsthma: yes", "J45.909", "Affirmed"),
+    ("Pneumonia ruled out.", "J18.9", "Negated"),  # protocol round 5
+    ("Pneumonia has resolved.", "J18.9", "Negated"),
 ])
 def test_invisible_characters_and_header_colons_do_not_turn_a_negation_around(note, code, negation):
     from engine.notes.extract import extract_findings, normalise_note
 
     found = {f.code: f.negation for f in extract_findings(normalise_note(note))}
     assert found.get(code) == negation, found
+
+
+@pytest.mark.parametrize("note", ["Pneumonia cannot be excluded.", "Pneumonia not ruled out.", "Possible pneumonia."])
+def test_a_finding_raised_after_or_before_is_possible_not_asserted(note):
+    from engine.notes.extract import extract_findings, normalise_note
+
+    (finding,) = [f for f in extract_findings(normalise_note(note)) if f.code == "J18.9"]
+    assert (finding.negation, finding.certainty, finding.suggests_problem) == ("Affirmed", "Uncertain", False)
