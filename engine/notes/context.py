@@ -38,7 +38,10 @@ SPAN_ATTRS: dict[str, dict[str, bool]] = {
 
 # Category-specific terminators (genConText's CONJ lists end only the property they belong to). A plain
 # medspaCy TERMINATE rule ends every category's scope, negation included, so these get their own categories.
-TERMINATING_TYPES = {"HISTORICAL": ["HISTORICAL_TERMINATOR"], "HYPOTHETICAL": ["HYPOTHETICAL_TERMINATOR"]}
+# A semicolon joins two clauses in one sentence ("No fever or chills; cough present."): it ends a negation's or
+# a possibility's reach, not a tense's or a relative's (protocol round 6; the rule is ``CLAUSE_END``).
+TERMINATING_TYPES = {"HISTORICAL": ["HISTORICAL_TERMINATOR"], "HYPOTHETICAL": ["HYPOTHETICAL_TERMINATOR"],
+                     "NEGATED_EXISTENCE": ["CLAUSE_END"], "POSSIBLE_EXISTENCE": ["CLAUSE_END"]}
 
 # medspaCy section categories that change a finding's context (notes and, when chosen, annotated sentences).
 HISTORICAL_SECTIONS = frozenset({"past_medical_history", "past_surgical_history", "problem_list"})
@@ -122,6 +125,7 @@ def context_rules(groups: Sequence[dict[str, Any]] = ()) -> list:
         rules.append(rule)
     rules += [ConTextRule(r["literal"], r["category"], pattern=r["pattern"], direction=r["direction"])
               for r in AFTER_FINDING]
+    rules.append(ConTextRule(";", "CLAUSE_END", direction="BIDIRECTIONAL"))
     for group in groups:
         for r in group.get("rules", []):
             rules.append(ConTextRule(r["literal"], r["category"], pattern=r.get("pattern"),

@@ -34,6 +34,10 @@ needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/ne
     ("Pneumonia was ruled out, CHF likely.", "CHF", ("Affirmed", "Recent", "Patient")),
     ("Pneumonia has resolved.", "pneumonia", ("Negated", "Recent", "Patient")),
     ("Fever resolved, cough persists.", "cough", ("Affirmed", "Recent", "Patient")),
+    # protocol round 6: a semicolon ends a negation's reach, a comma in a list does not
+    ("No fever or chills; cough present.", "cough", ("Affirmed", "Recent", "Patient")),
+    ("No fever or chills; cough present.", "chills", ("Negated", "Recent", "Patient")),
+    ("No fever, chills, or cough.", "cough", ("Negated", "Recent", "Patient")),
 ])
 def test_hand_made_sentences_with_the_chosen_rules(sentence, condition, expected):
     labels = get_labeller(use_learned=False).label(sentence, condition)

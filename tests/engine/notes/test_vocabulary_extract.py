@@ -69,6 +69,8 @@ def test_extract_cli_reads_sections_targets_and_context(tmp_path, capsys):
     ("Pneumonia: no.\nAsthma: yes", "J45.909", "Affirmed"),
     ("Pneumonia ruled out.", "J18.9", "Negated"),  # protocol round 5
     ("Pneumonia has resolved.", "J18.9", "Negated"),
+    ("No fever; cough for two days.", "R05.9", "Affirmed"),  # protocol round 6
+    ("No fever; cough for two days.", "R50.9", "Negated"),
 ])
 def test_invisible_characters_and_header_colons_do_not_turn_a_negation_around(note, code, negation):
     from engine.notes.extract import extract_findings, normalise_note
