@@ -85,18 +85,20 @@ def load_selected_names(path: Path = SELECTED_PATH) -> tuple[str, ...]:
     return tuple(json.loads(path.read_text(encoding="utf-8"))["groups"])
 
 
+# A token that ends a clause: punctuation or a line break. The cues below match only up to one, so that a cue
+# read backwards reaches its own clause only.
+_CLAUSE_END = {"TEXT": {"REGEX": r"^(\W+|\s+)$"}}
+
 # medspaCy's default ": no" cue (NEGATED_EXISTENCE, BACKWARD) is meant for answers ("Fever: no."), but it also
 # matches "Lungs: no consolidation." and, as the longer cue, wins the overlap with the forward "no": the finding
 # after it was read as affirmed (engine/notes/rules/protocol.md, round 4). It is kept only where "no" ends the
-# answer: followed by punctuation or a line break.
+# answer.
 ANSWER_NO = {"literal": ": no", "category": "NEGATED_EXISTENCE", "direction": "BACKWARD",
-             "pattern": [{"ORTH": ":"}, {"LOWER": "no"}, {"TEXT": {"REGEX": r"^(\W+|\s+)$"}}]}
-
+             "pattern": [{"ORTH": ":"}, {"LOWER": "no"}, _CLAUSE_END]}
 
 # Cues written after the finding that medspaCy's defaults only know before it or in longer forms ("Pneumonia
-# ruled out.", "Pneumonia has resolved.", "Pneumonia cannot be excluded."): round 5 of the protocol. Each ends
-# at punctuation or a line break, so it reads back onto its own clause only.
-_CLAUSE_END = {"TEXT": {"REGEX": r"^(\W+|\s+)$"}}
+# ruled out.", "Pneumonia has resolved.", "Pneumonia cannot be excluded."): round 5 of the protocol. Then the
+# semicolon, which ends a negation's or a possibility's reach (round 6; see ``TERMINATING_TYPES``).
 AFTER_FINDING = [
     {"literal": "ruled out", "category": "NEGATED_EXISTENCE", "direction": "BACKWARD",
      "pattern": [{"LOWER": {"IN": ["was", "were", "is", "are"]}, "OP": "?"}, {"LOWER": "ruled"}, {"LOWER": "out"},
@@ -106,7 +108,16 @@ AFTER_FINDING = [
     {"literal": "cannot be excluded", "category": "POSSIBLE_EXISTENCE", "direction": "BACKWARD",
      "pattern": [{"LOWER": {"IN": ["cannot", "can", "not"]}}, {"LOWER": "not", "OP": "?"}, {"LOWER": "be", "OP": "?"},
                  {"LOWER": {"IN": ["excluded", "ruled"]}}, {"LOWER": "out", "OP": "?"}, _CLAUSE_END]},
+    {"literal": ";", "category": "CLAUSE_END"},
 ]
+
+
+def _as_rule(rule: dict[str, Any]):
+    """A ConTextRule from the rule files' dictionary form (bidirectional unless it says otherwise)."""
+    from medspacy.context import ConTextRule
+
+    return ConTextRule(rule["literal"], rule["category"], pattern=rule.get("pattern"),
+                       direction=rule.get("direction", "BIDIRECTIONAL"), max_scope=rule.get("max_scope"))
 
 
 def context_rules(groups: Sequence[dict[str, Any]] = ()) -> list:
@@ -117,20 +128,9 @@ def context_rules(groups: Sequence[dict[str, Any]] = ()) -> list:
     from medspacy.context import ConTextRule
 
     path = Path(medspacy.__file__).resolve().parents[1] / "resources" / "en" / "context_rules.json"
-    rules = []
-    for rule in ConTextRule.from_json(path):
-        if rule.literal == ": no" and rule.pattern is None:
-            rule = ConTextRule(ANSWER_NO["literal"], ANSWER_NO["category"], pattern=ANSWER_NO["pattern"],
-                               direction=ANSWER_NO["direction"])
-        rules.append(rule)
-    rules += [ConTextRule(r["literal"], r["category"], pattern=r["pattern"], direction=r["direction"])
-              for r in AFTER_FINDING]
-    rules.append(ConTextRule(";", "CLAUSE_END", direction="BIDIRECTIONAL"))
-    for group in groups:
-        for r in group.get("rules", []):
-            rules.append(ConTextRule(r["literal"], r["category"], pattern=r.get("pattern"),
-                                     direction=r.get("direction", "BIDIRECTIONAL"), max_scope=r.get("max_scope")))
-    return rules
+    rules = [_as_rule(ANSWER_NO) if rule.literal == ": no" and rule.pattern is None else rule
+             for rule in ConTextRule.from_json(path)]
+    return rules + [_as_rule(r) for r in AFTER_FINDING] + [_as_rule(r) for g in groups for r in g.get("rules", [])]
 
 
 def _ensure_extensions() -> None:
