@@ -65,7 +65,7 @@ def parse_upload(data: bytes) -> tuple[str, list[RawNote]]:
     if kind == "json":
         return "fhir", _parse_fhir(data)
     text = decode_text(data)
-    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    first = text.split("\n", 1)[0]
     if kind == "csv" or any(d in first for d in ",;\t"):  # a CSV whose quoted notes span lines sniffs as text
         notes = _parse_csv(text)
         if notes is not None:
@@ -86,11 +86,11 @@ def _pick(header: list[str], names: tuple[str, ...]) -> int | None:
 def _parse_csv(text: str) -> list[RawNote] | None:
     """Notes from a CSV with a note column and a patient id column; None when it has no note column."""
     csv.field_size_limit(10_000_000)
-    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    first = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first.count)
     if not first.count(delimiter):
         return None
-    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter))
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     if not rows:
         return None
     header = rows[0]
