@@ -11,6 +11,7 @@ from engine.imaging.figures import stress_figure
 from engine.imaging.robustness import installed_stress_rows
 from engine.icu import bundle as icu_bundle
 from engine.icu.figures import build_by_hour_figure, build_comparison_figure
+from engine.icu.horizons import by_hour_rows
 from engine.models import figures, registry
 from engine.models.train import Split, candidate_learners, train_on_dataset
 from engine.store import open_db
@@ -307,7 +308,7 @@ def _render_icu() -> None:
     comparison = build_comparison_figure(card.get("metrics", {}).get("comparison") or {})
     if comparison is not None:
         st.plotly_chart(comparison, key="models_icu_comparison")
-    by_hour = card.get("metrics", {}).get("by_hour", {}).get("hours", [])
+    by_hour = by_hour_rows(card)
     if by_hour:
         st.plotly_chart(build_by_hour_figure(by_hour), key="models_icu_by_hour")
     st.markdown(f"**Alert threshold** {card.get('threshold', 0):.3f}. {card.get('threshold_rule', '')}")

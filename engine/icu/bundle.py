@@ -79,10 +79,11 @@ def read_card(version: str, models_dir: Path | None = None) -> dict[str, Any]:
 def version_summaries(models_dir: Path | None = None) -> list[dict[str, Any]]:
     """One row per installed version for the Models page, from the cards: which serves, its threshold, its
     cross-validated figures on set A and whether its earlier-hour risks have calibrators of their own."""
+    root = (models_dir or get_settings().models_dir) / MODEL_NAME
     versions = installed_versions(models_dir)
     rows = []
-    for v in versions:
-        card = read_card(v, models_dir)
+    for v in versions:  # the folders just listed (read_card would list them again for each version)
+        card = json.loads((root / v / "card.json").read_text())
         cv = card.get("metrics", {}).get("cv", {})
         ci = cv.get("auroc_ci") or [None, None]
         rows.append({"version": v, "served": v == versions[-1], "derived_from": card.get("derived_from", ""),

@@ -171,6 +171,11 @@ def recalibrate_version(data_dir: Path, *, from_version: str, version: str,
     return {"version": version, "folder": str(folder), "by_hour": by_hour}
 
 
+def by_hour_rows(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The card's out-of-fold figures by hour of the stay (``metrics.by_hour.hours``), ascending; none before 1.2.0."""
+    return card.get("metrics", {}).get("by_hour", {}).get("hours", [])
+
+
 def reading_at(card: dict[str, Any], hour: float) -> str:
     """One line for a clinician: how well the model read stays at this point of the stay, from the card.
 
@@ -178,11 +183,11 @@ def reading_at(card: dict[str, Any], hour: float) -> str:
     18 and 24 h, the 18-hour ones): the model had at least that much data, so the line never claims more than
     was measured.
     """
-    rows = [r for r in card.get("metrics", {}).get("by_hour", {}).get("hours", []) if r["hour"] <= hour + 1e-9]
+    measured = by_hour_rows(card)
+    rows = [r for r in measured if r["hour"] <= hour + 1e-9]
     if not rows:
-        first = card.get("metrics", {}).get("by_hour", {}).get("hours", [])
-        if first:
-            return (f"Before hour {first[0]['hour']:g} the model's risk has not been validated: read it with great "
+        if measured:
+            return (f"Before hour {measured[0]['hour']:g} the model's risk has not been validated: read it with great "
                     "care.")
         return "Risks before hour 48 use the same model on fewer data and are not separately validated."
     r = rows[-1]

@@ -24,7 +24,7 @@ import numpy as np
 from engine.errors import InputError
 from engine.icu.crossval import FOLDS, SEED, blend, fold_ids, honest_figures, oof_boosting, oof_sequence
 from engine.icu.features import MODEL_STATS, STATS, build_features
-from engine.icu.horizons import EARLY_LIMIT
+from engine.icu.horizons import EARLY_LIMIT, fit_hour_calibration
 from engine.icu.parameters import SERIES
 from engine.icu.metrics import threshold_equal_se_ppv
 from engine.icu.model import CALIBRATORS, IcuMortalityModel, fit_calibrator
@@ -166,7 +166,6 @@ def train_and_write(data_dir: Path, *, version: str = "1.1.0", compare: bool = F
                     progress: ProgressFn | None = None) -> dict[str, Any]:
     """The documented training command: read set A, fit, compare (optionally), write the bundle."""
     from engine.icu.bundle import write_bundle
-    from engine.icu.horizons import fit_hour_calibration
 
     stays, y, report = load_training_set(Path(data_dir), progress)
     model, result = fit_boosting(stays, y, progress=progress)

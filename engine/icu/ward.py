@@ -16,7 +16,7 @@ from engine import audit
 from engine.errors import InputError, NotFoundError
 from engine.icu.bundle import load_model
 from engine.icu.features import build_features
-from engine.icu.horizons import reading_at
+from engine.icu.horizons import by_hour_rows, reading_at
 from engine.icu.importer import load_stays
 from engine.icu.news2 import news2_series
 from engine.icu.parameters import PARAMETERS
@@ -117,8 +117,8 @@ def stay_timeline(db: Database, stay_id: int) -> StayTimeline:
                         stale=stale_messages(stay.series, hour),
                         risk={"risk": float(now["risk"][0]), "low": float(now["low"][0]),
                               "high": float(now["high"][0]), "alert": int(now["alert"][0])},
-                        threshold=model.threshold_, model_version=str(card["version"]), acks=icu_rows.acks_for(db, stay_id),
-                        reading=reading_at(card, hour), by_hour=card.get("metrics", {}).get("by_hour", {}).get("hours", []))
+                        threshold=model.threshold_, model_version=str(card["version"]),
+                        acks=icu_rows.acks_for(db, stay_id), reading=reading_at(card, hour), by_hour=by_hour_rows(card))
 
 
 def record_stay_view(db: Database, patient: str, *, username: str) -> None:
