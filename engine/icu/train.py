@@ -50,6 +50,14 @@ def labels_for(stays: list[Stay], outcomes) -> tuple[list[Stay], np.ndarray]:
     return kept, y
 
 
+def usable_features(X, stats: tuple[str, ...] = MODEL_STATS) -> list[str]:
+    """The columns the members are fitted on: the statistics ``stats`` (and the descriptors and derived values),
+    without a column seen fewer than 20 times or constant in training, which carries nothing the trees can
+    split on (and an all-missing column inside a fold breaks the binning)."""
+    unused = {f"{p}_{s}" for p in SERIES for s in STATS if s not in stats}
+    return [c for c in X.columns if c not in unused and X[c].notna().sum() >= 20 and X[c].nunique() >= 2]
+
+
 def fit_boosting(stays: list[Stay], y: np.ndarray, *, folds: int = FOLDS, seed: int = SEED,
                  calibration: str = CALIBRATION,
                  progress: ProgressFn | None = None) -> tuple[IcuMortalityModel, dict[str, Any]]:
@@ -59,10 +67,7 @@ def fit_boosting(stays: list[Stay], y: np.ndarray, *, folds: int = FOLDS, seed: 
     then fitted on all out-of-fold raw risks and the threshold rule applied to them once calibrated.
     """
     X = build_features(stays)
-    # A column seen fewer than 20 times or constant in training carries nothing the trees can split on
-    # (and an all-missing column inside a fold breaks the binning): it is not used.
-    unused = {f"{p}_{s}" for p in SERIES for s in STATS if s not in MODEL_STATS}
-    features = [c for c in X.columns if c not in unused and X[c].notna().sum() >= 20 and X[c].nunique() >= 2]
+    features = usable_features(X)
     X = X[features]
     fold = fold_ids(y, folds, seed)
     raw, members = oof_boosting(X, y, fold, seed=seed, progress=progress)
