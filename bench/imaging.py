@@ -82,7 +82,7 @@ def _full_size_films() -> tuple[bytes, bytes, str]:
         best = min(sorted((originals / "NORMAL").iterdir()),
                    key=lambda p: abs(Image.open(p).size[0] / Image.open(p).size[1] - width / height))
         gray = np.asarray(Image.open(best).convert("L").resize((width, height), Image.Resampling.BICUBIC))
-        dicom, what = in_chest_cr_container(gray), f"a pediatric original ({best.name}) enlarged to 1841 x 1955"
+        dicom, what = in_chest_cr_container(gray, cr), f"a pediatric original ({best.name}) enlarged to 1841 x 1955"
     else:
         dicom, gray = cr, (decode_image(cr).gray * 255).round().astype(np.uint8)
         what = "pydicom-data's adult PA chest CR"

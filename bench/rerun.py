@@ -3,7 +3,8 @@
 Runs the real app (app.py through ``streamlit.testing`` AppTest, as tests/pages do) on a temp store with
 the demo data seeded and one user per role, and walks: the log-in form and its submit (per role), Home,
 Patient (search, open a record, record nothing), Predict (pick a model and a patient, press Predict,
-record feedback), Ward (open the page) and Imaging (open the page; analyse pydicom's chest CR, record feedback).
+record feedback), Ward (open the page) and Imaging (open the page; analyse a pediatric original from ../shared,
+record feedback).
 
 Per step it reports wall ms (``perf_counter``), CPU ms (``process_time``: the whole process, as AppTest runs
 the script in a thread of this one), store connections opened and store writes (INSERT / UPDATE / DELETE
@@ -171,21 +172,15 @@ def walk_app(walk: Walk) -> None:
 
 
 def chest_radiograph() -> tuple[str, bytes, str] | None:
-    """A film the served model reads (a withheld one shows no feedback form): a pediatric original of the training
-    source from ../shared when mounted, else pydicom's adult chest CR, or None when neither is available."""
-    from tests.chest_films import fullres_dir
+    """A film the served model reads (a withheld one shows no feedback form): the pediatric original the tests
+    upload (tests/chest_films.py) from ../shared; None when it is not mounted, and the imaging clicks are left
+    out of the walk (pydicom's adult chest CR, the only other film here, is withheld by the served model)."""
+    from tests.chest_films import fullres_dir, pediatric_original
 
-    originals = fullres_dir()
-    if originals is not None:
-        first = sorted((originals / "NORMAL").iterdir())[0]
-        return (first.name, first.read_bytes(), "image/jpeg")
-    try:
-        from pydicom.data import get_testdata_file
-
-        path = get_testdata_file("RG1_UNCR.dcm", download=False)
-    except Exception:  # noqa: BLE001 - the imaging clicks are then left out of the walk
+    if fullres_dir() is None:
         return None
-    return None if path is None else ("chest.dcm", Path(path).read_bytes(), "application/dicom")
+    film = pediatric_original()
+    return (film.name, film.read_bytes(), "image/jpeg")
 
 
 PAGE_STEPS = ("home_rerun", "patient", "predict", "ward", "imaging")

@@ -48,14 +48,11 @@ def fullres_dir() -> Path | None:
     return FULLRES if FULLRES.is_dir() else None
 
 
-def in_chest_cr_container(gray: np.ndarray) -> bytes:
-    """8-bit grey pixels inside pydicom-data's chest CR DICOM container: CR, CHEST, AP, MONOCHROME2, 15 bits
-    stored with a window over the whole range (the header keeps the source's identifiers, so the
-    de-identification checks still have something to remove)."""
-    path = get_testdata_file("RG1_UNCR.dcm", download=False)
-    if path is None:
-        raise FileNotFoundError("pydicom-data's RG1_UNCR.dcm is not available offline")
-    ds = pydicom.dcmread(path)
+def in_chest_cr_container(gray: np.ndarray, container: bytes) -> bytes:
+    """8-bit grey pixels inside ``container``, the chest CR's DICOM file (:func:`adult_pa_chest`'s bytes): CR,
+    CHEST, AP, MONOCHROME2, 15 bits stored with a window over the whole range (the header keeps the source's
+    identifiers, so the de-identification checks still have something to remove)."""
+    ds = pydicom.dcmread(io.BytesIO(container))
     ds.Rows, ds.Columns = gray.shape
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.ViewPosition = "AP"
@@ -68,5 +65,4 @@ def in_chest_cr_container(gray: np.ndarray) -> bytes:
 
 def pediatric_dicom() -> bytes:
     """:func:`pediatric_original`'s pixels in the chest CR's DICOM container (:func:`in_chest_cr_container`)."""
-    adult_pa_chest()  # skips with a reason when pydicom-data's file is absent
-    return in_chest_cr_container(np.asarray(Image.open(pediatric_original()).convert("L")))
+    return in_chest_cr_container(np.asarray(Image.open(pediatric_original()).convert("L")), adult_pa_chest())
