@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from engine.imaging.quality import QualityReport
 from engine.imaging.service import ImageAnalysis
 from engine.privacy import OVER_89_GROUP
 
@@ -23,14 +22,14 @@ ADULT_AGE = 18
 def population_cautions(patient: dict) -> list[str]:
     """Sentences for a patient outside the training ages, or without a recorded age (empty when inside)."""
     age, group = patient.get("age"), patient.get("age_group")
+    low, high = TRAINING_AGES
     if age is None and group == OVER_89_GROUP:
         age, shown = 90.0, "over 89"
     elif age is None:
-        return ["The patient's age is not recorded: to confirm that this is a child aged 1-5 (the ages the model "
-                "was trained on) before relying on the read."]
+        return [f"The patient's age is not recorded: to confirm that this is a child aged {low}-{high} (the ages the "
+                "model was trained on) before relying on the read."]
     else:
-        shown = f"{group}" if group else f"{float(age):.0f}"
-    low, high = TRAINING_AGES
+        shown = group or f"{float(age):.0f}"
     if float(age) >= ADULT_AGE:
         return [f"The patient is an adult (age {shown}); the model was trained on children aged {low}-{high} and is "
                 "not validated for adults: read with great care, if at all."]
@@ -45,6 +44,5 @@ def with_population(analysis: ImageAnalysis, patient: dict) -> ImageAnalysis:
     cautions = population_cautions(patient)
     if not cautions:
         return analysis
-    quality = QualityReport(ok=analysis.quality.ok, warnings=list(analysis.quality.warnings) + cautions,
-                            scores=analysis.quality.scores)
+    quality = dataclasses.replace(analysis.quality, warnings=[*analysis.quality.warnings, *cautions])
     return dataclasses.replace(analysis, quality=quality)
