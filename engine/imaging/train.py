@@ -386,6 +386,7 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig | None = None, cache: 
     y_va = torch.from_numpy(y[va].astype(np.float32))
     best = {"loss": float("inf"), "epoch": -1, "state": None}
     history = []
+    n_views = 2 if cfg.consistency > 0 else 1  # two augmented views of each film for the consistency term
     for epoch in range(cfg.max_epochs):
         model.train()
         t0 = time.time()
@@ -402,7 +403,6 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig | None = None, cache: 
             idx = order[i:i + cfg.batch_size]
             if len(idx) < 2:
                 continue
-            n_views = 2 if cfg.consistency > 0 else 1  # two augmented views of each film for the consistency term
             views = [model_input(augment_fn(x_all[idx], gen), cfg.intensity) for _ in range(n_views)]
             logits = model(torch.cat(views)).chunk(n_views)
             loss = sum(F.binary_cross_entropy_with_logits(z, y_all[idx], pos_weight=pos_weight) for z in logits) / n_views
