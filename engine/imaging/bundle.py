@@ -94,7 +94,7 @@ def promoted_version() -> str | None:
 
 
 @lru_cache(maxsize=32)
-def _card_at(path_str: str, mtime: float) -> dict:
+def _card_at(path_str: str, mtime_ns: int, size: int) -> dict:
     return json.loads(Path(path_str).read_text())
 
 
@@ -103,7 +103,8 @@ def read_card(folder: Path) -> dict:
     resolved on every read, and that must not parse every installed card each time. Shared: do not mutate
     (:func:`update_card` writes)."""
     path = Path(folder) / "card.json"
-    return _card_at(str(path), path.stat().st_mtime)
+    stat = path.stat()
+    return _card_at(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 def update_card(version: str, change: Callable[[dict], None], models_dir: Path | None = None) -> Path:
@@ -112,6 +113,7 @@ def update_card(version: str, change: Callable[[dict], None], models_dir: Path |
     card = json.loads(path.read_text())
     change(card)
     path.write_text(json.dumps(card, indent=2) + "\n")
+    _card_at.cache_clear()  # a write within the file system's time stamp tick must not be read back stale
     return path
 
 
@@ -160,12 +162,13 @@ def promote(version: str, *, username: str) -> dict:
     return {"model": MODEL_NAME, "promoted": version, "threshold": card["output"]["threshold"]}
 
 
-def recorded_reports(kind: str) -> dict[str, dict]:
+def recorded_reports(kind: str, versions: list[str] | None = None) -> dict[str, dict]:
     """Version -> its ``kind`` report (``stress``, ``pairs``...), from whichever installed card records it (a later
-    version's card may hold an earlier version's report; a later card wins)."""
+    version's card may hold an earlier version's report; a later card wins). ``versions``: the installed
+    versions when the caller has just listed them."""
     root = get_settings().models_dir / MODEL_NAME
     reports: dict[str, dict] = {}
-    for version in installed_versions():
+    for version in installed_versions() if versions is None else versions:
         reports.update(read_card(root / version).get("robustness", {}).get(kind, {}))
     return reports
 
@@ -178,7 +181,7 @@ def version_summaries() -> list[dict]:
     versions = installed_versions()
     if not versions:
         return []
-    served, promoted, stress = served_version(), promoted_version(), recorded_reports("stress")
+    served, promoted, stress = served_version(), promoted_version(), recorded_reports("stress", versions)
     rows = []
     for v in versions:
         card = read_card(root / v)
