@@ -36,10 +36,9 @@ sys.path.insert(0, str(REPO))
 from bench.ingest import build_csv  # noqa: E402 - needs the repository on sys.path
 from bench.load_protocol import MODEL, _payloads, _prepare_store  # noqa: E402
 from deploy.cluster import Spec, start, stop  # noqa: E402
-from deploy.processes import reachable_temp_dir  # noqa: E402
+from deploy.processes import free_port, reachable_temp_dir  # noqa: E402
 from tests.conftest import _env  # noqa: E402
 from tests.pg_cluster import Cluster  # noqa: E402
-from tests.servers import free_port  # noqa: E402
 
 DEADLINE_S = 300.0  # for error messages only; every wait below is on a state
 

@@ -38,11 +38,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from deploy.cluster import Spec, start, stop  # noqa: E402 - needs the repository on sys.path
-from deploy.processes import reachable_temp_dir  # noqa: E402
+from deploy.processes import free_port, reachable_temp_dir  # noqa: E402
 from tests.api.api_helpers import example_record  # noqa: E402
 from tests.conftest import _env  # noqa: E402
 from tests.pg_cluster import Cluster  # noqa: E402
-from tests.servers import free_port  # noqa: E402
 
 ACTIONS = ("login", "predict", "imaging")
 PER_SESSION = {"login": 2, "predict": 5, "imaging": 2}  # actions each session makes per phase, back to back

@@ -2,7 +2,7 @@
 
 No TCP port, so nothing else on the machine can reach it and two servers never collide. It lives in deploy/
 because `make cluster` (deploy/cluster.py) keeps the hospital's single-host store with it (a kept folder,
-durable, outliving the launcher); the tests' throwaway clusters (tests/pg_cluster.py re-exports this module
+durable, outliving the launcher); the tests' throwaway clusters (tests/pg_cluster.py re-exports its Cluster
 for the PostgreSQL leg of the store tests, issue 16) reuse the same code with the defaults: a temp folder,
 fsync off, tied to the test process, deleted at the end. Product code never imports from tests/.
 

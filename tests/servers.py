@@ -4,8 +4,7 @@ The test-only half of server management: pick a free port, start the process wit
 poll its health URL (with a deadline) until the process we started answers, and always stop it (terminate,
 then kill) when the block ends. The process-level pieces (the commands, free ports, health checks, stopping)
 live in deploy/processes.py, because `make cluster` (deploy/cluster.py) is built on them and product code never
-imports from tests/; ``free_port`` is re-exported here so the browser tests and the benchmarks (bench/ imports
-this with the repository on sys.path) keep one import.
+imports from tests/; tests and benches that need only a port or a temp folder import those from there.
 """
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from deploy.processes import REPO, api_command, free_port, healthy, stop_process, streamlit_command
 
-__all__ = ["free_port", "running_servers", "running_server", "running_streamlit", "running_streamlits", "running_api"]
+__all__ = ["running_servers", "running_server", "running_streamlit", "running_streamlits", "running_api"]
 
 
 class _Server:

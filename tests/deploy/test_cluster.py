@@ -95,7 +95,6 @@ def test_a_server_that_exits_at_start_fails_the_start_at_once_and_leaves_nothing
     assert running(tmp_path) == []
 
 
-
 class _Health(BaseHTTPRequestHandler):
     """Answers 200 on /health and /_stcore/health ("ok"), 404 elsewhere; counts the requests it got."""
 

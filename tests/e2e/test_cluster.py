@@ -18,11 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deploy.processes import reachable_temp_dir
+from deploy.processes import free_port, reachable_temp_dir
 from tests.conftest import _env
 from tests.e2e.conftest import goto_page, login
 from tests.e2e.waits import app_text, new_page, rerun, wait_for_text
-from tests.servers import free_port
 
 pytestmark = pytest.mark.e2e
 
