@@ -6,9 +6,10 @@ Measures, per image (median and p95 over repeats):
 - gradcam: forward with Grad-CAM (gradient back to the last block only);
 - full: the contract call ``predict_image`` (decode + preprocess + predict + quality checks + Grad-CAM + PNG).
 Images: real Kermany training images (224 px JPEG) when the folder exists, else pydicom-data's chest CR
-rendered as JPEG; plus, reported separately, one film at full size (1841 x 1955) as DICOM and as JPEG (what
-a clinician exporting from PACS uploads; decoded with Pillow's draft mode, see engine.imaging.decode): a
-pediatric original the model reads, in the chest CR's DICOM container (see ``_full_size_films``).
+rendered as JPEG; plus, reported separately, one film at full size (1841 x 1955) as DICOM, as a grey JPEG and
+as an RGB JPEG (what a clinician exporting from PACS uploads; decoded with Pillow's draft mode, see
+engine.imaging.decode): a pediatric original the model reads from ../shared/data/chest_xray_fullres (not
+``--data``), in the chest CR's DICOM container (see ``_full_size_films``).
 Last line: one JSON object with full_ms_p50, forward_ms_p50, ratio_full_vs_forward and more.
 
 Usage: python bench/imaging.py [--repeats 30] [--data DIR]
@@ -96,7 +97,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--images", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: Settings.imaging_threads)")
-    parser.add_argument("--data", type=Path, default=get_settings().xray_data_dir)
+    parser.add_argument("--data", type=Path, default=get_settings().xray_data_dir,
+                        help="the 224 px training folder the per-image figures read (the full-size film is not from here)")
     args = parser.parse_args()
     bundle = load_bundle()  # the served (newest) version; sets torch threads from settings
     model = bundle.model
