@@ -7,7 +7,7 @@ import streamlit as st
 from engine.errors import EngineError
 from engine.frames import dataset_frame
 from engine.imaging import bundle as imaging_bundle
-from engine.imaging.figures import stress_figure
+from engine.imaging.figures import STRESS_GOAL, stress_figure
 from engine.imaging.robustness import installed_stress_rows
 from engine.icu import bundle as icu_bundle
 from engine.icu.figures import build_by_hour_figure, build_comparison_figure
@@ -267,8 +267,8 @@ def _render_imaging(user) -> None:
     if stress is not None:
         st.plotly_chart(stress, key="models_imaging_stress")
     st.caption("Hold-out: the patient-grouped split of the training folder no training step saw. Stress: the largest "
-               "fall in specificity under the card's synthetic shifts (goal at most 0.03). The full card, with its "
-               "stress table, is on the Imaging page of the served version.")
+               f"fall in specificity under the card's synthetic shifts (goal at most {STRESS_GOAL}). The full card, "
+               "with its stress table, is on the Imaging page of the served version.")
     if not user_can(user, "models.promote"):
         st.info("Only administrators can choose the served chest X-ray model.")
         return
