@@ -73,8 +73,8 @@ def analyse_stored(db: Database, *, pseudo_id: str, image_id: int, username: str
     """Open a stored image of ``pseudo_id`` (audited), analyse it, reuse or store the result for this model version."""
     from engine.imaging.service import analyse_image
 
-    row = load_stored_image(db, pseudo_id=pseudo_id, image_id=image_id, username=username)
-    analysis = with_population(analyse_image(row["content"], None, version=version), get_patient(db, pseudo_id))
+    patient, row = _patient_image(db, pseudo_id, image_id, username)
+    analysis = with_population(analyse_image(row["content"], None, version=version), patient)
     inputs = json.dumps({"image_sha256": row["sha256"], "kind": row["kind"], "width": row["width"],
                          "height": row["height"]}, sort_keys=True)
     with transaction(db):
@@ -83,15 +83,15 @@ def analyse_stored(db: Database, *, pseudo_id: str, image_id: int, username: str
             "analysis": analysis, "content": row["content"]}
 
 
-def load_stored_image(db: Database, *, pseudo_id: str, image_id: int, username: str) -> dict:
-    """Return a stored image row of ``pseudo_id`` (with bytes) and audit the view."""
+def _patient_image(db: Database, pseudo_id: str, image_id: int, username: str) -> tuple[dict, dict]:
+    """(patient, stored image row with bytes) of ``pseudo_id``, the view audited: one read of each."""
     patient = get_patient(db, pseudo_id)
     row = image_store.get_image(db, image_id)
     if patient is None or row is None or row["patient_id"] != patient["id"]:
         raise NotFoundError("That image is not stored for this patient.")
     audit.record(db, username=username, action="imaging.view", target_type="patient", target_id=pseudo_id,
                  details={"image_id": image_id, "sha256": row["sha256"]})
-    return row
+    return patient, row
 
 
 def list_patient_images(db: Database, pseudo_id: str, *, thumbnails: bool = False) -> list[dict]:
