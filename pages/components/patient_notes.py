@@ -59,8 +59,8 @@ def render_patient_notes(pseudo_id: str, user) -> None:
                          expanded=True):
             st.html(_note_html(note))
     st.markdown("**Suggested from notes**")
-    st.caption("Problems mentioned in the notes as present, current and about the patient. Only problems you "
-               "confirm join the record; every decision is audited.")
+    st.caption("Problems the notes state as present, current and about the patient (a mention raised only as "
+               "possible is not suggested). Only problems you confirm join the record; every decision is audited.")
     if not view["suggestions"]:
         st.caption("No problems awaiting review.")
     decided = view["reviewed"]
