@@ -109,7 +109,8 @@ def main() -> None:
                "auroc_gain_by_repeat": [round(g, 4) for g in gains],
                "auroc_gain_ci_card_repeat": paired_gain_ci(y, raws[42], best["raws"][42]), "kept": keep}
         rounds.append(row)
-        log(f"{name}: {fig['mean']} gain {mean_gain:+.4f} {row['auroc_gain_by_repeat']} -> {'KEPT' if keep else 'dropped'}")
+        verdict = "KEPT" if keep else "dropped"
+        log(f"{name}: {fig['mean']} gain {mean_gain:+.4f} {row['auroc_gain_by_repeat']} -> {verdict}")
         if keep:
             best = {**best, "name": name, "raws": raws, "figures": fig, **config}
 

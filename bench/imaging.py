@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: Settings.imaging_threads)")
     parser.add_argument("--data", type=Path, default=get_settings().xray_data_dir,
-                        help="the 224 px training folder the per-image figures read (the full-size film is not from here)")
+                        help="the 224 px training folder the per-image figures read (not the full-size film)")
     args = parser.parse_args()
     bundle = load_bundle()  # the served (newest) version; sets torch threads from settings
     model = bundle.model

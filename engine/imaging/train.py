@@ -405,7 +405,8 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig | None = None, cache: 
                 continue
             views = [model_input(augment_fn(x_all[idx], gen), cfg.intensity) for _ in range(n_views)]
             logits = model(torch.cat(views)).chunk(n_views)
-            loss = sum(F.binary_cross_entropy_with_logits(z, y_all[idx], pos_weight=pos_weight) for z in logits) / n_views
+            loss = sum(F.binary_cross_entropy_with_logits(z, y_all[idx], pos_weight=pos_weight)
+                       for z in logits) / n_views
             if n_views == 2:
                 loss = loss + cfg.consistency * bernoulli_js(*logits)
             opt.zero_grad()
